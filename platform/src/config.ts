@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const flag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+/** Parses "name=url,name=url" into a map; the gateway uses it to point a supergraph's subgraphs elsewhere. */
+const urlMap = z.string().transform((value, ctx) => {
+  const entries: Record<string, string> = {};
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const url = pair.slice(eq + 1).trim();
+    if (eq <= 0 || !URL.canParse(url)) {
+      ctx.addIssue({ code: 'custom', message: `expected name=url, got "${pair}"` });
+      return z.NEVER;
+    }
+    entries[name] = url;
+  }
+  return entries;
+});
+
+/**
+ * Every environment variable Jarvis reads. The README's configuration table lists exactly these
+ * (a test keeps the two in step); descriptions live there.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  GATEWAY_PORT: port.default(4000),
+  TENANCY_PORT: port.default(4001),
+  KNOWLEDGE_PORT: port.default(4002),
+  CHAT_PORT: port.default(4003),
+  USAGE_PORT: port.default(4004),
+  DATABASE_URL: z.url().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).default(10),
+  DATABASE_SCHEMA_PREFIX: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
+    .optional(),
+  DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('jarvis_app'),
+  DATA_DIR: z.string().min(1).default('.jarvis/data'),
+  SUPERGRAPH_PATH: z.string().min(1).optional(),
+  SUBGRAPH_URLS: urlMap.default({}),
+  SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SEED_DEMO: flag.default(true),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates the configuration; an invalid variable stops start-up with a message naming it. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = configSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export function servicePort(config: Config, service: 'gateway' | 'tenancy' | 'knowledge' | 'chat' | 'usage'): number {
+  const key = `${service.toUpperCase()}_PORT` as 'GATEWAY_PORT';
+  return config[key];
+}

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Transaction } from './types.ts';
+
+interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export async function readMigrations(dir: string): Promise<Migration[]> {
+  const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(join(dir, name), 'utf8');
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    }),
+  );
+}
+
+/**
+ * Everything a service schema needs before its own migrations: the application role (cluster-wide,
+ * created once), the schema, the ledger of applied migrations, and `current_tenant_id()` for policies.
+ */
+function bootstrapSql(schema: string, appRole: string): string {
+  return `
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${appRole}') THEN
+        CREATE ROLE ${appRole} NOLOGIN;
+      END IF;
+    END $$;
+    CREATE SCHEMA IF NOT EXISTS ${schema};
+    GRANT USAGE ON SCHEMA ${schema} TO ${appRole};
+    CREATE TABLE IF NOT EXISTS ${schema}.schema_migrations (
+      name text PRIMARY KEY,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE OR REPLACE FUNCTION ${schema}.current_tenant_id() RETURNS uuid
+      LANGUAGE sql STABLE AS $fn$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $fn$;
+    GRANT EXECUTE ON FUNCTION ${schema}.current_tenant_id() TO ${appRole};
+  `;
+}
+
+function grantsSql(schema: string, appRole: string): string {
+  return `
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${appRole};
+    REVOKE ALL ON ${schema}.schema_migrations FROM ${appRole};
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${appRole};
+  `;
+}
+
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+/** Applies pending migrations in one transaction, serialised across processes by an advisory lock. */
+export async function applyMigrations(
+  tx: Transaction,
+  schema: string,
+  appRole: string,
+  migrations: Migration[],
+): Promise<string[]> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtext('jarvis:migrate'))`);
+  await tx.exec(bootstrapSql(schema, appRole));
+  await tx.exec(`SET LOCAL search_path TO ${schema}`);
+
+  const rows = await tx.query<{ name: string; checksum: string }>(`SELECT name, checksum FROM schema_migrations`);
+  const applied = new Map(rows.map((row) => [row.name, row.checksum]));
+  const pending: string[] = [];
+  for (const migration of migrations) {
+    const checksum = applied.get(migration.name);
+    if (checksum === undefined) {
+      await tx.exec(migration.sql);
+      await tx.query(`INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)`, [
+        migration.name,
+        migration.checksum,
+      ]);
+      pending.push(migration.name);
+    } else if (checksum !== migration.checksum) {
+      throw new MigrationError(
+        `migration ${schema}/${migration.name} was changed after it was applied; add a new migration instead`,
+      );
+    }
+  }
+  await tx.exec(grantsSql(schema, appRole));
+  return pending;
+}

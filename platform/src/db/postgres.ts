@@ -1,0 +1,36 @@
+import pg from 'pg';
+import type { Driver, Transaction } from './types.ts';
+
+export function postgresDriver(url: string, schema: string, poolSize: number): Driver {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    options: `-c search_path=${schema}`,
+    application_name: `jarvis-${schema}`,
+  });
+  // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
+  pool.on('error', () => {});
+
+  return {
+    kind: 'postgres',
+    async transaction(work) {
+      const client = await pool.connect();
+      const tx: Transaction = {
+        query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
+        exec: async (sql) => void (await client.query(sql)),
+      };
+      try {
+        await client.query('BEGIN');
+        const result = await work(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,31 @@
+export type Row = Record<string, unknown>;
+
+/** One open transaction. `query` takes parameters; `exec` runs a script of several statements. */
+export interface Transaction {
+  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  exec(sql: string): Promise<void>;
+}
+
+/** What each engine provides: transactions as the connecting (owner) role, and lifecycle. */
+export interface Driver {
+  readonly kind: 'postgres' | 'pglite';
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface Database {
+  readonly kind: Driver['kind'];
+  /** The PostgreSQL schema this service owns. */
+  readonly schema: string;
+  /**
+   * Runs `work` in a transaction as the non-superuser application role with `app.tenant_id` set, so
+   * row-level security confines every statement to that tenant. Rolled back if `work` throws.
+   */
+  withTenant<T>(tenantId: string, work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** The same, with no tenant set: policies hide every tenant's rows. For lookups before a tenant is known. */
+  withoutTenant<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Applies pending migrations from `dir` in one transaction; returns the names applied. */
+  migrate(dir: string): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,58 @@
+import { GraphQLError } from 'graphql';
+
+/** The stable `extensions.code` values clients may rely on. */
+export const ErrorCode = {
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An error meant for the client: its message and code are safe to show. Anything else is masked. */
+export class AppError extends GraphQLError {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { ...extensions, code } });
+    this.code = code;
+  }
+}
+
+export const badUserInput = (message: string, field?: string) =>
+  new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const notFound = (message: string) => new AppError(ErrorCode.NOT_FOUND, message);
+export const conflict = (message: string, field?: string) =>
+  new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
+
+/**
+ * Keeps errors a client may see (ours, and GraphQL's own parse/validation errors) and replaces anything
+ * unexpected — a driver error carrying SQL, a TypeError — with an opaque internal error.
+ */
+export function isSafeForClient(error: GraphQLError): boolean {
+  const cause = error.originalError;
+  if (!cause) return true;
+  if (cause instanceof AppError) return true;
+  if (cause instanceof GraphQLError) return isSafeForClient(cause);
+  return false;
+}
+
+export function maskError(error: GraphQLError): GraphQLError {
+  if (isSafeForClient(error)) {
+    const cause = error.originalError;
+    if (cause instanceof AppError && !error.extensions['code']) {
+      return new GraphQLError(error.message, { ...pickLocation(error), extensions: cause.extensions });
+    }
+    return error;
+  }
+  return new GraphQLError('Internal server error', {
+    ...pickLocation(error),
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+  });
+}
+
+function pickLocation(error: GraphQLError) {
+  return { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
+}

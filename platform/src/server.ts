@@ -1,0 +1,128 @@
+import { fileURLToPath } from 'node:url';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { parse, type GraphQLError } from 'graphql';
+import mercurius from 'mercurius';
+import type { Config } from './config.ts';
+import { servicePort } from './config.ts';
+import { openDatabase, type Database } from './db/index.ts';
+import { isSafeForClient, maskError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { readSubgraphSdl } from './schema.ts';
+import type { SubgraphName } from './services.ts';
+
+export interface BaseContext {
+  db: Database;
+  log: Logger;
+}
+
+export interface SubgraphDefinition<Context extends BaseContext> {
+  name: SubgraphName;
+  /** Resolver map in @apollo/subgraph's shape: `__resolveReference` for entities, a GraphQLScalarType per scalar. */
+  resolvers: object;
+  /** The subgraph's `migrations/` directory. */
+  migrations: URL;
+  /** Per-request additions to the context, such as dataloaders (fresh per request so nothing is cached across callers). */
+  context: (base: BaseContext) => Context;
+}
+
+/** Identity function that fixes the context type; each subgraph's `server.ts` exports one definition. */
+export function defineSubgraph<Context extends BaseContext>(definition: SubgraphDefinition<Context>) {
+  return definition;
+}
+
+export interface RunningService {
+  name: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A Fastify app serving one subgraph with mercurius, plus health endpoints; listen with `start`. */
+export interface SubgraphServer {
+  app: FastifyInstance;
+  db: Database;
+  start(port?: number): Promise<RunningService>;
+}
+
+export async function createSubgraphServer<Context extends BaseContext>(
+  definition: SubgraphDefinition<Context>,
+  config: Config,
+  log: Logger = createLogger(definition.name, config.LOG_LEVEL),
+): Promise<SubgraphServer> {
+  const db = await openDatabase({
+    service: definition.name,
+    url: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    schemaPrefix: config.DATABASE_SCHEMA_PREFIX,
+    appRole: config.DATABASE_APP_ROLE,
+    poolSize: config.DATABASE_POOL_SIZE,
+  });
+  try {
+    const applied = await db.migrate(fileURLToPath(definition.migrations));
+    if (applied.length) log.info({ applied, schema: db.schema }, 'migrations applied');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+
+  const schema = buildSubgraphSchema([
+    { typeDefs: parse(readSubgraphSdl(definition.name)), resolvers: definition.resolvers as GraphQLResolverMap },
+  ]);
+
+  const app = createHttpApp(log);
+  app.register(mercurius, {
+    schema,
+    path: '/graphql',
+    graphiql: false,
+    context: () => definition.context({ db, log }),
+    errorFormatter: (execution, context) => {
+      for (const error of execution.errors) {
+        if (!isSafeForClient(error as GraphQLError)) log.error({ err: error.originalError, path: error.path }, 'resolver failed');
+      }
+      const errors = execution.errors.map((error) => maskError(error as GraphQLError));
+      return mercurius.defaultErrorFormatter({ ...execution, errors }, context);
+    },
+  });
+  registerHealth(app, () => db.ping());
+
+  return {
+    app,
+    db,
+    async start(port = servicePort(config, definition.name)) {
+      const address = await app.listen({ port, host: config.HOST });
+      const url = `${address.replace('[::1]', 'localhost')}/graphql`;
+      log.info({ url }, 'subgraph listening');
+      return { name: definition.name, url, close: () => closeAll(app, db) };
+    },
+  };
+}
+
+async function closeAll(app: FastifyInstance, db: Database) {
+  await app.close();
+  await db.close();
+}
+
+/** A Fastify app with Jarvis's logger; per-request access logs are off (they cost more than they tell). */
+export function createHttpApp(log: Logger): FastifyInstance {
+  return Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+    bodyLimit: 1024 * 1024,
+  });
+}
+
+/** `/healthz`: the process is alive. `/readyz`: its dependencies answer, so it may take traffic. */
+export function registerHealth(app: FastifyInstance, checkReady: () => Promise<void>) {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await checkReady();
+      return { status: 'ready' };
+    } catch (error) {
+      app.log.warn({ err: error }, 'not ready');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+}

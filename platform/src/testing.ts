@@ -1,0 +1,50 @@
+/** Helpers for tests: database variants, throw-away schemas, a quiet configuration. */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig, type Config } from './config.ts';
+
+export interface DatabaseVariant {
+  name: 'pglite' | 'postgres';
+  url: string | undefined;
+  /** A reason to skip, shown in the test report, when the real service is not configured. */
+  skip: string | false;
+}
+
+/** Embedded PGlite always; real PostgreSQL too when DATABASE_URL is set (CI sets it). */
+export function databaseVariants(): DatabaseVariant[] {
+  const url = process.env.DATABASE_URL || undefined;
+  return [
+    { name: 'pglite', url: undefined, skip: false },
+    { name: 'postgres', url, skip: url ? false : 'DATABASE_URL is not set' },
+  ];
+}
+
+/** A schema prefix no other test run uses, so runs against one PostgreSQL never see each other's data. */
+export function uniqueSchemaPrefix(): string {
+  return `t_${randomBytes(5).toString('hex')}`;
+}
+
+export async function dropSchemas(url: string, prefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ nspname: string }>(
+      `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`,
+      [`${prefix}\\_%`],
+    );
+    for (const { nspname } of rows) await client.query(`DROP SCHEMA "${nspname}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Configuration for an in-process test stack: in-memory PGlite or a private schema prefix, quiet logs. */
+export function testConfig(variant: DatabaseVariant, overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATA_DIR: 'memory://',
+    SEED_DEMO: 'false',
+    ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix() } : {}),
+    ...overrides,
+  });
+}

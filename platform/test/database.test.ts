@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MigrationError, openDatabase, tenantLoader, type Database } from '@jarvis/platform';
+import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+
+const NOTES_MIGRATION = `
+  CREATE TABLE notes (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL CHECK (body <> ''));
+  ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+  CREATE POLICY tenant_isolation ON notes
+    USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
+`;
+
+function migrationsDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'jarvis-migrations-'));
+  for (const [name, sql] of Object.entries(files)) writeFileSync(join(dir, name), sql);
+  return dir;
+}
+
+for (const variant of databaseVariants()) {
+  describe(`database port on ${variant.name}`, { skip: variant.skip }, () => {
+    const prefix = uniqueSchemaPrefix();
+    const dir = migrationsDir({ '0001_notes.sql': NOTES_MIGRATION });
+    let db: Database;
+    const open = () =>
+      openDatabase({
+        service: 'notes',
+        url: variant.url,
+        dataDir: 'memory://',
+        schemaPrefix: variant.url ? prefix : undefined,
+        appRole: 'jarvis_app',
+        poolSize: 4,
+      });
+    const tenantA = randomUUID();
+    const tenantB = randomUUID();
+    const insertNote = (tenantId: string, body: string) =>
+      db.withTenant(tenantId, (tx) =>
+        tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, $3)`, [randomUUID(), tenantId, body]),
+      );
+
+    before(async () => {
+      db = await open();
+      assert.deepEqual(await db.migrate(dir), ['0001_notes.sql']);
+      await insertNote(tenantA, 'a1');
+      await insertNote(tenantA, 'a2');
+      await insertNote(tenantB, 'b1');
+    });
+    after(async () => {
+      await db?.close();
+      if (variant.url) await dropSchemas(variant.url, prefix);
+    });
+
+    test('migrations are recorded and not applied twice', async () => {
+      assert.deepEqual(await db.migrate(dir), []);
+    });
+
+    test('a migration edited after it was applied is refused', async () => {
+      const edited = migrationsDir({ '0001_notes.sql': `${NOTES_MIGRATION}\n-- edited` });
+      await assert.rejects(db.migrate(edited), MigrationError);
+    });
+
+    test('a failing migration leaves nothing behind', async () => {
+      const failing = migrationsDir({
+        '0001_notes.sql': NOTES_MIGRATION,
+        '0002_half.sql': `CREATE TABLE half_done (id int);`,
+        '0003_broken.sql': `THIS IS NOT SQL;`,
+      });
+      await assert.rejects(db.migrate(failing));
+      const tables = await db.withTenant(tenantA, (tx) =>
+        tx.query(`SELECT 1 FROM pg_tables WHERE tablename = 'half_done' AND schemaname = $1`, [db.schema]),
+      );
+      assert.equal(tables.length, 0);
+    });
+
+    test('a query with no tenant filter still sees only its tenant', async () => {
+      const rows = await db.withTenant(tenantA, (tx) => tx.query<{ body: string }>(`SELECT body FROM notes ORDER BY body`));
+      assert.deepEqual(rows.map((r) => r.body), ['a1', 'a2']);
+    });
+
+    test('writing a row for another tenant is refused by the policy', async () => {
+      await assert.rejects(
+        db.withTenant(tenantA, (tx) =>
+          tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, 'x')`, [randomUUID(), tenantB]),
+        ),
+        /row-level security/,
+      );
+    });
+
+    test('updates and deletes cannot reach another tenant', async () => {
+      const touched = await db.withTenant(tenantA, (tx) => tx.query(`DELETE FROM notes WHERE tenant_id = $1 RETURNING id`, [tenantB]));
+      assert.equal(touched.length, 0);
+      const left = await db.withTenant(tenantB, (tx) => tx.query(`SELECT 1 FROM notes`));
+      assert.equal(left.length, 1);
+    });
+
+    test('transactions run as the application role, which cannot switch back or turn off RLS', async () => {
+      const [who] = await db.withTenant(tenantA, (tx) => tx.query<{ user: string }>(`SELECT current_user AS user`));
+      assert.equal(who!.user, 'jarvis_app');
+      await assert.rejects(db.withTenant(tenantA, (tx) => tx.query(`ALTER TABLE notes DISABLE ROW LEVEL SECURITY`)));
+    });
+
+    test('without a tenant, no tenant rows are visible', async () => {
+      const rows = await db.withoutTenant((tx) => tx.query(`SELECT 1 FROM notes`));
+      assert.equal(rows.length, 0);
+    });
+
+    test('a failed transaction writes nothing', async () => {
+      await assert.rejects(
+        db.withTenant(tenantB, async (tx) => {
+          await tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, 'kept?')`, [randomUUID(), tenantB]);
+          await tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, '')`, [randomUUID(), tenantB]);
+        }),
+      );
+      const rows = await db.withTenant(tenantB, (tx) => tx.query(`SELECT 1 FROM notes WHERE body = 'kept?'`));
+      assert.equal(rows.length, 0);
+    });
+
+    test('a malformed tenant id is a BAD_USER_INPUT error, not a database error', async () => {
+      await assert.rejects(
+        db.withTenant('not-a-uuid', async () => 1),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'BAD_USER_INPUT',
+      );
+    });
+
+    test('concurrent transactions of different tenants do not see each other', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const tenantId = i % 2 ? tenantA : tenantB;
+          return db.withTenant(tenantId, async (tx) => {
+            const rows = await tx.query<{ tenant_id: string }>(`SELECT tenant_id FROM notes`);
+            return rows.every((row) => row.tenant_id === tenantId) && rows.length > 0;
+          });
+        }),
+      );
+      assert.ok(results.every(Boolean));
+    });
+
+    test('tenantLoader batches keys into one transaction per tenant and keeps them apart', async () => {
+      let transactions = 0;
+      const counting: Database = { ...db, withTenant: (id, work) => (transactions++, db.withTenant(id, work)) };
+      const loader = tenantLoader(counting, async (tx, ids) => {
+        const rows = await tx.query<{ id: string; tenant_id: string }>(`SELECT id, tenant_id FROM notes WHERE id = ANY($1::uuid[])`, [ids]);
+        return new Map(rows.map((row) => [row.id, row.tenant_id]));
+      });
+      const all = await db.withTenant(tenantA, (tx) => tx.query<{ id: string }>(`SELECT id FROM notes`));
+      const [bNote] = await db.withTenant(tenantB, (tx) => tx.query<{ id: string }>(`SELECT id FROM notes`));
+      const loaded = await Promise.all([
+        ...all.map((row) => loader.load({ tenantId: tenantA, id: row.id })),
+        loader.load({ tenantId: tenantB, id: bNote!.id }),
+        loader.load({ tenantId: tenantA, id: bNote!.id }), // B's row asked for under A: must not be found
+        loader.load({ tenantId: tenantA, id: 'not-a-uuid' }),
+      ]);
+      assert.deepEqual(loaded, [tenantA, tenantA, tenantB, null, null]);
+      assert.equal(transactions, 2);
+    });
+  });
+}

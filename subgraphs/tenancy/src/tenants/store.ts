@@ -1,0 +1,55 @@
+import type { Transaction } from '@jarvis/platform';
+
+export type Plan = 'FREE' | 'TEAM' | 'ENTERPRISE';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  slug: string;
+  plan: Plan;
+  createdAt: Date;
+}
+
+export interface User {
+  id: string;
+  tenantId: string;
+  email: string;
+  name: string;
+  createdAt: Date;
+}
+
+const TENANT_COLUMNS = `id, name, slug, plan, created_at AS "createdAt"`;
+const USER_COLUMNS = `id, tenant_id AS "tenantId", email, name, created_at AS "createdAt"`;
+
+export async function insertTenant(tx: Transaction, tenant: Omit<Tenant, 'createdAt'>): Promise<Tenant> {
+  const [row] = await tx.query<Tenant>(
+    `INSERT INTO tenants (id, name, slug, plan) VALUES ($1, $2, $3, $4) RETURNING ${TENANT_COLUMNS}`,
+    [tenant.id, tenant.name, tenant.slug, tenant.plan],
+  );
+  return row!;
+}
+
+export async function insertUser(tx: Transaction, user: Omit<User, 'createdAt'>): Promise<User> {
+  const [row] = await tx.query<User>(
+    `INSERT INTO users (id, tenant_id, email, name) VALUES ($1, $2, $3, $4) RETURNING ${USER_COLUMNS}`,
+    [user.id, user.tenantId, user.email, user.name],
+  );
+  return row!;
+}
+
+export function tenantsByIds(tx: Transaction, ids: string[]): Promise<Tenant[]> {
+  return tx.query<Tenant>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [ids]);
+}
+
+export function usersByIds(tx: Transaction, ids: string[]): Promise<User[]> {
+  return tx.query<User>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids]);
+}
+
+export function usersOfTenant(tx: Transaction): Promise<User[]> {
+  return tx.query<User>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
+}
+
+export async function tenantIdBySlug(tx: Transaction, slug: string): Promise<string | null> {
+  const [row] = await tx.query<{ id: string | null }>(`SELECT tenant_id_by_slug($1) AS id`, [slug]);
+  return row?.id ?? null;
+}

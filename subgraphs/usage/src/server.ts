@@ -1,0 +1,10 @@
+import { defineSubgraph } from '@jarvis/platform';
+import { resolvers, type UsageContext } from './resolvers.ts';
+import { UsageService } from './ledger/service.ts';
+
+export const usageSubgraph = defineSubgraph<UsageContext>({
+  name: 'usage',
+  resolvers,
+  migrations: new URL('../migrations/', import.meta.url),
+  context: (base) => ({ ...base, usage: new UsageService(base.db) }),
+});
