@@ -22,11 +22,30 @@ export function serveGraphQL(app: FastifyInstance, server: ApolloServer<BaseCont
         },
         context: async () => ({}),
       });
-      reply.code(response.status ?? 200);
       for (const [name, value] of response.headers) reply.header(name, value);
-      return response.body.kind === 'complete' ? response.body.string : Readable.from(response.body.asyncIterator);
+      if (response.body.kind === 'chunked') {
+        reply.code(response.status ?? 200);
+        return Readable.from(response.body.asyncIterator);
+      }
+      reply.code(legacyJsonStatus(response.status ?? 200, response.headers.get('content-type'), response.body.string));
+      return response.body.string;
     },
   });
+}
+
+/** Errors in a well-formed request: the document does not parse or validate, or variables do not coerce. */
+const REQUEST_ERRORS = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT']);
+
+/**
+ * Apollo Server answers 400 to a request whose document fails to parse or validate. That is right for
+ * application/graphql-response+json, but the spec asks for 200 when the client accepted only
+ * application/json, since legacy clients treat any 4xx as a transport failure.
+ */
+function legacyJsonStatus(status: number, contentType: string | undefined, body: string): number {
+  if (status !== 400 || !contentType?.startsWith('application/json')) return status;
+  const { errors } = JSON.parse(body) as { errors?: { extensions?: { code?: string } }[] };
+  const allRequestErrors = errors?.length && errors.every((e) => REQUEST_ERRORS.has(e.extensions?.code ?? ''));
+  return allRequestErrors ? 200 : status;
 }
 
 function toHeaderMap(request: FastifyRequest): HeaderMap {

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { serverAudits } from 'graphql-http';
+import { databaseVariants, testConfig } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+
+describe('gateway speaks GraphQL over HTTP', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack(testConfig(databaseVariants()[0]!), { freePorts: true });
+  });
+  after(() => stack?.close());
+
+  test('passes every audit of the GraphQL-over-HTTP specification (graphql-http)', async () => {
+    const failed: string[] = [];
+    for (const audit of serverAudits({ url: stack.gatewayUrl })) {
+      const result = await audit.fn();
+      if (result.status !== 'ok') failed.push(`${audit.name}: ${result.reason}`);
+    }
+    assert.deepEqual(failed, []);
+  });
+
+  const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+  const cases: { name: string; init: () => [string, RequestInit]; status: number; code: string }[] = [
+    {
+      name: 'malformed JSON',
+      init: () => [stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' }],
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'a document that does not parse',
+      init: () => [stack.gatewayUrl, post({ query: '{ tenant(id: "x" ' })],
+      status: 400,
+      code: 'GRAPHQL_PARSE_FAILED',
+    },
+    {
+      name: 'an unknown field',
+      init: () => [stack.gatewayUrl, post({ query: '{ tenant(id: "x") { nonsense } }' })],
+      status: 400,
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: 'variables of the wrong type',
+      init: () => [stack.gatewayUrl, post({ query: 'query($id: ID!) { tenant(id: $id) { id } }', variables: { id: {} } })],
+      status: 400,
+      code: 'BAD_USER_INPUT',
+    },
+    {
+      name: 'a wrong Content-Type',
+      init: () => [stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: '<query/>' }],
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'a mutation over GET',
+      init: () => [
+        `${stack.gatewayUrl}?query=${encodeURIComponent('mutation { createTenant(input: {name: "x", slug: "x", owner: {email: "a@b.c", name: "a"}}) { tenant { id } } }')}`,
+        { headers: { accept: GRAPHQL_RESPONSE } },
+      ],
+      status: 405,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'a body without a query',
+      init: () => [stack.gatewayUrl, post({ variables: {} })],
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+  ];
+
+  function post(body: object): RequestInit {
+    return {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: GRAPHQL_RESPONSE },
+      body: JSON.stringify(body),
+    };
+  }
+
+  for (const { name, init, status, code } of cases) {
+    test(`${name} gets ${status} and a GraphQL error with code ${code}`, async () => {
+      const response = await fetch(...init());
+      const body = (await response.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+      assert.equal(response.status, status, JSON.stringify(body));
+      assert.equal(body.errors?.[0]?.extensions?.code, code, JSON.stringify(body));
+      assert.ok(!JSON.stringify(body).includes('stacktrace'));
+    });
+  }
+
+  test('a query over GET works and a legacy application/json client gets 200 for a validation error', async () => {
+    const get = await fetch(`${stack.gatewayUrl}?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: GRAPHQL_RESPONSE },
+    });
+    assert.equal(get.status, 200);
+    assert.match(get.headers.get('content-type') ?? '', /application\/graphql-response\+json/);
+    assert.deepEqual(await get.json(), { data: { __typename: 'Query' } });
+
+    const legacy = await fetch(stack.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query: '{ nonsense }' }),
+    });
+    assert.equal(legacy.status, 200);
+    assert.match(legacy.headers.get('content-type') ?? '', /^application\/json/);
+  });
+
+  test('health endpoints answer on the gateway and every subgraph', async () => {
+    const bases = [stack.gatewayUrl, ...Object.values(stack.subgraphUrls)].map((url) => url.replace(/\/graphql$/, ''));
+    for (const base of bases) {
+      for (const path of ['/healthz', '/readyz']) {
+        const response = await fetch(base + path);
+        assert.equal(response.status, 200, `${base}${path}`);
+      }
+    }
+  });
+});
