@@ -4,7 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
+import { ConfigError, loadConfig, pgliteTemplate, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
 import { EXAMPLE_QUERY, seedDemo } from './seed.ts';
 
 const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
@@ -22,8 +22,16 @@ const startedAt = performance.now();
 const children = new Map<ServiceName, ChildProcess>();
 let stopping = false;
 
+const base = (name: ServiceName) => `http://${displayHost(config.HOST)}:${servicePort(config, name)}`;
+// The committed supergraph names the default ports; point the gateway at the ones configured here.
+const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${base(name)}/graphql`).join(',');
+
+// Initialise the embedded database template once (cached across runs) rather than in four processes at once.
+if (!config.DATABASE_URL) await pgliteTemplate();
+
 for (const name of SERVICES) {
-  const child = fork(SERVE, [name], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const env = name === 'gateway' ? { ...process.env, SUBGRAPH_URLS: process.env.SUBGRAPH_URLS || subgraphUrls } : process.env;
+  const child = fork(SERVE, [name], { env, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.set(name, child);
   child.once('exit', (code, signal) => {
     children.delete(name);
@@ -51,7 +59,6 @@ async function stopAll(exitCode: number) {
   if (children.size === 0) process.exit(exitCode);
 }
 
-const base = (name: ServiceName) => `http://${displayHost(config.HOST)}:${servicePort(config, name)}`;
 try {
   await Promise.all(SERVICES.map((name) => waitUntilReady(`${base(name)}/readyz`, 120_000)));
   const gatewayUrl = `${base('gateway')}/graphql`;

@@ -1,4 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { lockDataDir } from './lock.ts';
@@ -8,7 +12,12 @@ import type { Driver } from './types.ts';
 export async function pgliteDriver(dataDir: string | undefined, schema: string): Promise<Driver> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
-  const db = await PGlite.create({ dataDir, extensions: { vector } }).catch((error) => {
+  const isNew = !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
+  const db = await PGlite.create({
+    dataDir,
+    extensions: { vector },
+    loadDataDir: isNew ? await pgliteTemplate() : undefined,
+  }).catch((error) => {
     unlock();
     throw error;
   });
@@ -28,4 +37,35 @@ export async function pgliteDriver(dataDir: string | undefined, schema: string):
       unlock();
     },
   };
+}
+
+let template: Promise<Blob> | undefined;
+
+/**
+ * A freshly initialised PGlite data directory as a tar. Creating a database from it takes a fraction of
+ * PGlite's own initdb (about 0.5 s against 3 s here), which is most of a cold start and of every test stack.
+ * Cached per PGlite version in the OS temp directory, shared by processes; written atomically.
+ */
+export function pgliteTemplate(): Promise<Blob> {
+  template ??= loadOrCreateTemplate();
+  return template;
+}
+
+async function loadOrCreateTemplate(): Promise<Blob> {
+  const path = join(tmpdir(), `jarvis-pglite-${pgliteVersion()}-template.tar`);
+  const cached = await readFile(path).catch(() => undefined);
+  if (cached) return new Blob([cached]);
+  const db = await PGlite.create();
+  const dump = await db.dumpDataDir('none');
+  await db.close();
+  const partial = `${path}.${process.pid}.partial`;
+  await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+  await rename(partial, path);
+  return dump;
+}
+
+function pgliteVersion(): string {
+  const entry = fileURLToPath(import.meta.resolve('@electric-sql/pglite'));
+  const packageJson = join(entry.slice(0, entry.lastIndexOf('/dist/')), 'package.json');
+  return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
 }

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { ConfigError, configSchema, loadConfig } from '@jarvis/platform';
+
+test('with no environment, the defaults run the embedded platform', () => {
+  const config = loadConfig({});
+  assert.equal(config.DATABASE_URL, undefined);
+  assert.equal(config.GATEWAY_PORT, 4000);
+  assert.equal(config.DATA_DIR, '.jarvis/data');
+  assert.deepEqual(config.SUBGRAPH_URLS, {});
+  assert.equal(config.SEED_DEMO, true);
+});
+
+test('an invalid variable stops start-up with a message naming it', () => {
+  assert.throws(() => loadConfig({ GATEWAY_PORT: 'eighty' }), (error: Error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /GATEWAY_PORT/);
+    return true;
+  });
+  assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), /DATABASE_URL/);
+  assert.throws(() => loadConfig({ SUBGRAPH_URLS: 'tenancy' }), /SUBGRAPH_URLS.*name=url/s);
+  assert.throws(() => loadConfig({ DATABASE_SCHEMA_PREFIX: 'Robert"); DROP' }), /DATABASE_SCHEMA_PREFIX/);
+});
+
+test('SUBGRAPH_URLS maps subgraph names to URLs', () => {
+  const config = loadConfig({ SUBGRAPH_URLS: 'tenancy=http://t:1/graphql, chat=http://c:2/graphql' });
+  assert.deepEqual(config.SUBGRAPH_URLS, { tenancy: 'http://t:1/graphql', chat: 'http://c:2/graphql' });
+});
+
+test("the README's configuration table lists exactly the variables Jarvis reads", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.split('## Configuration')[1]!.split('\n## ')[0]!;
+  const documented = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]);
+  assert.deepEqual(documented.sort(), Object.keys(configSchema.shape).sort());
+});

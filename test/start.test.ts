@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { graphql } from '@jarvis/platform';
+import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import { EXAMPLE_QUERY } from '../scripts/seed.ts';
+
+const SERVICES = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'] as const;
+
+interface Launch {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function launch(env: Record<string, string>): Launch {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { process: child, output: () => output, exited };
+}
+
+async function waitFor(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = launched.output().match(pattern);
+    if (match) return match;
+    if (launched.process.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`did not see ${pattern}; output:\n${launched.output()}`);
+}
+
+async function portIsClosed(port: number): Promise<boolean> {
+  return fetch(`http://127.0.0.1:${port}/healthz`).then(() => false, () => true);
+}
+
+for (const variant of databaseVariants()) {
+  describe(`npm start on ${variant.name}`, { skip: variant.skip }, () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-start-'));
+    const prefix = uniqueSchemaPrefix();
+    after(async () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (variant.url) await dropSchemas(variant.url, prefix);
+    });
+
+    async function startOnce(expectSeed: 'created' | 'already there') {
+      const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [`${s}_PORT`, String(await freePort())])));
+      const database = variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: prefix } : { DATA_DIR: dataDir };
+      const launched = launch({ ...ports, ...database, LOG_LEVEL: 'warn' });
+      try {
+        const [, gatewayUrl] = await waitFor(launched, /Jarvis is up in [\d.]+s: (\S+)/);
+        const [, seedState, tenantId] = await waitFor(launched, /demo tenant "demo" (created|already there): (\S+)/);
+        assert.equal(seedState, expectSeed);
+        await waitFor(launched, /Ctrl-C stops everything/);
+
+        const data = await graphql<{ tenant: { name: string; users: unknown[]; knowledgeBases: unknown[]; conversations: { createdBy: { name: string } }[] } }>(
+          gatewayUrl!,
+          EXAMPLE_QUERY,
+          { id: tenantId },
+        );
+        assert.equal(data.tenant.name, 'Demo Inc.');
+        assert.equal(data.tenant.knowledgeBases.length, 1);
+        assert.equal(data.tenant.conversations[0]?.createdBy.name, 'Dana Demo');
+      } finally {
+        launched.process.kill('SIGINT');
+      }
+      assert.equal(await launched.exited, 0, launched.output());
+      for (const port of Object.values(ports)) assert.ok(await portIsClosed(Number(port)), `port ${port} still open`);
+    }
+
+    test('first run starts five services, seeds the demo tenant, answers the printed query, and Ctrl-C stops all', () =>
+      startOnce('created'));
+
+    test('a second run keeps the data and does not seed twice', () => startOnce('already there'));
+  });
+}
