@@ -1,0 +1,77 @@
+/**
+ * `npm run bench`: requests/s and latency of queries through the gateway and against one subgraph alone,
+ * in one run on this machine, every service its own process as under `npm start`. Figures go to BENCHMARKS.md.
+ *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { graphql, loadConfig, postGraphQL } from '@jarvis/platform';
+import { launchProcesses } from '../scripts/processes.ts';
+import { seedDemo } from '../scripts/seed.ts';
+
+const duration = Number(process.env.BENCH_DURATION ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
+const QUERIES = {
+  fourSubgraphs: `query($id: ID!) { tenant(id: $id) { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
+  twoSubgraphs: `query($id: ID!) { tenant(id: $id) { name knowledgeBases { name description } } }`,
+  oneSubgraph: `query($id: ID!) { tenant(id: $id) { name slug users { email } } }`,
+};
+
+const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
+const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+const config = loadConfig(env);
+const stack = await launchProcesses(config, { env });
+
+try {
+  const { tenantId } = await seedDemo(stack.gatewayUrl);
+  for (let i = 0; i < 4; i++) {
+    await graphql(stack.gatewayUrl, `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!) {
+      createKnowledgeBase(input: $kb) { id } createConversation(input: $c) { id } }`, {
+      kb: { tenantId, name: `Collection ${i}`, description: 'bench' },
+      c: { tenantId, title: `Conversation ${i}` },
+    });
+  }
+  const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
+  const scenarios = [
+    { name: 'four-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs },
+    { name: 'two-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs },
+    { name: 'one-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.oneSubgraph },
+    { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph },
+  ];
+
+  const rows = [];
+  for (const scenario of scenarios) {
+    const body = JSON.stringify({ query: scenario.query, variables: { id: tenantId } });
+    const check = await postGraphQL(scenario.url, scenario.query, { id: tenantId });
+    if (check.body.errors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
+    await run(scenario.url, body, 2); // warm-up
+    const result = await run(scenario.url, body, duration);
+    if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 });
+  }
+
+  const alone = rows.at(-1)!.rps;
+  console.log(`\n${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${connections} connections, ${duration}s each\n`);
+  console.log('| scenario | req/s | p50 ms | p99 ms | vs subgraph alone |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const row of rows) {
+    console.log(`| ${row.name} | ${row.rps.toFixed(0)} | ${row.p50} | ${row.p99} | ${(row.rps / alone).toFixed(2)}× |`);
+  }
+} finally {
+  await stack.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+function run(url: string, body: string, seconds: number) {
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    body,
+  });
+}

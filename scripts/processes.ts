@@ -1,0 +1,77 @@
+/** Runs the gateway and the four subgraphs as child processes (`npm start`, the benchmarks). */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { pgliteTemplate, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
+
+const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
+const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
+
+export interface ProcessStack {
+  baseUrl(name: ServiceName): string;
+  gatewayUrl: string;
+  /** Stops every process: SIGTERM, then SIGKILL for any still running after the shutdown timeout. */
+  stop(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Called once if a service exits on its own; the others are stopped first. */
+  onUnexpectedExit?: (name: ServiceName, code: number | string | null) => void;
+  readyTimeoutMs?: number;
+}
+
+export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
+  const env = options.env ?? process.env;
+  const baseUrl = (name: ServiceName) => `http://${displayHost(config.HOST)}:${servicePort(config, name)}`;
+  // The committed supergraph names the default ports; point the gateway at the ones configured here.
+  const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${baseUrl(name)}/graphql`).join(',');
+
+  // Initialise the embedded database template once (cached across runs) rather than in four processes at once.
+  if (!config.DATABASE_URL) await pgliteTemplate();
+
+  const children = new Map<ServiceName, ChildProcess>();
+  let stopping = false;
+  for (const name of SERVICES) {
+    const childEnv = name === 'gateway' ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls } : env;
+    const child = fork(SERVE, [name], { env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.set(name, child);
+    child.once('exit', (code, signal) => {
+      children.delete(name);
+      if (!stopping) void stop().then(() => options.onUnexpectedExit?.(name, signal ?? code));
+    });
+  }
+
+  async function stop() {
+    stopping = true;
+    const running = [...children.values()];
+    const exits = running.map((child) => once(child, 'exit'));
+    for (const child of running) child.kill('SIGTERM');
+    const killer = setTimeout(() => running.forEach((child) => child.kill('SIGKILL')), config.SHUTDOWN_TIMEOUT_MS + 2_000);
+    await Promise.all(exits);
+    clearTimeout(killer);
+  }
+
+  try {
+    const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+    await Promise.all(SERVICES.map((name) => waitUntilReady(`${baseUrl(name)}/readyz`, readyTimeoutMs, () => stopping)));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { baseUrl, gatewayUrl: `${baseUrl('gateway')}/graphql`, stop };
+}
+
+async function waitUntilReady(url: string, timeoutMs: number, cancelled: () => boolean) {
+  const deadline = Date.now() + timeoutMs;
+  while (!cancelled()) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs / 1000}s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('a service exited during start-up');
+}
+
+function displayHost(host: string) {
+  return host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+}
