@@ -42,14 +42,20 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
     });
   }
 
-  async function stop() {
-    stopping = true;
-    const running = [...children.values()];
-    const exits = running.map((child) => once(child, 'exit'));
+  async function terminate(names: ServiceName[]) {
+    const running = names.flatMap((name) => children.get(name) ?? []);
+    const exits = running.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined));
     for (const child of running) child.kill('SIGTERM');
     const killer = setTimeout(() => running.forEach((child) => child.kill('SIGKILL')), config.SHUTDOWN_TIMEOUT_MS + 2_000);
     await Promise.all(exits);
     clearTimeout(killer);
+  }
+
+  /** The gateway first, so its in-flight requests can still reach the subgraphs; then the subgraphs. */
+  async function stop() {
+    stopping = true;
+    await terminate(['gateway']);
+    await terminate(SERVICES.filter((name) => name !== 'gateway'));
   }
 
   try {

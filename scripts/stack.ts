@@ -31,8 +31,11 @@ export interface Stack {
 /** Subgraphs first (each on a free port when `freePorts`), then a gateway pointed at them. */
 export async function startStack(config: Config, { freePorts = false } = {}): Promise<Stack> {
   const started: RunningService[] = [];
+  // The gateway first, so its in-flight requests can still reach the subgraphs; then the subgraphs.
   const close = async () => {
-    await Promise.allSettled(started.reverse().map((service) => service.close()));
+    const gateway = started.filter((service) => service.name === 'gateway');
+    await Promise.allSettled(gateway.map((service) => service.close()));
+    await Promise.allSettled(started.filter((service) => !gateway.includes(service)).map((service) => service.close()));
   };
   try {
     const subgraphs = await Promise.all(

@@ -103,14 +103,27 @@ async function closeAll(app: FastifyInstance, db: Database) {
   await db.close();
 }
 
-/** A Fastify app with Jarvis's logger; per-request access logs are off (they cost more than they tell). */
+/**
+ * A Fastify app with Jarvis's logger (per-request access logs off: they cost more than they tell) and a
+ * graceful close: new requests are refused, in-flight ones finish, and each response sent while closing
+ * ends its keep-alive connection — otherwise `close()` waits for clients' keep-alive timeouts.
+ */
 export function createHttpApp(log: Logger): FastifyInstance {
-  return Fastify({
+  const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
   });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+  return app;
 }
 
 /** `/healthz`: the process is alive. `/readyz`: its dependencies answer, so it may take traffic. */

@@ -30,8 +30,14 @@ export function schemaName(service: string, prefix?: string): string {
   return prefix ? `${prefix}_${service}` : service;
 }
 
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const schema = schemaName(options.service, options.schemaPrefix);
+  // Both are spliced into SQL (identifiers cannot be bound as parameters).
+  for (const identifier of [schema, options.appRole]) {
+    if (!IDENTIFIER.test(identifier)) throw new Error(`"${identifier}" is not a plain lower-case SQL identifier`);
+  }
   const driver = options.url
     ? postgresDriver(options.url, schema, options.poolSize)
     : await pgliteDriver(pgliteDir(options.dataDir, options.service), schema);
@@ -62,11 +68,9 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
   };
 }
 
+/** `appRole` is checked by the configuration schema and `tenantId` is a UUID or empty, so both inline safely. */
 function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (tx: Transaction) => Promise<T>) {
-  return driver.transaction(async (tx) => {
-    await tx.query(`SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)`, [appRole, tenantId]);
-    return work(tx);
-  });
+  return driver.transaction(work, `SELECT set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`);
 }
 
 /** PostgreSQL's SQLSTATE for a unique violation, from pg and PGlite alike. */

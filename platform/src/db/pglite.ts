@@ -25,13 +25,14 @@ export async function pgliteDriver(dataDir: string | undefined, schema: string):
 
   return {
     kind: 'pglite',
-    transaction: (work) =>
-      db.transaction((tx) =>
-        work({
+    transaction: (work, setup) =>
+      db.transaction(async (tx) => {
+        if (setup) await tx.exec(setup);
+        return work({
           query: async (sql, params) => (await tx.query(sql, params as unknown[])).rows as never[],
           exec: async (sql) => void (await tx.exec(sql)),
-        }),
-      ),
+        });
+      }),
     close: async () => {
       await db.close();
       unlock();

@@ -13,14 +13,14 @@ export function postgresDriver(url: string, schema: string, poolSize: number): D
 
   return {
     kind: 'postgres',
-    async transaction(work) {
+    async transaction(work, setup) {
       const client = await pool.connect();
       const tx: Transaction = {
         query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
         exec: async (sql) => void (await client.query(sql)),
       };
       try {
-        await client.query('BEGIN');
+        await client.query(setup ? `BEGIN; ${setup}` : 'BEGIN');
         const result = await work(tx);
         await client.query('COMMIT');
         return result;

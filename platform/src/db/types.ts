@@ -9,7 +9,11 @@ export interface Transaction {
 /** What each engine provides: transactions as the connecting (owner) role, and lifecycle. */
 export interface Driver {
   readonly kind: 'postgres' | 'pglite';
-  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in a transaction. `setup`, trusted SQL without parameters, runs right after BEGIN in the
+   * same round trip (simple protocol), which saves a round trip on every tenant-scoped transaction.
+   */
+  transaction<T>(work: (tx: Transaction) => Promise<T>, setup?: string): Promise<T>;
   close(): Promise<void>;
 }
 
