@@ -62,6 +62,12 @@ describe('gateway speaks GraphQL over HTTP', () => {
       code: 'BAD_REQUEST',
     },
     {
+      name: 'a PUT',
+      init: () => [stack.gatewayUrl, { ...post({ query: '{ __typename }' }), method: 'PUT' }],
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    },
+    {
       name: 'a body without a query',
       init: () => [stack.gatewayUrl, post({ variables: {} })],
       status: 400,

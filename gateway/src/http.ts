@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
  */
 export function serveGraphQL(app: FastifyInstance, server: ApolloServer<BaseContext>, path: string) {
   app.setErrorHandler(requestErrorHandler);
+  methodNotAllowed(app, path);
   app.route({
     method: ['GET', 'POST'],
     url: path,
@@ -46,6 +47,19 @@ function legacyJsonStatus(status: number, contentType: string | undefined, body:
   const { errors } = JSON.parse(body) as { errors?: { extensions?: { code?: string } }[] };
   const allRequestErrors = errors?.length && errors.every((e) => REQUEST_ERRORS.has(e.extensions?.code ?? ''));
   return allRequestErrors ? 200 : status;
+}
+
+/** Any other method on the GraphQL path: 405 with the methods that work. */
+function methodNotAllowed(app: FastifyInstance, path: string) {
+  app.route({
+    method: ['PUT', 'PATCH', 'DELETE'],
+    url: path,
+    handler: async (_request, reply) =>
+      reply
+        .code(405)
+        .header('allow', 'GET, POST')
+        .send({ errors: [{ message: 'GraphQL is served over GET and POST', extensions: { code: 'METHOD_NOT_ALLOWED' } }] }),
+  });
 }
 
 function toHeaderMap(request: FastifyRequest): HeaderMap {
