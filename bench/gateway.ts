@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: requests/s and latency of queries through the gateway and against one subgraph alone,
- * in one run on this machine, every service its own process as under `npm start`. Figures go to BENCHMARKS.md.
+ * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -5,6 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { pgliteTemplate, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
 
 const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
+
+/** Which services share a process: one each (as in containers), or the subgraphs together. */
+export type ProcessLayout = 'one-per-service' | 'subgraphs-together';
+
+function processGroups(layout: ProcessLayout): ServiceName[][] {
+  return layout === 'one-per-service'
+    ? SERVICES.map((name) => [name])
+    : [SUBGRAPHS.map((s) => s.name), ['gateway']];
+}
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
 
 export interface ProcessStack {
@@ -19,6 +28,7 @@ export interface LaunchOptions {
   /** Called once if a service exits on its own; the others are stopped first. */
   onUnexpectedExit?: (name: ServiceName, code: number | string | null) => void;
   readyTimeoutMs?: number;
+  layout?: ProcessLayout;
 }
 
 export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
@@ -32,18 +42,18 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
 
   const children = new Map<ServiceName, ChildProcess>();
   let stopping = false;
-  for (const name of SERVICES) {
-    const childEnv = name === 'gateway' ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls } : env;
-    const child = fork(SERVE, [name], { env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    children.set(name, child);
+  for (const group of processGroups(options.layout ?? 'subgraphs-together')) {
+    const childEnv = group.includes('gateway') ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls } : env;
+    const child = fork(SERVE, group, { env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    for (const name of group) children.set(name, child);
     child.once('exit', (code, signal) => {
-      children.delete(name);
-      if (!stopping) void stop().then(() => options.onUnexpectedExit?.(name, signal ?? code));
+      for (const name of group) children.delete(name);
+      if (!stopping) void stop().then(() => options.onUnexpectedExit?.(group.join('+') as ServiceName, signal ?? code));
     });
   }
 
   async function terminate(names: ServiceName[]) {
-    const running = names.flatMap((name) => children.get(name) ?? []);
+    const running = [...new Set(names.flatMap((name) => children.get(name) ?? []))];
     const exits = running.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined));
     for (const child of running) child.kill('SIGTERM');
     const killer = setTimeout(() => running.forEach((child) => child.kill('SIGKILL')), config.SHUTDOWN_TIMEOUT_MS + 2_000);

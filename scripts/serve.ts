@@ -1,18 +1,21 @@
-/** Runs one service in this process: `tsx scripts/serve.ts <gateway|tenancy|knowledge|chat|usage>`. */
+/**
+ * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
+ * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
+ */
 import { ConfigError, createLogger, loadConfig, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
 const NAMES = ['gateway', 'tenancy', 'knowledge', 'chat', 'usage'];
-const name = process.argv[2] as ServiceName;
-if (!NAMES.includes(name)) {
-  console.error(`usage: serve.ts <${NAMES.join('|')}>`);
+const names = process.argv.slice(2) as ServiceName[];
+if (names.length === 0 || names.some((name) => !NAMES.includes(name))) {
+  console.error(`usage: serve.ts <${NAMES.join('|')}> …`);
   process.exit(2);
 }
 
 try {
   const config = loadConfig();
-  const log = createLogger(name, config.LOG_LEVEL);
-  const service = await startService(name, config);
+  const log = createLogger(names.join('+'), config.LOG_LEVEL);
+  const services = await Promise.all(names.map((name) => startService(name, config)));
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
@@ -22,7 +25,7 @@ try {
       log.error('shutdown timed out');
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
-    await service.close();
+    await Promise.all(services.map((service) => service.close()));
     clearTimeout(timer);
     process.exit(0);
   };
@@ -30,7 +33,6 @@ try {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   // Started by `npm start`: if the launcher dies, do not linger as an orphan holding ports and data.
   process.once('disconnect', () => void stop('launcher exited'));
-  process.send?.({ ready: name });
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);

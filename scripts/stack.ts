@@ -1,25 +1,30 @@
 /** The whole platform — four subgraphs and the gateway — started in this process. */
-import { chatSubgraph } from '@jarvis/chat';
-import { createGatewayServer } from '@jarvis/gateway';
-import { knowledgeSubgraph } from '@jarvis/knowledge';
 import {
   createSubgraphServer,
   servicePort,
+  SUBGRAPHS,
   type Config,
   type RunningService,
   type ServiceName,
   type SubgraphDefinition,
+  type SubgraphName,
 } from '@jarvis/platform';
-import { tenancySubgraph } from '@jarvis/tenancy';
-import { usageSubgraph } from '@jarvis/usage';
 
-export const SUBGRAPH_DEFINITIONS: SubgraphDefinition<any>[] = [tenancySubgraph, knowledgeSubgraph, chatSubgraph, usageSubgraph];
+// Imported on demand: a process that runs one subgraph should not load the gateway or its neighbours.
+const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinition<never>>> = {
+  tenancy: async () => (await import('@jarvis/tenancy')).tenancySubgraph as SubgraphDefinition<never>,
+  knowledge: async () => (await import('@jarvis/knowledge')).knowledgeSubgraph as SubgraphDefinition<never>,
+  chat: async () => (await import('@jarvis/chat')).chatSubgraph as SubgraphDefinition<never>,
+  usage: async () => (await import('@jarvis/usage')).usageSubgraph as SubgraphDefinition<never>,
+};
 
 /** Starts one service on its configured port (0 picks a free one). */
 export async function startService(name: ServiceName, config: Config, port = servicePort(config, name)) {
-  if (name === 'gateway') return (await createGatewayServer(config)).start(port);
-  const definition = SUBGRAPH_DEFINITIONS.find((d) => d.name === name)!;
-  return (await createSubgraphServer(definition, config)).start(port);
+  if (name === 'gateway') {
+    const { createGatewayServer } = await import('@jarvis/gateway');
+    return (await createGatewayServer(config)).start(port);
+  }
+  return (await createSubgraphServer(await SUBGRAPH_DEFINITIONS[name](), config)).start(port);
 }
 
 export interface Stack {
@@ -39,8 +44,8 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
   };
   try {
     const subgraphs = await Promise.all(
-      SUBGRAPH_DEFINITIONS.map(async (definition) => {
-        const service = await startService(definition.name, config, freePorts ? 0 : undefined);
+      SUBGRAPHS.map(async ({ name }) => {
+        const service = await startService(name, config, freePorts ? 0 : undefined);
         started.push(service);
         return service;
       }),

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the gateway and the four subgraphs, each its own process on its own port, in one terminal.
+ * `npm start`: the gateway in one process, the four subgraphs (each on its own port) in another, one terminal.
  * Waits until all are ready, seeds the demo tenant on first run, prints an example query; Ctrl-C stops all.
  */
 import { ConfigError, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
