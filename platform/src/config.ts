@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultPort, type ServiceName } from './services.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const flag = z
@@ -29,11 +30,11 @@ export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().min(1).default('127.0.0.1'),
-  GATEWAY_PORT: port.default(4000),
-  TENANCY_PORT: port.default(4001),
-  KNOWLEDGE_PORT: port.default(4002),
-  CHAT_PORT: port.default(4003),
-  USAGE_PORT: port.default(4004),
+  GATEWAY_PORT: port.default(defaultPort('gateway')),
+  TENANCY_PORT: port.default(defaultPort('tenancy')),
+  KNOWLEDGE_PORT: port.default(defaultPort('knowledge')),
+  CHAT_PORT: port.default(defaultPort('chat')),
+  USAGE_PORT: port.default(defaultPort('usage')),
   DATABASE_URL: z.url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).default(10),
   DATABASE_SCHEMA_PREFIX: z
@@ -66,7 +67,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return result.data;
 }
 
-export function servicePort(config: Config, service: 'gateway' | 'tenancy' | 'knowledge' | 'chat' | 'usage'): number {
-  const key = `${service.toUpperCase()}_PORT` as 'GATEWAY_PORT';
-  return config[key];
+export function servicePort(config: Config, service: ServiceName): number {
+  return config[`${service.toUpperCase() as Uppercase<ServiceName>}_PORT`];
 }

@@ -23,7 +23,6 @@ export class AppError extends GraphQLError {
 
 export const badUserInput = (message: string, field?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
-export const notFound = (message: string) => new AppError(ErrorCode.NOT_FOUND, message);
 export const conflict = (message: string, field?: string) =>
   new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
 
@@ -40,19 +39,12 @@ export function isSafeForClient(error: GraphQLError): boolean {
 }
 
 export function maskError(error: GraphQLError): GraphQLError {
-  if (isSafeForClient(error)) {
-    const cause = error.originalError;
-    if (cause instanceof AppError && !error.extensions['code']) {
-      return new GraphQLError(error.message, { ...pickLocation(error), extensions: cause.extensions });
-    }
-    return error;
-  }
+  if (isSafeForClient(error)) return error;
   return new GraphQLError('Internal server error', {
-    ...pickLocation(error),
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
   });
-}
-
-function pickLocation(error: GraphQLError) {
-  return { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
 }

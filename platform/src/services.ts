@@ -11,7 +11,10 @@ export type ServiceName = SubgraphName | 'gateway';
 
 export const GATEWAY_DEFAULT_PORT = 4000;
 
+export function defaultPort(name: ServiceName): number {
+  return name === 'gateway' ? GATEWAY_DEFAULT_PORT : SUBGRAPHS.find((s) => s.name === name)!.defaultPort;
+}
+
 export function defaultSubgraphUrl(name: SubgraphName, host = 'localhost'): string {
-  const subgraph = SUBGRAPHS.find((s) => s.name === name)!;
-  return `http://${host}:${subgraph.defaultPort}/graphql`;
+  return `http://${host}:${defaultPort(name)}/graphql`;
 }
