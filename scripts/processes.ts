@@ -1,5 +1,6 @@
 /** Runs the gateway and the four subgraphs as child processes (`npm start`, the benchmarks). */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { pgliteTemplate, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
@@ -32,7 +33,8 @@ export interface LaunchOptions {
 }
 
 export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
-  const env = options.env ?? process.env;
+  // Processes started together share a fresh secret unless the deployment names one.
+  const env: NodeJS.ProcessEnv = { INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'), ...(options.env ?? process.env) };
   const baseUrl = (name: ServiceName) => `http://${displayHost(config.HOST)}:${servicePort(config, name)}`;
   // The committed supergraph names the default ports; point the gateway at the ones configured here.
   const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${baseUrl(name)}/graphql`).join(',');

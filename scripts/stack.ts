@@ -43,13 +43,12 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
     await Promise.allSettled(started.filter((service) => !gateway.includes(service)).map((service) => service.close()));
   };
   try {
-    const subgraphs = await Promise.all(
-      SUBGRAPHS.map(async ({ name }) => {
-        const service = await startService(name, config, freePorts ? 0 : undefined);
-        started.push(service);
-        return service;
-      }),
-    );
+    // allSettled, not all: when one fails, the others must have finished starting before they can be closed.
+    const results = await Promise.allSettled(SUBGRAPHS.map(({ name }) => startService(name, config, freePorts ? 0 : undefined)));
+    const subgraphs = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    started.push(...subgraphs);
+    const failure = results.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
     const subgraphUrls = Object.fromEntries(subgraphs.map((s) => [s.name, s.url]));
     const gateway = await startService('gateway', { ...config, SUBGRAPH_URLS: subgraphUrls }, freePorts ? 0 : undefined);
     started.push(gateway);

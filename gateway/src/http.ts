@@ -7,7 +7,12 @@ import { Readable } from 'node:stream';
  * Apollo Server does the negotiation (application/graphql-response+json vs application/json) and the
  * status codes; requests that are not well-formed HTTP for GraphQL get a GraphQL-shaped error body.
  */
-export function serveGraphQL(app: FastifyInstance, server: ApolloServer<BaseContext>, path: string) {
+export function serveGraphQL<Context extends BaseContext>(
+  app: FastifyInstance,
+  server: ApolloServer<Context>,
+  path: string,
+  contextFor: (request: FastifyRequest) => Promise<Context>,
+) {
   app.setErrorHandler(requestErrorHandler);
   methodNotAllowed(app, path);
   app.route({
@@ -21,7 +26,7 @@ export function serveGraphQL(app: FastifyInstance, server: ApolloServer<BaseCont
           search: new URL(request.url, 'http://gateway').search,
           body: request.body,
         },
-        context: async () => ({}),
+        context: () => contextFor(request),
       });
       for (const [name, value] of response.headers) reply.header(name, value);
       if (response.body.kind === 'chunked') {

@@ -1,24 +1,50 @@
 import { readFileSync } from 'node:fs';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import { createHttpApp, createLogger, registerHealth, SUPERGRAPH_PATH, type Config, type Logger, type RunningService } from '@jarvis/platform';
+import {
+  ANONYMOUS,
+  createHttpApp,
+  createLogger,
+  internalAuthSecret,
+  PRINCIPAL_HEADER,
+  principalSigner,
+  registerHealth,
+  SUPERGRAPH_PATH,
+  type Config,
+  type Logger,
+  type Principal,
+  type RunningService,
+} from '@jarvis/platform';
 import { serveGraphQL } from './http.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
+
+/** Per request: the caller, and the same principal signed once for every subgraph fetch of the request. */
+interface GatewayContext {
+  principal: Principal;
+  principalToken: string;
+}
 
 /**
  * The public entry: any supergraph file (ours by default) executed by @apollo/gateway behind Apollo
  * Server, with subgraph URLs overridable by configuration.
  */
 export async function createGatewayServer(config: Config, log: Logger = createLogger('gateway', config.LOG_LEVEL)) {
+  const signer = principalSigner(internalAuthSecret(config));
   const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8');
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger: log,
     buildService: ({ name, url }) =>
-      new RemoteGraphQLDataSource({ url: config.SUBGRAPH_URLS[name] ?? url, fetcher: subgraphs.fetcher }),
+      new RemoteGraphQLDataSource<GatewayContext>({
+        url: config.SUBGRAPH_URLS[name] ?? url,
+        fetcher: subgraphs.fetcher,
+        willSendRequest: ({ request, context }) => {
+          request.http?.headers.set(PRINCIPAL_HEADER, context.principalToken);
+        },
+      }),
   });
-  const apollo = new ApolloServer({
+  const apollo = new ApolloServer<GatewayContext>({
     gateway,
     logger: log,
     includeStacktraceInErrorResponses: false,
@@ -29,7 +55,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   await apollo.start();
 
   const app = createHttpApp(log);
-  serveGraphQL(app, apollo, '/graphql');
+  // Authentication arrives with the identity issue; until then every caller is anonymous, signed all the same.
+  serveGraphQL(app, apollo, '/graphql', async () => ({ principal: ANONYMOUS, principalToken: await signer.sign(ANONYMOUS) }));
   registerHealth(app, async () => {});
 
   async function close() {

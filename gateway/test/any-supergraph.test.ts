@@ -49,7 +49,12 @@ before(async () => {
   const path = join(mkdtempSync(join(tmpdir(), 'supergraph-')), 'products.graphql');
   writeFileSync(path, composed.supergraphSdl);
 
-  const config = loadConfig({ LOG_LEVEL: 'silent', SUPERGRAPH_PATH: path, SUBGRAPH_URLS: `products=${productsUrl}` });
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    SUPERGRAPH_PATH: path,
+    SUBGRAPH_URLS: `products=${productsUrl}`,
+    INTERNAL_AUTH_SECRET: 'a-secret-this-foreign-subgraph-simply-ignores',
+  });
   gateway = await (await createGatewayServer(config)).start(0);
 });
 

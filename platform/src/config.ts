@@ -48,6 +48,7 @@ export const configSchema = z.object({
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SEED_DEMO: flag.default(true),
+  INTERNAL_AUTH_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -65,6 +66,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return result.data;
+}
+
+/** The secret the gateway signs principals with; every service of one deployment must share it. */
+export function internalAuthSecret(config: Config): string {
+  if (!config.INTERNAL_AUTH_SECRET) {
+    throw new ConfigError('INTERNAL_AUTH_SECRET is required: the gateway and subgraphs sign and check requests with it');
+  }
+  return config.INTERNAL_AUTH_SECRET;
 }
 
 export function servicePort(config: Config, service: ServiceName): number {

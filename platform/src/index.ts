@@ -9,3 +9,4 @@ export * from './server.ts';
 export * from './services.ts';
 export * from './validation.ts';
 export * from './client.ts';
+export * from './principal.ts';

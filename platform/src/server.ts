@@ -4,17 +4,25 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
-import type { Config } from './config.ts';
-import { servicePort } from './config.ts';
+import { internalAuthSecret, servicePort, type Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
-import { isSafeForClient, maskError } from './errors.ts';
+import { ErrorCode, isSafeForClient, maskError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { PRINCIPAL_HEADER, principalSigner, type Principal, type PrincipalSigner } from './principal.ts';
 import { readSubgraphSdl } from './schema.ts';
 import type { SubgraphName } from './services.ts';
 
 export interface BaseContext {
   db: Database;
   log: Logger;
+  /** The caller, as the gateway signed it. */
+  principal: Principal;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
 }
 
 export interface SubgraphDefinition<Context extends BaseContext> {
@@ -50,6 +58,7 @@ export async function createSubgraphServer<Context extends BaseContext>(
   config: Config,
   log: Logger = createLogger(definition.name, config.LOG_LEVEL),
 ): Promise<SubgraphServer> {
+  const signer = principalSigner(internalAuthSecret(config));
   const db = await openDatabase({
     service: definition.name,
     url: config.DATABASE_URL,
@@ -71,11 +80,12 @@ export async function createSubgraphServer<Context extends BaseContext>(
   ]);
 
   const app = createHttpApp(log);
+  requireSignedPrincipal(app, '/graphql', signer);
   app.register(mercurius, {
     schema,
     path: '/graphql',
     graphiql: false,
-    context: () => definition.context({ db, log }),
+    context: (request) => definition.context({ db, log, principal: request.principal }),
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {
         if (!isSafeForClient(error as GraphQLError)) log.error({ err: error.originalError, path: error.path }, 'resolver failed');
@@ -101,6 +111,26 @@ export async function createSubgraphServer<Context extends BaseContext>(
 async function closeAll(app: FastifyInstance, db: Database) {
   await app.close();
   await db.close();
+}
+
+/**
+ * Only the gateway may call a subgraph's GraphQL endpoint: a request without a valid signed principal gets
+ * 401 before any resolver runs. Health endpoints stay open.
+ */
+function requireSignedPrincipal(app: FastifyInstance, path: string, signer: PrincipalSigner) {
+  app.decorateRequest('principal', null as unknown as Principal);
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.url !== path) return;
+    const header = request.headers[PRINCIPAL_HEADER];
+    try {
+      request.principal = await signer.verify(typeof header === 'string' ? header : undefined);
+    } catch (error) {
+      request.log.warn({ reason: (error as Error).message, ip: request.ip }, 'refused a request without a valid principal');
+      return reply.code(401).send({
+        errors: [{ message: 'Subgraphs answer only requests signed by the gateway', extensions: { code: ErrorCode.UNAUTHENTICATED } }],
+      });
+    }
+  });
 }
 
 /**

@@ -44,6 +44,7 @@ export function testConfig(variant: DatabaseVariant, overrides: Record<string, s
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATA_DIR: 'memory://',
     SEED_DEMO: 'false',
+    INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
     ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix() } : {}),
     ...overrides,
   });

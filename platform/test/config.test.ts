@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, configSchema, loadConfig } from '@jarvis/platform';
+import { ConfigError, configSchema, internalAuthSecret, loadConfig } from '@jarvis/platform';
 
 test('with no environment, the defaults run the embedded platform', () => {
   const config = loadConfig({});
@@ -33,4 +33,10 @@ test("the README's configuration table lists exactly the variables Jarvis reads"
   const section = readme.split('## Configuration')[1]!.split('\n## ')[0]!;
   const documented = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]);
   assert.deepEqual(documented.sort(), Object.keys(configSchema.shape).sort());
+});
+
+test('a service will not start without the internal auth secret, and a short one is refused', () => {
+  assert.throws(() => internalAuthSecret(loadConfig({})), /INTERNAL_AUTH_SECRET is required/);
+  assert.throws(() => loadConfig({ INTERNAL_AUTH_SECRET: 'short' }), /INTERNAL_AUTH_SECRET/);
+  assert.equal(internalAuthSecret(loadConfig({ INTERNAL_AUTH_SECRET: 's'.repeat(32) })), 's'.repeat(32));
 });

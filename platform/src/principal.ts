@@ -1,0 +1,64 @@
+import { jwtVerify, SignJWT } from 'jose';
+import { z } from 'zod';
+
+/** Who is calling, as the gateway established it. Subgraphs trust it only with the gateway's signature. */
+export interface Principal {
+  tenantId: string | null;
+  userId?: string;
+  apiKeyId?: string;
+  roles: string[];
+  scopes: string[];
+  permissions: string[];
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ tenantId: null, roles: [], scopes: [], permissions: [] }) as Principal;
+
+/** The header carrying the signed principal from the gateway to subgraphs. */
+export const PRINCIPAL_HEADER = 'x-jarvis-principal';
+
+const ISSUER = 'jarvis-gateway';
+const AUDIENCE = 'jarvis-subgraphs';
+const LIFETIME_SECONDS = 60;
+
+const principalSchema = z.object({
+  tenantId: z.uuid().nullable(),
+  userId: z.uuid().optional(),
+  apiKeyId: z.uuid().optional(),
+  roles: z.array(z.string()),
+  scopes: z.array(z.string()),
+  permissions: z.array(z.string()),
+});
+
+export class InvalidPrincipalError extends Error {
+  override name = 'InvalidPrincipalError';
+}
+
+/**
+ * Signs and verifies the principal as a short-lived HS256 JWT under a secret shared by the gateway and the
+ * subgraphs, so a subgraph reached directly — `_entities` included — answers nobody else.
+ */
+export function principalSigner(secret: string) {
+  const key = new TextEncoder().encode(secret);
+  return {
+    sign: (principal: Principal): Promise<string> =>
+      new SignJWT({ principal })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime(`${LIFETIME_SECONDS}s`)
+        .sign(key),
+
+    async verify(token: string | undefined): Promise<Principal> {
+      if (!token) throw new InvalidPrincipalError('missing principal');
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
+        return principalSchema.parse(payload.principal) as Principal;
+      } catch (error) {
+        throw new InvalidPrincipalError(`invalid principal: ${(error as Error).message}`);
+      }
+    },
+  };
+}
+
+export type PrincipalSigner = ReturnType<typeof principalSigner>;

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
+import { databaseVariants, testConfig } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+
+const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { id } } }`;
+
+describe('subgraphs answer only the gateway', () => {
+  let stack: Stack;
+  let config: Config;
+  before(async () => {
+    config = testConfig(databaseVariants()[0]!);
+    stack = await startStack(config, { freePorts: true });
+  });
+  after(() => stack?.close());
+
+  const secret = () => new TextEncoder().encode(config.INTERNAL_AUTH_SECRET!);
+  const claims = () => new SignJWT({ principal: ANONYMOUS }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+
+  async function callDirectly(url: string, token?: string) {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { [PRINCIPAL_HEADER]: token } : {}) },
+      body: JSON.stringify({ query: ENTITIES, variables: { r: [{ __typename: 'Tenant', id: crypto.randomUUID() }] } }),
+    });
+    return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+  }
+
+  const forgeries: Record<string, () => Promise<string | undefined>> = {
+    'no principal header': async () => undefined,
+    'a principal signed with another secret': () => principalSigner('x'.repeat(40)).sign(ANONYMOUS),
+    'an expired principal': () =>
+      claims().setIssuer('jarvis-gateway').setAudience('jarvis-subgraphs').setExpirationTime(Math.floor(Date.now() / 1000) - 5).sign(secret()),
+    'a principal for another audience': () =>
+      claims().setIssuer('jarvis-gateway').setAudience('someone-else').setExpirationTime('1m').sign(secret()),
+    'an unsigned (alg none) principal': async () =>
+      new UnsecuredJWT({ principal: ANONYMOUS }).setIssuer('jarvis-gateway').setAudience('jarvis-subgraphs').setExpirationTime('1m').encode(),
+    'a tampered payload': async () => {
+      const [header, , signature] = (await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS)).split('.');
+      const payload = Buffer.from(JSON.stringify({ principal: { ...ANONYMOUS, tenantId: crypto.randomUUID() } })).toString('base64url');
+      return `${header}.${payload}.${signature}`;
+    },
+  };
+
+  for (const [name, forge] of Object.entries(forgeries)) {
+    test(`${name}: every subgraph refuses with 401 UNAUTHENTICATED, _entities included`, async () => {
+      const token = await forge();
+      for (const [subgraph, url] of Object.entries(stack.subgraphUrls)) {
+        const { status, body } = await callDirectly(url, token);
+        assert.equal(status, 401, `${subgraph}: ${JSON.stringify(body)}`);
+        assert.equal(body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+        assert.equal(body.data, undefined);
+      }
+    });
+  }
+
+  test('a principal signed with the shared secret is accepted; health endpoints need none', async () => {
+    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS);
+    for (const url of Object.values(stack.subgraphUrls)) {
+      const { status, body } = await callDirectly(url, token);
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(body.errors, undefined);
+      assert.equal((await fetch(url.replace(/\/graphql$/, '/healthz'))).status, 200);
+    }
+  });
+});
