@@ -3,11 +3,12 @@
  * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { graphql, loadConfig, postGraphQL } from '@jarvis/platform';
+import { ANONYMOUS, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
 import { launchProcesses } from '../scripts/processes.ts';
 import { seedDemo } from '../scripts/seed.ts';
 
@@ -21,7 +22,8 @@ const QUERIES = {
 };
 
 const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
-const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+const secret = randomBytes(32).toString('base64url');
+const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret };
 const config = loadConfig(env);
 const stack = await launchProcesses(config, { env });
 
@@ -35,20 +37,24 @@ try {
     });
   }
   const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
+  // Straight to the subgraph, the request carries what the gateway would add: a signed principal.
+  const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(secret).sign(ANONYMOUS) });
+  const none = async () => ({});
   const scenarios = [
-    { name: 'four-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs },
-    { name: 'two-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs },
-    { name: 'one-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.oneSubgraph },
-    { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph },
+    { name: 'four-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: none },
+    { name: 'two-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: none },
+    { name: 'one-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: none },
+    { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph, headers: signed },
   ];
 
   const rows = [];
   for (const scenario of scenarios) {
     const body = JSON.stringify({ query: scenario.query, variables: { id: tenantId } });
-    const check = await postGraphQL(scenario.url, scenario.query, { id: tenantId });
+    const headers = await scenario.headers();
+    const check = await postGraphQL(scenario.url, scenario.query, { id: tenantId }, headers);
     if (check.body.errors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
-    await run(scenario.url, body, 2); // warm-up
-    const result = await run(scenario.url, body, duration);
+    await run(scenario.url, body, headers, 2); // warm-up
+    const result = await run(scenario.url, body, headers, duration);
     if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 });
   }
@@ -65,13 +71,13 @@ try {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-function run(url: string, body: string, seconds: number) {
+function run(url: string, body: string, headers: Record<string, string>, seconds: number) {
   return autocannon({
     url,
     connections,
     duration: seconds,
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body,
   });
 }
