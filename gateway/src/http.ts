@@ -1,6 +1,7 @@
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
+import { AppError, ErrorCode } from '@jarvis/platform';
 
 /**
  * Serves an Apollo Server at `path` on Fastify, GET and POST, per the GraphQL-over-HTTP specification.
@@ -19,6 +20,17 @@ export function serveGraphQL<Context extends BaseContext>(
     method: ['GET', 'POST'],
     url: path,
     handler: async (request, reply) => {
+      let context: Context;
+      try {
+        context = await contextFor(request);
+      } catch (error) {
+        if (!(error instanceof AppError) || error.code !== ErrorCode.UNAUTHENTICATED) throw error;
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer error="invalid_token"')
+          .type('application/json; charset=utf-8')
+          .send({ errors: [{ message: error.message, extensions: { code: error.code } }] });
+      }
       const response = await server.executeHTTPGraphQLRequest({
         httpGraphQLRequest: {
           method: request.method.toUpperCase(),
@@ -26,7 +38,7 @@ export function serveGraphQL<Context extends BaseContext>(
           search: new URL(request.url, 'http://gateway').search,
           body: request.body,
         },
-        context: () => contextFor(request),
+        context: async () => context,
       });
       for (const [name, value] of response.headers) reply.header(name, value);
       if (response.body.kind === 'chunked') {

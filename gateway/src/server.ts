@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
-  ANONYMOUS,
   createHttpApp,
   createLogger,
   internalAuthSecret,
@@ -10,11 +9,13 @@ import {
   principalSigner,
   registerHealth,
   SUPERGRAPH_PATH,
+  trustedIssuer,
   type Config,
   type Logger,
   type Principal,
   type RunningService,
 } from '@jarvis/platform';
+import { createAuthenticator } from './authentication.ts';
 import { serveGraphQL } from './http.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 
@@ -55,8 +56,13 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   await apollo.start();
 
   const app = createHttpApp(log);
-  // Authentication arrives with the identity issue; until then every caller is anonymous, signed all the same.
-  serveGraphQL(app, apollo, '/graphql', async () => ({ principal: ANONYMOUS, principalToken: await signer.sign(ANONYMOUS) }));
+  const issuer = trustedIssuer(config);
+  // With no issuer configured, callers are anonymous and any bearer token is refused as untrusted.
+  const authenticate = createAuthenticator(issuer ? [issuer] : []);
+  serveGraphQL(app, apollo, '/graphql', async (request) => {
+    const principal = await authenticate(request.headers.authorization);
+    return { principal, principalToken: await signer.sign(principal) };
+  });
   registerHealth(app, async () => {});
 
   async function close() {

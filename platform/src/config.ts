@@ -49,6 +49,9 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SEED_DEMO: flag.default(true),
   INTERNAL_AUTH_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_JWKS_URL: z.url().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -74,6 +77,16 @@ export function internalAuthSecret(config: Config): string {
     throw new ConfigError('INTERNAL_AUTH_SECRET is required: the gateway and subgraphs sign and check requests with it');
   }
   return config.INTERNAL_AUTH_SECRET;
+}
+
+/** The issuer whose bearer tokens the gateway accepts, when all three of its variables are set. */
+export function trustedIssuer(config: Config): { issuer: string; audience: string; jwksUrl: string } | undefined {
+  const { JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_JWKS_URL: jwksUrl } = config;
+  if (!issuer && !audience && !jwksUrl) return undefined;
+  if (!issuer || !audience || !jwksUrl) {
+    throw new ConfigError('JWT_ISSUER, JWT_AUDIENCE and JWT_JWKS_URL go together: set all three or none');
+  }
+  return { issuer, audience, jwksUrl };
 }
 
 export function servicePort(config: Config, service: ServiceName): number {

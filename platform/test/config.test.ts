@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, configSchema, internalAuthSecret, loadConfig } from '@jarvis/platform';
+import { ConfigError, configSchema, internalAuthSecret, loadConfig, trustedIssuer } from '@jarvis/platform';
 
 test('with no environment, the defaults run the embedded platform', () => {
   const config = loadConfig({});
@@ -39,4 +39,13 @@ test('a service will not start without the internal auth secret, and a short one
   assert.throws(() => internalAuthSecret(loadConfig({})), /INTERNAL_AUTH_SECRET is required/);
   assert.throws(() => loadConfig({ INTERNAL_AUTH_SECRET: 'short' }), /INTERNAL_AUTH_SECRET/);
   assert.equal(internalAuthSecret(loadConfig({ INTERNAL_AUTH_SECRET: 's'.repeat(32) })), 's'.repeat(32));
+});
+
+test('the trusted JWT issuer needs all three of its variables', () => {
+  assert.equal(trustedIssuer(loadConfig({})), undefined);
+  assert.throws(() => trustedIssuer(loadConfig({ JWT_ISSUER: 'https://issuer.test' })), /all three or none/);
+  assert.deepEqual(
+    trustedIssuer(loadConfig({ JWT_ISSUER: 'https://i.test', JWT_AUDIENCE: 'api', JWT_JWKS_URL: 'https://i.test/jwks.json' })),
+    { issuer: 'https://i.test', audience: 'api', jwksUrl: 'https://i.test/jwks.json' },
+  );
 });

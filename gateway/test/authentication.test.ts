@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import Fastify from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK } from 'jose';
+import { createAuthenticator } from '@jarvis/gateway/authentication';
+import { createGatewayServer } from '@jarvis/gateway';
+import { loadConfig, type RunningService } from '@jarvis/platform';
+
+const ISSUER = 'https://issuer.jarvis.test';
+const AUDIENCE = 'jarvis-api';
+
+interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function signingKey(kid: string): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
+}
+
+describe('gateway authentication with bearer JWTs', () => {
+  const published: JWK[] = [];
+  const jwks = Fastify();
+  let gateway: RunningService;
+  let jwksUrl: string;
+  let current: SigningKey;
+  const tenantId = randomUUID();
+  const userId = randomUUID();
+
+  const token = (key: SigningKey, edit: (jwt: SignJWT) => SignJWT = (jwt) => jwt) =>
+    edit(
+      new SignJWT({ tid: tenantId, roles: ['member'], scope: 'kb:read chat:use' })
+        .setProtectedHeader({ alg: 'ES256', kid: key.kid })
+        .setSubject(userId)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('5m'),
+    ).sign(key.privateKey);
+
+  async function ask(authorization?: string) {
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    const body = (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
+    return { status: response.status, body, challenge: response.headers.get('www-authenticate') };
+  }
+
+  before(async () => {
+    current = await signingKey('key-1');
+    published.push(current.publicJwk);
+    jwks.get('/jwks.json', async () => ({ keys: published }));
+    jwksUrl = `${await jwks.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
+      JWT_ISSUER: ISSUER,
+      JWT_AUDIENCE: AUDIENCE,
+      JWT_JWKS_URL: jwksUrl,
+    });
+    gateway = await (await createGatewayServer(config)).start(0);
+  });
+  after(async () => {
+    await gateway?.close();
+    await jwks.close();
+  });
+
+  test('no Authorization header is an anonymous caller', async () => {
+    assert.deepEqual((await ask()).body, { data: { __typename: 'Query' } });
+  });
+
+  test('a valid token is accepted', async () => {
+    const { status, body } = await ask(`Bearer ${await token(current)}`);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.data, { __typename: 'Query' });
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const rejected: Record<string, () => Promise<string>> = {
+    expired: async () => `Bearer ${await token(current, (jwt) => jwt.setIssuedAt(now() - 600).setExpirationTime(now() - 60))}`,
+    'not yet valid': async () => `Bearer ${await token(current, (jwt) => jwt.setNotBefore(now() + 600))}`,
+    'wrong issuer': async () => `Bearer ${await token(current, (jwt) => jwt.setIssuer('https://evil.test'))}`,
+    'wrong audience': async () => `Bearer ${await token(current, (jwt) => jwt.setAudience('someone-else'))}`,
+    'alg none': async () =>
+      `Bearer ${new UnsecuredJWT({ tid: tenantId }).setSubject(userId).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').encode()}`,
+    'HS256 signed with the public key': async () => {
+      const secret = new TextEncoder().encode(JSON.stringify(current.publicJwk));
+      const forged = await new SignJWT({ tid: tenantId })
+        .setProtectedHeader({ alg: 'HS256', kid: current.kid })
+        .setSubject(userId)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(secret);
+      return `Bearer ${forged}`;
+    },
+    'unknown key id': async () => `Bearer ${await token(await signingKey('never-published'))}`,
+    'tampered payload': async () => {
+      const [header, payload, signature] = (await token(current)).split('.');
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+      const edited = Buffer.from(JSON.stringify({ ...claims, tid: randomUUID() })).toString('base64url');
+      return `Bearer ${header}.${edited}.${signature}`;
+    },
+    'no tenant claim': async () =>
+      `Bearer ${await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: current.kid })
+        .setSubject(userId)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(current.privateKey)}`,
+    'not a bearer token': async () => 'Basic dXNlcjpwYXNz',
+    'garbage after Bearer': async () => 'Bearer not.a.jwt',
+  };
+
+  for (const [name, authorization] of Object.entries(rejected)) {
+    test(`${name}: 401 UNAUTHENTICATED with a Bearer challenge`, async () => {
+      const { status, body, challenge } = await ask(await authorization());
+      assert.equal(status, 401, JSON.stringify(body));
+      assert.equal(body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      assert.equal(body.data, undefined);
+      assert.match(challenge ?? '', /^Bearer/);
+    });
+  }
+
+  test('after key rotation, tokens signed with the old key stay valid until they expire', async () => {
+    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl }], {
+      clockToleranceSeconds: 0,
+      jwksCooldownMs: 200,
+    });
+    const old = current;
+    const oldToken = await token(old);
+    const shortLived = await token(old, (jwt) => jwt.setExpirationTime(now() + 2));
+    assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId);
+
+    current = await signingKey('key-2');
+    published.unshift(current.publicJwk); // the issuer publishes the new key and keeps the old one a while
+    await new Promise((resolve) => setTimeout(resolve, 250)); // past the JWKS refetch cooldown
+    assert.equal((await authenticate(`Bearer ${await token(current)}`)).userId, userId, 'the new key is picked up');
+    assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId, 'an old token still verifies');
+
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // past the short-lived token's expiry
+    await assert.rejects(authenticate(`Bearer ${shortLived}`), /exp/, 'an old token is refused once expired');
+    assert.equal((await ask(`Bearer ${oldToken}`)).status, 200, 'and through the gateway an unexpired old token works');
+  });
+
+  test('the principal carries tenant, user, roles and scopes from the token', async () => {
+    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl }]);
+    assert.deepEqual(await authenticate(`Bearer ${await token(current)}`), {
+      tenantId,
+      userId,
+      roles: ['member'],
+      scopes: ['kb:read', 'chat:use'],
+      permissions: [],
+    });
+  });
+});
