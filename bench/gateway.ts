@@ -3,11 +3,13 @@
  * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ANONYMOUS, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
 import { launchProcesses } from '../scripts/processes.ts';
 import { seedDemo } from '../scripts/seed.ts';
@@ -21,9 +23,29 @@ const QUERIES = {
   oneSubgraph: `query($id: ID!) { tenant(id: $id) { name slug users { email } } }`,
 };
 
+/** A local token issuer, so one scenario measures the gateway verifying a bearer JWT on every request. */
+async function startIssuer() {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const server = Fastify();
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+  server.get('/jwks.json', async () => ({ keys: [jwk] }));
+  const jwksUrl = `${await server.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+  const issuer = 'https://bench.jarvis.test';
+  const tokenFor = (tenantId: string) =>
+    new SignJWT({ tid: tenantId, roles: ['member'], scope: 'kb:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+      .setSubject(randomUUID())
+      .setIssuer(issuer)
+      .setAudience('jarvis-bench')
+      .setExpirationTime('30m')
+      .sign(privateKey);
+  return { env: { JWT_ISSUER: issuer, JWT_AUDIENCE: 'jarvis-bench', JWT_JWKS_URL: jwksUrl }, tokenFor, close: () => server.close() };
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
 const secret = randomBytes(32).toString('base64url');
-const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret };
+const issuer = await startIssuer();
+const env = { ...process.env, ...issuer.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret };
 const config = loadConfig(env);
 const stack = await launchProcesses(config, { env });
 
@@ -40,10 +62,12 @@ try {
   // Straight to the subgraph, the request carries what the gateway would add: a signed principal.
   const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(secret).sign(ANONYMOUS) });
   const none = async () => ({});
+  const bearer = async () => ({ authorization: `Bearer ${await issuer.tokenFor(tenantId)}` });
   const scenarios = [
     { name: 'four-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: none },
     { name: 'two-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: none },
     { name: 'one-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: none },
+    { name: 'the same with a bearer JWT verified', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: bearer },
     { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph, headers: signed },
   ];
 
@@ -68,6 +92,7 @@ try {
   }
 } finally {
   await stack.stop();
+  await issuer.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
 
