@@ -19,10 +19,10 @@ import { createAuthenticator } from './authentication.ts';
 import { serveGraphQL } from './http.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 
-/** Per request: the caller, and the same principal signed once for every subgraph fetch of the request. */
+/** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
 interface GatewayContext {
   principal: Principal;
-  principalToken: string;
+  principalToken: () => Promise<string>;
 }
 
 /**
@@ -40,8 +40,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
       new RemoteGraphQLDataSource<GatewayContext>({
         url: config.SUBGRAPH_URLS[name] ?? url,
         fetcher: subgraphs.fetcher,
-        willSendRequest: ({ request, context }) => {
-          request.http?.headers.set(PRINCIPAL_HEADER, context.principalToken);
+        willSendRequest: async ({ request, context }) => {
+          request.http?.headers.set(PRINCIPAL_HEADER, await context.principalToken());
         },
       }),
   });
@@ -61,7 +61,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const authenticate = createAuthenticator(issuer ? [issuer] : []);
   serveGraphQL(app, apollo, '/graphql', async (request) => {
     const principal = await authenticate(request.headers.authorization);
-    return { principal, principalToken: await signer.sign(principal) };
+    let token: Promise<string> | undefined;
+    return { principal, principalToken: () => (token ??= signer.sign(principal)) };
   });
   registerHealth(app, async () => {});
 
