@@ -55,7 +55,9 @@ for (const variant of databaseVariants()) {
 
     async function startOnce(expectSeed: 'created' | 'already there') {
       const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [`${s}_PORT`, String(await freePort())])));
-      const database = variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: prefix } : { DATA_DIR: dataDir };
+      const database = variant.url
+        ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: prefix, DATABASE_POOL_SIZE: '3' }
+        : { DATA_DIR: dataDir };
       const launched = launch({ ...ports, ...database, LOG_LEVEL: 'warn' });
       try {
         const [, gatewayUrl] = await waitFor(launched, /Jarvis is up in [\d.]+s: (\S+)/);

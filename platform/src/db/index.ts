@@ -68,7 +68,7 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
   };
 }
 
-/** `appRole` is checked by the configuration schema and `tenantId` is a UUID or empty, so both inline safely. */
+/** `appRole` passed the identifier check in openDatabase and `tenantId` is a UUID or empty: both inline safely. */
 function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (tx: Transaction) => Promise<T>) {
   return driver.transaction(work, `SELECT set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`);
 }
