@@ -2,7 +2,7 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, type ServiceName } from '@jarvis/platform';
+import { ConfigError, createLogger, loadConfig, servicePort, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
 const NAMES = ['gateway', 'tenancy', 'knowledge', 'chat', 'usage'];
@@ -34,6 +34,17 @@ try {
   // Started by `npm start`: if the launcher dies, do not linger as an orphan holding ports and data.
   process.once('disconnect', () => void stop('launcher exited'));
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(startupProblem(error));
   process.exit(1);
+}
+
+/** What a person starting Jarvis needs to read: the cause in one line where we know it, else the error. */
+function startupProblem(error: unknown): unknown {
+  if (error instanceof ConfigError) return error.message;
+  const { code, address, port } = error as { code?: string; address?: string; port?: number };
+  if (code === 'EADDRINUSE') {
+    const service = names.find((name) => servicePort(loadConfig(), name) === port);
+    return `port ${port} on ${address} is in use: stop what holds it, or set ${service?.toUpperCase() ?? '<SERVICE>'}_PORT`;
+  }
+  return error;
 }
