@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { getIntrospectionQuery } from 'graphql';
 import { serverAudits } from 'graphql-http';
 import { databaseVariants, testConfig } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
@@ -62,6 +63,27 @@ describe('gateway speaks GraphQL over HTTP', () => {
       code: 'BAD_REQUEST',
     },
     {
+      name: 'a selection 13 levels deep (limit 12)',
+      init: () => [stack.gatewayUrl, post({ query: `{ ${'tenant(id: "x") { users { '.repeat(6)}id${' } }'.repeat(6)} }` })],
+      status: 400,
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: '31 aliases (limit 30)',
+      init: () => [
+        stack.gatewayUrl,
+        post({ query: `{ ${Array.from({ length: 31 }, (_, i) => `a${i}: tenantBySlug(slug: "s${i}") { id }`).join(' ')} }` }),
+      ],
+      status: 400,
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: 'a document of more than 10,000 tokens',
+      init: () => [stack.gatewayUrl, post({ query: `{ ${'__typename '.repeat(10_001)}}` })],
+      status: 400,
+      code: 'GRAPHQL_PARSE_FAILED',
+    },
+    {
       name: 'a PUT',
       init: () => [stack.gatewayUrl, { ...post({ query: '{ __typename }' }), method: 'PUT' }],
       status: 405,
@@ -108,6 +130,13 @@ describe('gateway speaks GraphQL over HTTP', () => {
     });
     assert.equal(legacy.status, 200);
     assert.match(legacy.headers.get('content-type') ?? '', /^application\/json/);
+  });
+
+  test('the full introspection query is within the limits, so schema tooling works', async () => {
+    const response = await fetch(stack.gatewayUrl, post({ query: getIntrospectionQuery() }));
+    const body = (await response.json()) as { data?: { __schema?: { types: unknown[] } }; errors?: unknown };
+    assert.equal(response.status, 200, JSON.stringify(body.errors));
+    assert.ok((body.data?.__schema?.types.length ?? 0) > 10);
   });
 
   test('health endpoints answer on the gateway and every subgraph', async () => {

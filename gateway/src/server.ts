@@ -17,6 +17,7 @@ import {
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
 import { serveGraphQL } from './http.ts';
+import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 
 /** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
@@ -48,6 +49,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     logger: log,
+    ...documentLimits(config),
     includeStacktraceInErrorResponses: false,
     // Jarvis authenticates with bearer tokens and API keys, never ambient cookies, so CSRF prevention would
     // only break spec-conformant GET requests.
