@@ -8,6 +8,8 @@ import { MigrationError, openDatabase, tenantLoader, type Database } from '@jarv
 import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 
 const NOTES_MIGRATION = `
+  CREATE TABLE system_secrets (name text PRIMARY KEY, value text NOT NULL);
+  INSERT INTO system_secrets VALUES ('signing-key', 'do not leak');
   CREATE TABLE notes (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL CHECK (body <> ''));
   ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
   ALTER TABLE notes FORCE ROW LEVEL SECURITY;
@@ -101,6 +103,14 @@ for (const variant of databaseVariants()) {
       const [who] = await db.withTenant(tenantA, (tx) => tx.query<{ user: string }>(`SELECT current_user AS user`));
       assert.equal(who!.user, 'jarvis_app');
       await assert.rejects(db.withTenant(tenantA, (tx) => tx.query(`ALTER TABLE notes DISABLE ROW LEVEL SECURITY`)));
+    });
+
+    test("system_* tables are the owner's: the application role cannot read or write them", async () => {
+      const [secret] = await db.withSystem((tx) => tx.query<{ value: string }>(`SELECT value FROM system_secrets`));
+      assert.equal(secret!.value, 'do not leak');
+      await assert.rejects(db.withTenant(tenantA, (tx) => tx.query(`SELECT * FROM system_secrets`)), /permission denied/);
+      await assert.rejects(db.withoutTenant((tx) => tx.query(`DELETE FROM system_secrets`)), /permission denied/);
+      await assert.rejects(db.withTenant(tenantA, (tx) => tx.query(`SELECT * FROM schema_migrations`)), /permission denied/);
     });
 
     test('without a tenant, no tenant rows are visible', async () => {

@@ -57,6 +57,7 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
       return asAppRole(driver, appRole, tenantId, work);
     },
     withoutTenant: (work) => asAppRole(driver, appRole, '', work),
+    withSystem: (work) => driver.transaction(work),
     async migrate(dir) {
       const migrations = await readMigrations(dir);
       return driver.transaction((tx) => applyMigrations(tx, schema, appRole, migrations));

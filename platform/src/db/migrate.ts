@@ -43,11 +43,21 @@ function bootstrapSql(schema: string, appRole: string): string {
   `;
 }
 
+/**
+ * The application role may use every table but the service's own: `schema_migrations` and tables named
+ * `system_*` (signing keys and the like), which only `withSystem` — the owner — reaches.
+ */
 function grantsSql(schema: string, appRole: string): string {
   return `
     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${appRole};
-    REVOKE ALL ON ${schema}.schema_migrations FROM ${appRole};
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${appRole};
+    DO $$ DECLARE owner_only record; BEGIN
+      FOR owner_only IN SELECT tablename FROM pg_tables
+        WHERE schemaname = '${schema}' AND (tablename = 'schema_migrations' OR tablename LIKE 'system\_%')
+      LOOP
+        EXECUTE format('REVOKE ALL ON %I.%I FROM ${appRole}', '${schema}', owner_only.tablename);
+      END LOOP;
+    END $$;
   `;
 }
 

@@ -28,6 +28,8 @@ export interface Database {
   withTenant<T>(tenantId: string, work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** The same, with no tenant set: policies hide every tenant's rows. For lookups before a tenant is known. */
   withoutTenant<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** A transaction as the schema's owner, for the service's own `system_*` tables; never for tenant data. */
+  withSystem<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Applies pending migrations from `dir` in one transaction; returns the names applied. */
   migrate(dir: string): Promise<string[]>;
   ping(): Promise<void>;
