@@ -65,4 +65,12 @@ describe('subgraphs answer only the gateway', () => {
       assert.equal((await fetch(url.replace(/\/graphql$/, '/healthz'))).status, 200);
     }
   });
+
+  test("the tenancy issuer's JWKS is public and holds public keys only", async () => {
+    const response = await fetch(stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '/.well-known/jwks.json'));
+    assert.equal(response.status, 200);
+    const { keys } = (await response.json()) as { keys: { kid: string; alg: string; d?: string }[] };
+    assert.ok(keys.length >= 1);
+    assert.ok(keys.every((key) => key.alg === 'ES256' && key.kid && key.d === undefined));
+  });
 });

@@ -52,6 +52,8 @@ export const configSchema = z.object({
   MAX_QUERY_TOKENS: z.coerce.number().int().min(100).default(10_000),
   MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),
   MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(30),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
+  SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_URL: z.url().optional(),

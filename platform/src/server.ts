@@ -33,6 +33,8 @@ export interface SubgraphDefinition<Context extends BaseContext> {
   migrations: URL;
   /** Per-request additions to the context, such as dataloaders (fresh per request so nothing is cached across callers). */
   context: (base: BaseContext) => Context;
+  /** HTTP routes beside `/graphql` (no principal required), such as the token issuer's JWKS. */
+  routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger }) => void;
 }
 
 /** Identity function that fixes the context type; each subgraph's `server.ts` exports one definition. */
@@ -95,6 +97,7 @@ export async function createSubgraphServer<Context extends BaseContext>(
     },
   });
   registerHealth(app, () => db.ping());
+  definition.routes?.(app, { db, config, log });
 
   return {
     app,
