@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { pgliteTemplate, servicePort, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
+import { pgliteTemplate, servicePort, SUBGRAPHS, trustTenancyIssuer, type Config, type ServiceName } from '@jarvis/platform';
 
 const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
 
@@ -45,7 +45,9 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
   const children = new Map<ServiceName, ChildProcess>();
   let stopping = false;
   for (const group of processGroups(options.layout ?? 'subgraphs-together')) {
-    const childEnv = group.includes('gateway') ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls } : env;
+    const childEnv = group.includes('gateway')
+      ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls, ...trustTenancyIssuer(config, baseUrl('tenancy')) }
+      : env;
     const child = fork(SERVE, group, { env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     for (const name of group) children.set(name, child);
     child.once('exit', (code, signal) => {

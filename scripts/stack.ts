@@ -8,6 +8,7 @@ import {
   type ServiceName,
   type SubgraphDefinition,
   type SubgraphName,
+  trustTenancyIssuer,
 } from '@jarvis/platform';
 
 // Imported on demand: a process that runs one subgraph should not load the gateway or its neighbours.
@@ -50,7 +51,9 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
     const failure = results.find((result) => result.status === 'rejected');
     if (failure) throw failure.reason;
     const subgraphUrls = Object.fromEntries(subgraphs.map((s) => [s.name, s.url]));
-    const gateway = await startService('gateway', { ...config, SUBGRAPH_URLS: subgraphUrls }, freePorts ? 0 : undefined);
+    const tenancyBase = subgraphUrls.tenancy!.replace(/\/graphql$/, '');
+    const gatewayConfig = { ...config, SUBGRAPH_URLS: subgraphUrls, ...trustTenancyIssuer(config, tenancyBase) };
+    const gateway = await startService('gateway', gatewayConfig, freePorts ? 0 : undefined);
     started.push(gateway);
     return { gatewayUrl: gateway.url, subgraphUrls, close };
   } catch (error) {

@@ -2,7 +2,7 @@
  * `npm start`: the gateway in one process, the four subgraphs (each on its own port) in another, one terminal.
  * Waits until all are ready, seeds the demo tenant on first run, prints an example query; Ctrl-C stops all.
  */
-import { ConfigError, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
+import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
 import { launchProcesses, type ProcessStack } from './processes.ts';
 import { EXAMPLE_QUERY, seedDemo } from './seed.ts';
 
@@ -60,6 +60,15 @@ function printBanner(stack: ProcessStack, readyMs: number, seed?: { tenantId: st
       `  curl -s ${stack.gatewayUrl} -H 'content-type: application/json' -d '${body}'`,
     );
   }
-  lines.push('', 'Ctrl-C stops everything.', '');
+  const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
+  lines.push(
+    '',
+    config.AUTH_DEV_LOGIN
+      ? `Get a bearer token for the demo owner (dev-login is on):\n  curl -s ${tokenUrl} -d grant_type=${DEV_LOGIN_GRANT} -d tenant=demo -d email=owner@demo.test`
+      : 'Callers are anonymous until they send a bearer token; AUTH_DEV_LOGIN=true npm start enables local sign-in.',
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  );
   console.log(lines.join('\n'));
 }

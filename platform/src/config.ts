@@ -52,6 +52,9 @@ export const configSchema = z.object({
   MAX_QUERY_TOKENS: z.coerce.number().int().min(100).default(10_000),
   MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),
   MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(30),
+  TOKEN_ISSUER: z.string().min(1).default('http://localhost:4001'),
+  TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
+  AUTH_DEV_LOGIN: flag.default(false),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),
   JWT_ISSUER: z.string().min(1).optional(),
@@ -92,6 +95,19 @@ export function trustedIssuer(config: Config): { issuer: string; audience: strin
     throw new ConfigError('JWT_ISSUER, JWT_AUDIENCE and JWT_JWKS_URL go together: set all three or none');
   }
   return { issuer, audience, jwksUrl };
+}
+
+/**
+ * Where the gateway trusts the tenancy subgraph's own issuer: the JWT_* variables that point at it, unless
+ * the deployment names an issuer itself.
+ */
+export function trustTenancyIssuer(config: Config, tenancyBaseUrl: string): Partial<Record<'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_JWKS_URL', string>> {
+  if (config.JWT_ISSUER) return {};
+  return {
+    JWT_ISSUER: config.TOKEN_ISSUER,
+    JWT_AUDIENCE: config.TOKEN_AUDIENCE,
+    JWT_JWKS_URL: `${tenancyBaseUrl}/.well-known/jwks.json`,
+  };
 }
 
 export function servicePort(config: Config, service: ServiceName): number {

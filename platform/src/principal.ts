@@ -13,6 +13,9 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = Object.freeze({ tenantId: null, roles: [], scopes: [], permissions: [] }) as Principal;
 
+/** The OAuth2 grant type of local sign-in by tenant slug and email (tenancy's issuer, when AUTH_DEV_LOGIN is on). */
+export const DEV_LOGIN_GRANT = 'urn:jarvis:params:oauth:grant-type:dev-login';
+
 /** The header carrying the signed principal from the gateway to subgraphs. */
 export const PRINCIPAL_HEADER = 'x-jarvis-principal';
 

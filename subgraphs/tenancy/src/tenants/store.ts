@@ -45,6 +45,11 @@ export function usersByIds(tx: Transaction, ids: string[]): Promise<User[]> {
   return tx.query<User>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids]);
 }
 
+export async function userByEmail(tx: Transaction, email: string): Promise<User | undefined> {
+  const [row] = await tx.query<User>(`SELECT ${USER_COLUMNS} FROM users WHERE email = $1`, [email]);
+  return row;
+}
+
 export function usersOfTenant(tx: Transaction): Promise<User[]> {
   return tx.query<User>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
 }
