@@ -65,6 +65,15 @@ for (const variant of databaseVariants()) {
       });
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), { data: { tenant: { slug } } });
+
+      // The principal reaches the subgraphs: `me` is the token's user, and nobody for an anonymous caller.
+      const asOwner = await fetch(stack.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: `{ me { id email tenant { slug } } }` }),
+      });
+      assert.deepEqual(await asOwner.json(), { data: { me: { id: ownerId, email: 'ada@token.test', tenant: { slug } } } });
+      assert.deepEqual(await graphql(stack.gatewayUrl, `{ me { id } }`), { me: null });
     });
 
     const refusals: [string, Record<string, string>, string][] = [

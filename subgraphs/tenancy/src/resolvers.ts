@@ -11,6 +11,10 @@ type UserReference = { id: string; tenant: { id: string } };
 export const resolvers = {
   DateTime,
   Query: {
+    me: (_: unknown, __: unknown, ctx: TenancyContext) => {
+      const { tenantId, userId } = ctx.principal;
+      return tenantId && userId ? ctx.tenancy.user(tenantId, userId) : null;
+    },
     tenant: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.tenancy.tenant(args.id),
     tenantBySlug: (_: unknown, args: { slug: string }, ctx: TenancyContext) => ctx.tenancy.tenantBySlug(args.slug),
   },
