@@ -76,6 +76,42 @@ for (const variant of databaseVariants()) {
       assert.deepEqual(await graphql(stack.gatewayUrl, `{ me { id } }`), { me: null });
     });
 
+    test("a signed-in member cannot read or write another tenant's data, even by naming its id", async () => {
+      const neighbour = await graphql<{ createTenant: { tenant: { id: string } } }>(
+        stack.gatewayUrl,
+        `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`,
+        { input: { name: 'Neighbour', slug: `nb-${randomUUID().slice(0, 8)}`, owner: { email: 'n@nb.test', name: 'N' } } },
+      );
+      const neighbourId = neighbour.createTenant.tenant.id;
+      const { body } = await requestToken(tokenUrl, { grant_type: DEV_LOGIN, tenant: slug, email: 'ada@token.test' });
+      const asAda = async (query: string, variables: Record<string, unknown>) => {
+        const response = await fetch(stack.gatewayUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${body.access_token}` },
+          body: JSON.stringify({ query, variables }),
+        });
+        return (await response.json()) as { data?: Record<string, unknown> | null; errors?: { path?: unknown[]; extensions?: { code?: string } }[] };
+      };
+
+      const read = await asAda(
+        `query($own: ID!, $other: ID!) { own: tenant(id: $own) { slug } other: tenant(id: $other) { slug users { email } } }`,
+        { own: tenantId, other: neighbourId },
+      );
+      assert.deepEqual(read.data, { own: { slug }, other: null });
+      assert.deepEqual(read.errors?.map((e) => [e.path, e.extensions?.code]), [[['other'], 'FORBIDDEN']]);
+
+      const write = await asAda(`mutation($kb: CreateKnowledgeBaseInput!) { createKnowledgeBase(input: $kb) { id } }`, {
+        kb: { tenantId: neighbourId, name: 'Planted' },
+      });
+      assert.equal(write.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+      const neighbourKbs = await graphql<{ tenant: { knowledgeBases: unknown[] } }>(
+        stack.gatewayUrl,
+        `query($id: ID!) { tenant(id: $id) { knowledgeBases { name } } }`,
+        { id: neighbourId },
+      );
+      assert.deepEqual(neighbourKbs.tenant.knowledgeBases, [], 'nothing was written');
+    });
+
     const refusals: [string, Record<string, string>, string][] = [
       ['an email that is not a member', { grant_type: DEV_LOGIN, tenant: slug, email: 'mallory@token.test' }, 'invalid_grant'],
       ['an unknown tenant', { grant_type: DEV_LOGIN, tenant: 'no-such-tenant', email: 'ada@token.test' }, 'invalid_grant'],

@@ -23,6 +23,7 @@ export class AppError extends GraphQLError {
 
 export const badUserInput = (message: string, field?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const forbidden = (message: string) => new AppError(ErrorCode.FORBIDDEN, message);
 export const conflict = (message: string, field?: string) =>
   new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
 

@@ -25,13 +25,18 @@ export function tenantLoader<V>(
         byTenant.set(tenantId, ids.add(id));
       }
       const loaded = new Map<string, V>();
+      const failed = new Map<string, Error>();
       await Promise.all(
         [...byTenant].map(async ([tenantId, ids]) => {
-          const found = await db.withTenant(tenantId, (tx) => load(tx, [...ids]));
-          for (const [id, value] of found) loaded.set(`${tenantId}:${id}`, value);
+          try {
+            const found = await db.withTenant(tenantId, (tx) => load(tx, [...ids]));
+            for (const [id, value] of found) loaded.set(`${tenantId}:${id}`, value);
+          } catch (error) {
+            failed.set(tenantId, error as Error); // only this tenant's keys fail, not the whole batch
+          }
         }),
       );
-      return keys.map(({ tenantId, id }) => loaded.get(`${tenantId}:${id}`) ?? null);
+      return keys.map(({ tenantId, id }) => failed.get(tenantId) ?? loaded.get(`${tenantId}:${id}`) ?? null);
     },
     { cacheKeyFn: ({ tenantId, id }) => `${tenantId}:${id}` },
   );

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
 import { internalAuthSecret, servicePort, type Config } from './config.ts';
-import { openDatabase, type Database } from './db/index.ts';
+import { openDatabase, scopeToPrincipal, type Database } from './db/index.ts';
 import { ErrorCode, isSafeForClient, maskError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PRINCIPAL_HEADER, principalSigner, type Principal, type PrincipalSigner } from './principal.ts';
@@ -87,7 +87,8 @@ export async function createSubgraphServer<Context extends BaseContext>(
     schema,
     path: '/graphql',
     graphiql: false,
-    context: (request) => definition.context({ db, log, principal: request.principal }),
+    context: (request) =>
+      definition.context({ db: scopeToPrincipal(db, request.principal), log, principal: request.principal }),
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {
         if (!isSafeForClient(error as GraphQLError)) log.error({ err: error.originalError, path: error.path }, 'resolver failed');

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MigrationError, openDatabase, tenantLoader, type Database } from '@jarvis/platform';
+import { MigrationError, openDatabase, scopeToPrincipal, tenantLoader, type Database } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 
 const NOTES_MIGRATION = `
@@ -147,6 +147,23 @@ for (const variant of databaseVariants()) {
         }),
       );
       assert.ok(results.every(Boolean));
+    });
+
+    test("a request's database confines a signed-in caller to its tenant, whatever tenant id code passes", async () => {
+      const scoped = scopeToPrincipal(db, { tenantId: tenantA, roles: [], scopes: [], permissions: [] });
+      const own = await scoped.withTenant(tenantA, (tx) => tx.query(`SELECT 1 FROM notes`));
+      assert.equal(own.length, 2);
+      await assert.rejects(
+        scoped.withTenant(tenantB, (tx) => tx.query(`SELECT 1 FROM notes`)),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'FORBIDDEN',
+      );
+      const loader = tenantLoader(scoped, async (tx, ids) => new Map(ids.map((id) => [id, id])));
+      const [mine, theirs] = await Promise.allSettled([
+        loader.load({ tenantId: tenantA, id: tenantA }),
+        loader.load({ tenantId: tenantB, id: tenantB }),
+      ]);
+      assert.deepEqual(mine, { status: 'fulfilled', value: tenantA }, 'one foreign key does not fail the batch');
+      assert.equal(theirs.status, 'rejected');
     });
 
     test('tenantLoader batches keys into one transaction per tenant and keeps them apart', async () => {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { badUserInput } from '../errors.ts';
+import { badUserInput, forbidden } from '../errors.ts';
+import type { Principal } from '../principal.ts';
 import { applyMigrations, readMigrations } from './migrate.ts';
 import { pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
@@ -72,6 +73,21 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
 /** `appRole` passed the identifier check in openDatabase and `tenantId` is a UUID or empty: both inline safely. */
 function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (tx: Transaction) => Promise<T>) {
   return driver.transaction(work, `SELECT set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`);
+}
+
+/**
+ * The database as one request may use it: an authenticated caller's transactions are confined to its own
+ * tenant, so even a resolver that passes the wrong tenant id cannot cross over (FORBIDDEN). Anonymous callers
+ * are scoped by the tenant they name until sign-in is required.
+ */
+export function scopeToPrincipal(db: Database, principal: Principal): Database {
+  if (principal.tenantId === null) return db;
+  const own = principal.tenantId;
+  return {
+    ...db,
+    withTenant: (tenantId, work) =>
+      tenantId === own ? db.withTenant(tenantId, work) : Promise.reject(forbidden('that belongs to another tenant')),
+  };
 }
 
 /** PostgreSQL's SQLSTATE for a unique violation, from pg and PGlite alike. */
