@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import type { Database } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform';
 import * as store from './store.ts';
 
 const ALGORITHM = 'ES256';
@@ -43,7 +43,7 @@ export class SigningKeys {
     return { keys: keys.map((key) => key.publicJwk) };
   }
 
-  private async generate(tx: Parameters<Parameters<Database['withSystem']>[0]>[0], now: number): Promise<store.StoredKey> {
+  private async generate(tx: Transaction, now: number): Promise<store.StoredKey> {
     const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
     const kid = randomUUID();
     const key = {
