@@ -112,10 +112,34 @@ for (const variant of databaseVariants()) {
       assert.deepEqual(neighbourKbs.tenant.knowledgeBases, [], 'nothing was written');
     });
 
+    test('a refresh token yields new tokens once; reusing it revokes the whole family', async () => {
+      const first = await requestToken(tokenUrl, { grant_type: DEV_LOGIN, tenant: slug, email: 'ada@token.test' });
+      const original = first.body.refresh_token as string;
+      assert.match(original, new RegExp(`^${tenantId}\\.`));
+
+      const refreshed = await requestToken(tokenUrl, { grant_type: 'refresh_token', refresh_token: original });
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+      assert.equal(refreshed.cacheControl, 'no-store');
+      assert.equal(decodeJwt(refreshed.body.access_token as string).sub, ownerId);
+      const successor = refreshed.body.refresh_token as string;
+      assert.notEqual(successor, original);
+
+      const replayed = await requestToken(tokenUrl, { grant_type: 'refresh_token', refresh_token: original });
+      assert.deepEqual([replayed.status, replayed.body.error], [400, 'invalid_grant']);
+      const afterTheft = await requestToken(tokenUrl, { grant_type: 'refresh_token', refresh_token: successor });
+      assert.deepEqual([afterTheft.status, afterTheft.body.error], [400, 'invalid_grant'], 'the family is revoked');
+
+      for (const forged of [`${tenantId}.made-up`, 'not-a-token', `${randomUUID()}.${original.split('.')[1]}`]) {
+        const attempt = await requestToken(tokenUrl, { grant_type: 'refresh_token', refresh_token: forged });
+        assert.deepEqual([attempt.status, attempt.body.error], [400, 'invalid_grant'], forged);
+      }
+    });
+
     const refusals: [string, Record<string, string>, string][] = [
       ['an email that is not a member', { grant_type: DEV_LOGIN, tenant: slug, email: 'mallory@token.test' }, 'invalid_grant'],
       ['an unknown tenant', { grant_type: DEV_LOGIN, tenant: 'no-such-tenant', email: 'ada@token.test' }, 'invalid_grant'],
       ['a missing email', { grant_type: DEV_LOGIN, tenant: slug }, 'invalid_request'],
+      ['a refresh grant without a token', { grant_type: 'refresh_token' }, 'invalid_request'],
       ['an unsupported grant', { grant_type: 'password', username: 'ada', password: 'x' }, 'unsupported_grant_type'],
     ];
     for (const [name, form, error] of refusals) {

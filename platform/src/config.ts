@@ -56,6 +56,7 @@ export const configSchema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
   AUTH_DEV_LOGIN: flag.default(false),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
+  REFRESH_TOKEN_TTL_HOURS: z.coerce.number().positive().default(720),
   SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
