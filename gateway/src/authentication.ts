@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import { ANONYMOUS, AppError, ErrorCode, isUuid, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -11,8 +11,6 @@ export interface TrustedIssuer {
 /** Only asymmetric algorithms: an HS256 token "signed" with a public key, or alg none, never verifies. */
 const ALGORITHMS = ['ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'EdDSA'];
 const BEARER = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/;
-
-export const unauthenticated = (message: string) => new AppError(ErrorCode.UNAUTHENTICATED, message);
 
 /**
  * Turns an Authorization header into a principal: none is anonymous; a bearer JWT from a trusted issuer,

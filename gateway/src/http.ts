@@ -1,7 +1,7 @@
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { AppError, ErrorCode } from '@jarvis/platform';
+import { AppError, ErrorCode, errorBody } from '@jarvis/platform';
 
 /**
  * Serves an Apollo Server at `path` on Fastify, GET and POST, per the GraphQL-over-HTTP specification.
@@ -29,7 +29,7 @@ export function serveGraphQL<Context extends BaseContext>(
           .code(401)
           .header('www-authenticate', 'Bearer error="invalid_token"')
           .type('application/json; charset=utf-8')
-          .send({ errors: [{ message: error.message, extensions: { code: error.code } }] });
+          .send(errorBody(error.message, error.code));
       }
       const response = await server.executeHTTPGraphQLRequest({
         httpGraphQLRequest: {
@@ -75,7 +75,7 @@ function methodNotAllowed(app: FastifyInstance, path: string) {
       reply
         .code(405)
         .header('allow', 'GET, POST')
-        .send({ errors: [{ message: 'GraphQL is served over GET and POST', extensions: { code: 'METHOD_NOT_ALLOWED' } }] }),
+        .send(errorBody('GraphQL is served over GET and POST', 'METHOD_NOT_ALLOWED')),
   });
 }
 
@@ -104,5 +104,5 @@ function requestErrorHandler(error: FastifyError, request: FastifyRequest, reply
   return reply
     .code(status)
     .type('application/json; charset=utf-8')
-    .send({ errors: [{ message, extensions: { code } }] });
+    .send(errorBody(message, code));
 }

@@ -23,9 +23,15 @@ export class AppError extends GraphQLError {
 
 export const badUserInput = (message: string, field?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const unauthenticated = (message: string) => new AppError(ErrorCode.UNAUTHENTICATED, message);
 export const forbidden = (message: string) => new AppError(ErrorCode.FORBIDDEN, message);
 export const conflict = (message: string, field?: string) =>
   new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
+
+/** The body of a response refused before GraphQL execution: one error with its stable code. */
+export function errorBody(message: string, code: string) {
+  return { errors: [{ message, extensions: { code } }] };
+}
 
 /**
  * Keeps errors a client may see (ours, and GraphQL's own parse/validation errors) and replaces anything

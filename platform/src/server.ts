@@ -6,7 +6,7 @@ import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
 import { internalAuthSecret, servicePort, type Config } from './config.ts';
 import { openDatabase, scopeToPrincipal, type Database } from './db/index.ts';
-import { ErrorCode, isSafeForClient, maskError } from './errors.ts';
+import { ErrorCode, errorBody, isSafeForClient, maskError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PRINCIPAL_HEADER, principalSigner, type Principal, type PrincipalSigner } from './principal.ts';
 import { readSubgraphSdl } from './schema.ts';
@@ -130,9 +130,7 @@ function requireSignedPrincipal(app: FastifyInstance, path: string, signer: Prin
       request.principal = await signer.verify(typeof header === 'string' ? header : undefined);
     } catch (error) {
       request.log.warn({ reason: (error as Error).message, ip: request.ip }, 'refused a request without a valid principal');
-      return reply.code(401).send({
-        errors: [{ message: 'Subgraphs answer only requests signed by the gateway', extensions: { code: ErrorCode.UNAUTHENTICATED } }],
-      });
+      return reply.code(401).send(errorBody('Subgraphs answer only requests signed by the gateway', ErrorCode.UNAUTHENTICATED));
     }
   });
 }
