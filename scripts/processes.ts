@@ -3,18 +3,22 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { pgliteTemplate, servicePort, SUBGRAPHS, trustTenancyIssuer, type Config, type ServiceName } from '@jarvis/platform';
+import {
+  needsNewEmbeddedDatabase,
+  pgliteTemplate,
+  servicePort,
+  SUBGRAPHS,
+  trustTenancyIssuer,
+  type Config,
+  type ServiceName,
+} from '@jarvis/platform';
 
 const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
-
-/** Which services share a process: one each (as in containers), or the subgraphs together. */
-export type ProcessLayout = 'one-per-service' | 'subgraphs-together';
-
-function processGroups(layout: ProcessLayout): ServiceName[][] {
-  return layout === 'one-per-service'
-    ? SERVICES.map((name) => [name])
-    : [SUBGRAPHS.map((s) => s.name), ['gateway']];
-}
+/**
+ * The subgraphs share one process and the gateway has another: measured, that halves start-up against one
+ * process per service (containers' layout) with the same throughput (BENCHMARKS.md).
+ */
+const PROCESS_GROUPS: ServiceName[][] = [SUBGRAPHS.map((s) => s.name), ['gateway']];
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
 
 export interface ProcessStack {
@@ -29,7 +33,6 @@ export interface LaunchOptions {
   /** Called once if a service exits on its own; the others are stopped first. */
   onUnexpectedExit?: (name: ServiceName, code: number | string | null) => void;
   readyTimeoutMs?: number;
-  layout?: ProcessLayout;
 }
 
 export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
@@ -39,12 +42,13 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
   // The committed supergraph names the default ports; point the gateway at the ones configured here.
   const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${baseUrl(name)}/graphql`).join(',');
 
-  // Initialise the embedded database template once (cached across runs) rather than in four processes at once.
-  if (!config.DATABASE_URL) await pgliteTemplate();
+  // A first run builds the embedded database template once here rather than in four processes at once.
+  const newDatabases = SUBGRAPHS.some(({ name }) => needsNewEmbeddedDatabase(config.DATA_DIR, name));
+  if (!config.DATABASE_URL && newDatabases) await pgliteTemplate();
 
   const children = new Map<ServiceName, ChildProcess>();
   let stopping = false;
-  for (const group of processGroups(options.layout ?? 'subgraphs-together')) {
+  for (const group of PROCESS_GROUPS) {
     const childEnv = group.includes('gateway')
       ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls, ...trustTenancyIssuer(config, baseUrl('tenancy')) }
       : env;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { badUserInput, forbidden } from '../errors.ts';
 import type { Principal } from '../principal.ts';
 import { applyMigrations, readMigrations } from './migrate.ts';
-import { pgliteDriver } from './pglite.ts';
+import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
 import type { Database, Driver, Transaction } from './types.ts';
 
@@ -96,3 +96,8 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
 export { pgliteTemplate } from './pglite.ts';
+
+/** True when a service's embedded database does not exist yet and will be created from the template. */
+export function needsNewEmbeddedDatabase(dataDir: string, service: string): boolean {
+  return isNewPgliteDir(pgliteDir(dataDir, service));
+}

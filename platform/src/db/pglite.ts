@@ -12,11 +12,10 @@ import type { Driver } from './types.ts';
 export async function pgliteDriver(dataDir: string | undefined, schema: string): Promise<Driver> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
-  const isNew = !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
   const db = await PGlite.create({
     dataDir,
     extensions: { vector },
-    loadDataDir: isNew ? await pgliteTemplate() : undefined,
+    loadDataDir: isNewPgliteDir(dataDir) ? await pgliteTemplate() : undefined,
   }).catch((error) => {
     unlock();
     throw error;
@@ -38,6 +37,11 @@ export async function pgliteDriver(dataDir: string | undefined, schema: string):
       unlock();
     },
   };
+}
+
+/** In memory, or a directory PGlite has not initialised yet. */
+export function isNewPgliteDir(dataDir: string | undefined): boolean {
+  return !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
 }
 
 let template: Promise<Blob> | undefined;
