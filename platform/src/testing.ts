@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig, type Config } from './config.ts';
+import { openDatabase, type Database } from './db/index.ts';
 
 export interface DatabaseVariant {
   name: 'pglite' | 'postgres';
@@ -62,4 +63,27 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A service's database for one test suite: in-memory PGlite, or a private schema in PostgreSQL that
+ * `close` drops again.
+ */
+export async function openTestDatabase(variant: DatabaseVariant, service: string): Promise<Database & { close(): Promise<void> }> {
+  const prefix = uniqueSchemaPrefix();
+  const db = await openDatabase({
+    service,
+    url: variant.url,
+    dataDir: 'memory://',
+    schemaPrefix: variant.url ? prefix : undefined,
+    appRole: 'jarvis_app',
+    poolSize: 2,
+  });
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      if (variant.url) await dropSchemas(variant.url, prefix);
+    },
+  };
 }

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MigrationError, openDatabase, scopeToPrincipal, tenantLoader, type Database } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import { MigrationError, scopeToPrincipal, tenantLoader, type Database } from '@jarvis/platform';
+import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 
 const NOTES_MIGRATION = `
   CREATE TABLE system_secrets (name text PRIMARY KEY, value text NOT NULL);
@@ -25,18 +25,8 @@ function migrationsDir(files: Record<string, string>): string {
 
 for (const variant of databaseVariants()) {
   describe(`database port on ${variant.name}`, { skip: variant.skip }, () => {
-    const prefix = uniqueSchemaPrefix();
     const dir = migrationsDir({ '0001_notes.sql': NOTES_MIGRATION });
     let db: Database;
-    const open = () =>
-      openDatabase({
-        service: 'notes',
-        url: variant.url,
-        dataDir: 'memory://',
-        schemaPrefix: variant.url ? prefix : undefined,
-        appRole: 'jarvis_app',
-        poolSize: 4,
-      });
     const tenantA = randomUUID();
     const tenantB = randomUUID();
     const insertNote = (tenantId: string, body: string) =>
@@ -45,16 +35,13 @@ for (const variant of databaseVariants()) {
       );
 
     before(async () => {
-      db = await open();
+      db = await openTestDatabase(variant, 'notes');
       assert.deepEqual(await db.migrate(dir), ['0001_notes.sql']);
       await insertNote(tenantA, 'a1');
       await insertNote(tenantA, 'a2');
       await insertNote(tenantB, 'b1');
     });
-    after(async () => {
-      await db?.close();
-      if (variant.url) await dropSchemas(variant.url, prefix);
-    });
+    after(() => db?.close());
 
     test('migrations are recorded and not applied twice', async () => {
       assert.deepEqual(await db.migrate(dir), []);

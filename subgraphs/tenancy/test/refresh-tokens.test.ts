@@ -2,36 +2,25 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openDatabase, type Database } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import type { Database } from '@jarvis/platform';
+import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { insertTenant, insertUser } from '../src/tenants/store.ts';
 import { RefreshTokens } from '../src/tokens/refresh.ts';
 
 for (const variant of databaseVariants()) {
   describe(`refresh tokens on ${variant.name}`, { skip: variant.skip }, () => {
-    const prefix = uniqueSchemaPrefix();
     const tenantId = randomUUID();
     const userId = randomUUID();
     let db: Database;
     before(async () => {
-      db = await openDatabase({
-        service: 'tenancy',
-        url: variant.url,
-        dataDir: 'memory://',
-        schemaPrefix: variant.url ? prefix : undefined,
-        appRole: 'jarvis_app',
-        poolSize: 2,
-      });
+      db = await openTestDatabase(variant, 'tenancy');
       await db.migrate(fileURLToPath(new URL('../migrations/', import.meta.url)));
       await db.withTenant(tenantId, async (tx) => {
         await insertTenant(tx, { id: tenantId, name: 'R', slug: `r-${tenantId.slice(0, 8)}`, plan: 'FREE' });
         await insertUser(tx, { id: userId, tenantId, email: 'r@r.test', name: 'R' });
       });
     });
-    after(async () => {
-      await db?.close();
-      if (variant.url) await dropSchemas(variant.url, prefix);
-    });
+    after(() => db?.close());
 
     test('an expired refresh token is refused', async () => {
       const expiring = new RefreshTokens(db, 50);

@@ -2,31 +2,20 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
-import { openDatabase, type Database } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import type { Database } from '@jarvis/platform';
+import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { SigningKeys } from '../src/tokens/keys.ts';
 
 const HOUR = 3_600_000;
 
 for (const variant of databaseVariants()) {
   describe(`issuer signing keys on ${variant.name}`, { skip: variant.skip }, () => {
-    const prefix = uniqueSchemaPrefix();
     let db: Database;
     before(async () => {
-      db = await openDatabase({
-        service: 'tenancy',
-        url: variant.url,
-        dataDir: 'memory://',
-        schemaPrefix: variant.url ? prefix : undefined,
-        appRole: 'jarvis_app',
-        poolSize: 2,
-      });
+      db = await openTestDatabase(variant, 'tenancy');
       await db.migrate(fileURLToPath(new URL('../migrations/', import.meta.url)));
     });
-    after(async () => {
-      await db?.close();
-      if (variant.url) await dropSchemas(variant.url, prefix);
-    });
+    after(() => db?.close());
 
     test('the JWKS publishes public keys only, and replicas sign with the same key', async () => {
       const keys = new SigningKeys(db, 24 * HOUR, 900_000);

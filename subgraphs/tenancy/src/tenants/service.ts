@@ -35,8 +35,18 @@ export class TenancyService {
   }
 
   async tenantBySlug(value: string): Promise<Tenant | null> {
-    const id = await this.db.withoutTenant((tx) => store.tenantIdBySlug(tx, value));
+    const id = await this.tenantIdBySlug(value);
     return id ? this.tenant(id) : null;
+  }
+
+  /** The member of the tenant with that slug who has that email (case-insensitive), if any: for sign-in. */
+  async member(tenantSlug: string, email: string): Promise<User | undefined> {
+    const tenantId = await this.tenantIdBySlug(tenantSlug);
+    return tenantId ? this.db.withTenant(tenantId, (tx) => store.userByEmail(tx, email.toLowerCase())) : undefined;
+  }
+
+  private tenantIdBySlug(value: string): Promise<string | null> {
+    return this.db.withoutTenant((tx) => store.tenantIdBySlug(tx, value));
   }
 
   usersOf(tenantId: string): Promise<User[]> {

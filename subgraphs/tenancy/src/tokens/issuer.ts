@@ -3,7 +3,7 @@ import formBody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SignJWT } from 'jose';
 import { DEV_LOGIN_GRANT, type Config, type Database } from '@jarvis/platform';
-import * as tenants from '../tenants/store.ts';
+import { TenancyService } from '../tenants/service.ts';
 import { SigningKeys } from './keys.ts';
 import { RefreshTokens, type RefreshGrant } from './refresh.ts';
 
@@ -70,16 +70,10 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
         return refuse(reply, 'unsupported_grant_type', `grant_type ${grantType ?? '(missing)'} is not enabled`);
       }
       if (!tenant || !email) return refuse(reply, 'invalid_request', 'tenant and email are required');
-      const user = await findMember(db, tenant, email.toLowerCase());
+      const user = await new TenancyService(db).member(tenant, email);
       if (!user) return refuse(reply, 'invalid_grant', 'no such member of that tenant');
       const grant = { tenantId: user.tenantId, userId: user.id };
       return tokenResponse(reply, grant, await refreshTokens.issue(grant));
     });
   });
-}
-
-async function findMember(db: Database, slug: string, email: string): Promise<tenants.User | undefined> {
-  const tenantId = await db.withoutTenant((tx) => tenants.tenantIdBySlug(tx, slug));
-  if (!tenantId) return undefined;
-  return db.withTenant(tenantId, (tx) => tenants.userByEmail(tx, email));
 }
