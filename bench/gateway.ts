@@ -3,14 +3,12 @@
  * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { ANONYMOUS, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { bearer, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
 import { launchProcesses } from '../scripts/processes.ts';
 import { seedDemo } from '../scripts/seed.ts';
 
@@ -18,64 +16,53 @@ const duration = Number(process.env.BENCH_DURATION ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 const QUERIES = {
-  fourSubgraphs: `query($id: ID!) { tenant(id: $id) { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
-  twoSubgraphs: `query($id: ID!) { tenant(id: $id) { name knowledgeBases { name description } } }`,
-  oneSubgraph: `query($id: ID!) { tenant(id: $id) { name slug users { email } } }`,
+  fourSubgraphs: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
+  twoSubgraphs: `{ tenant { name knowledgeBases { name description } } }`,
+  oneSubgraph: `{ tenant { name slug users { email } } }`,
+  /** Public: no directive applies, so an anonymous request skips authentication and authorization. */
+  public: `{ permissions { name description } }`,
 };
-
-/** A local token issuer, so one scenario measures the gateway verifying a bearer JWT on every request. */
-async function startIssuer() {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const server = Fastify();
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
-  server.get('/jwks.json', async () => ({ keys: [jwk] }));
-  const jwksUrl = `${await server.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
-  const issuer = 'https://bench.jarvis.test';
-  const tokenFor = (tenantId: string) =>
-    new SignJWT({ tid: tenantId, roles: ['member'], scope: 'kb:read' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
-      .setSubject(randomUUID())
-      .setIssuer(issuer)
-      .setAudience('jarvis-bench')
-      .setExpirationTime('30m')
-      .sign(privateKey);
-  return { env: { JWT_ISSUER: issuer, JWT_AUDIENCE: 'jarvis-bench', JWT_JWKS_URL: jwksUrl }, tokenFor, close: () => server.close() };
-}
 
 const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
 const secret = randomBytes(32).toString('base64url');
-const issuer = await startIssuer();
-const env = { ...process.env, ...issuer.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret };
+const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret, AUTH_DEV_LOGIN: 'true' };
 const config = loadConfig(env);
 const stack = await launchProcesses(config, { env });
 
 try {
-  const { tenantId } = await seedDemo(stack.gatewayUrl);
+  const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
+  const { token } = await seedDemo(stack.gatewayUrl, tokenUrl);
+  const owner = bearer(token);
   for (let i = 0; i < 4; i++) {
     await graphql(stack.gatewayUrl, `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!) {
       createKnowledgeBase(input: $kb) { id } createConversation(input: $c) { id } }`, {
-      kb: { tenantId, name: `Collection ${i}`, description: 'bench' },
-      c: { tenantId, title: `Conversation ${i}` },
-    });
+      kb: { name: `Collection ${i}`, description: 'bench' },
+      c: { title: `Conversation ${i}` },
+    }, owner);
   }
+  const apiKey = await createApiKey(stack.gatewayUrl, owner);
+  const { me } = await graphql<{ me: { id: string; tenant: { id: string }; permissions: string[] } }>(
+    stack.gatewayUrl, `{ me { id tenant { id } permissions } }`, {}, owner);
   const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
-  // Straight to the subgraph, the request carries what the gateway would add: a signed principal.
-  const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(secret).sign(ANONYMOUS) });
+  // Straight to the subgraph, the request carries what the gateway would add: the owner's signed principal.
+  const principal: Principal = { tenantId: me.tenant.id, userId: me.id, roles: ['owner'], scopes: [], permissions: me.permissions, isolation: 'SHARED' };
+  const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(secret).sign(principal) });
   const none = async () => ({});
-  const bearer = async () => ({ authorization: `Bearer ${await issuer.tokenFor(tenantId)}` });
   const scenarios = [
-    { name: 'four-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: none },
-    { name: 'two-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: none },
-    { name: 'one-subgraph query via gateway', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: none },
-    { name: 'the same with a bearer JWT verified', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: bearer },
+    { name: 'four-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: async () => owner },
+    { name: 'two-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: async () => owner },
+    { name: 'one-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => owner },
+    { name: 'the same with an API key', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => bearer(apiKey) },
+    { name: 'public query via gateway, anonymous', url: stack.gatewayUrl, query: QUERIES.public, headers: none },
+    { name: 'public query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.public, headers: async () => owner },
     { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph, headers: signed },
   ];
 
   const rows = [];
   for (const scenario of scenarios) {
-    const body = JSON.stringify({ query: scenario.query, variables: { id: tenantId } });
+    const body = JSON.stringify({ query: scenario.query });
     const headers = await scenario.headers();
-    const check = await postGraphQL(scenario.url, scenario.query, { id: tenantId }, headers);
+    const check = await postGraphQL(scenario.url, scenario.query, {}, headers);
     if (check.body.errors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
     await run(scenario.url, body, headers, 2); // warm-up
     const result = await run(scenario.url, body, headers, duration);
@@ -92,7 +79,6 @@ try {
   }
 } finally {
   await stack.stop();
-  await issuer.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
 
@@ -105,4 +91,17 @@ function run(url: string, body: string, headers: Record<string, string>, seconds
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body,
   });
+}
+
+/** A service account with the owner's read access and an API key for it, made through the API. */
+async function createApiKey(gatewayUrl: string, headers: Record<string, string>): Promise<string> {
+  const { createServiceAccount } = await graphql<{ createServiceAccount: { id: string } }>(
+    gatewayUrl, `mutation { createServiceAccount(input: { name: "bench", roles: ["admin"] }) { id } }`, {}, headers);
+  const { createApiKey: created } = await graphql<{ createApiKey: { secret: string } }>(
+    gatewayUrl,
+    `mutation($id: ID!) { createApiKey(input: { serviceAccountId: $id, name: "bench" }) { secret } }`,
+    { id: createServiceAccount.id },
+    headers,
+  );
+  return created.secret;
 }

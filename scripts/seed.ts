@@ -1,45 +1,45 @@
 /** The first-run demo data, created through the public API so it is exactly what a client could make. */
-import { graphql } from '@jarvis/platform';
+import { bearer, devLogin, graphql, postGraphQL } from '@jarvis/platform';
 
 export const DEMO_SLUG = 'demo';
+export const DEMO_OWNER = 'owner@demo.test';
 
-export const EXAMPLE_QUERY = `query Tenant($id: ID!) {
-  tenant(id: $id) {
+/** The signed-in caller's tenant, across all four subgraphs. */
+export const EXAMPLE_QUERY = `{
+  tenant {
     name
-    users { name email }
+    users { name email roles }
     knowledgeBases { name description }
     conversations { title createdBy { name } }
     usage { from to totals { metric quantity } }
   }
 }`;
 
-/** Creates the demo tenant unless it exists; returns its id either way. */
-export async function seedDemo(gatewayUrl: string): Promise<{ tenantId: string; created: boolean }> {
-  const found = await graphql<{ tenantBySlug: { id: string } | null }>(
+/**
+ * Creates the demo tenant unless it exists, signed in as its owner through dev-login; returns whether it was
+ * created and a token for the owner.
+ */
+export async function seedDemo(gatewayUrl: string, tokenUrl: string): Promise<{ created: boolean; token: string }> {
+  const { body } = await postGraphQL(
     gatewayUrl,
-    `query($slug: String!) { tenantBySlug(slug: $slug) { id } }`,
-    { slug: DEMO_SLUG },
+    `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`,
+    { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan: 'TEAM', owner: { email: DEMO_OWNER, name: 'Dana Demo' } } },
   );
-  if (found.tenantBySlug) return { tenantId: found.tenantBySlug.id, created: false };
-
-  const { createTenant } = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
-    gatewayUrl,
-    `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } owner { id } } }`,
-    { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan: 'TEAM', owner: { email: 'owner@demo.test', name: 'Dana Demo' } } },
-  );
-  const tenantId = createTenant.tenant.id;
-  await graphql(
-    gatewayUrl,
-    `mutation($kb: CreateKnowledgeBaseInput!, $conversation: CreateConversationInput!, $usage: RecordUsageInput!) {
-      createKnowledgeBase(input: $kb) { id }
-      createConversation(input: $conversation) { id }
-      recordUsage(input: $usage) { id }
-    }`,
-    {
-      kb: { tenantId, name: 'Employee handbook', description: 'Policies, benefits and how we work' },
-      conversation: { tenantId, title: 'Welcome to Jarvis', createdById: createTenant.owner.id },
-      usage: { tenantId, metric: 'REQUESTS', quantity: 1, idempotencyKey: 'demo-seed' },
-    },
-  );
-  return { tenantId, created: true };
+  const created = !body.errors?.length;
+  if (!created && body.errors?.[0]?.extensions?.code !== 'CONFLICT') {
+    throw new Error(`seeding the demo tenant failed: ${JSON.stringify(body.errors)}`);
+  }
+  const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
+  if (created) {
+    await graphql(
+      gatewayUrl,
+      `mutation {
+        createKnowledgeBase(input: { name: "Employee handbook", description: "Policies, benefits and how we work" }) { id }
+        createConversation(input: { title: "Welcome to Jarvis" }) { id }
+      }`,
+      {},
+      bearer(token),
+    );
+  }
+  return { created, token };
 }

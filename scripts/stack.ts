@@ -31,6 +31,8 @@ export async function startService(name: ServiceName, config: Config, port = ser
 export interface Stack {
   gatewayUrl: string;
   subgraphUrls: Record<string, string>;
+  /** The tenancy issuer's OAuth2 token endpoint. */
+  tokenUrl: string;
   close(): Promise<void>;
 }
 
@@ -55,7 +57,7 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
     const gatewayConfig = { ...config, SUBGRAPH_URLS: subgraphUrls, ...trustTenancyIssuer(config, tenancyBase) };
     const gateway = await startService('gateway', gatewayConfig, freePorts ? 0 : undefined);
     started.push(gateway);
-    return { gatewayUrl: gateway.url, subgraphUrls, close };
+    return { gatewayUrl: gateway.url, subgraphUrls, tokenUrl: `${tenancyBase}/oauth/token`, close };
   } catch (error) {
     await close();
     throw error;

@@ -4,7 +4,10 @@
  */
 import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
 import { launchProcesses, type ProcessStack } from './processes.ts';
-import { EXAMPLE_QUERY, seedDemo } from './seed.ts';
+import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, seedDemo } from './seed.ts';
+
+// npm start is the local, embedded default: sign-in by email alone is on unless the environment says otherwise.
+process.env.AUTH_DEV_LOGIN ??= 'true';
 
 let config: Config;
 try {
@@ -35,7 +38,8 @@ try {
     },
   });
   const readyMs = performance.now() - startedAt;
-  const seed = config.SEED_DEMO ? await seedDemo(stack.gatewayUrl) : undefined;
+  const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
+  const seed = config.SEED_DEMO && config.AUTH_DEV_LOGIN ? await seedDemo(stack.gatewayUrl, tokenUrl) : undefined;
   printBanner(stack, readyMs, seed);
 } catch (error) {
   if (!stopping) {
@@ -44,31 +48,27 @@ try {
   }
 }
 
-function printBanner(stack: ProcessStack, readyMs: number, seed?: { tenantId: string; created: boolean }) {
+function printBanner(stack: ProcessStack, readyMs: number, seed?: { created: boolean }) {
   const lines = [
     '',
     `Jarvis is up in ${(readyMs / 1000).toFixed(1)}s: ${stack.gatewayUrl}`,
     `  subgraphs: ${SUBGRAPHS.map((s) => `${s.name} ${stack.baseUrl(s.name)}/graphql`).join(', ')}`,
     `  data: ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.DATA_DIR}`}`,
   ];
-  if (seed) {
-    const body = JSON.stringify({ query: EXAMPLE_QUERY.replace(/\s+/g, ' '), variables: { id: seed.tenantId } });
-    lines.push(
-      `  demo tenant "demo" ${seed.created ? 'created' : 'already there'}: ${seed.tenantId}`,
-      '',
-      'Try the cross-subgraph query:',
-      `  curl -s ${stack.gatewayUrl} -H 'content-type: application/json' -d '${body}'`,
-    );
-  }
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
-  lines.push(
-    '',
-    config.AUTH_DEV_LOGIN
-      ? `Get a bearer token for the demo owner (dev-login is on):\n  curl -s ${tokenUrl} -d grant_type=${DEV_LOGIN_GRANT} -d tenant=demo -d email=owner@demo.test`
-      : 'Callers are anonymous until they send a bearer token; AUTH_DEV_LOGIN=true npm start enables local sign-in.',
-    '',
-    'Ctrl-C stops everything.',
-    '',
-  );
+  if (seed) {
+    const body = JSON.stringify({ query: EXAMPLE_QUERY.replace(/\s+/g, ' ') });
+    lines.push(
+      `  demo tenant "${DEMO_SLUG}" ${seed.created ? 'created' : 'already there'}, owner ${DEMO_OWNER}`,
+      '',
+      'Sign in as the demo owner (dev-login: on under npm start, AUTH_DEV_LOGIN=false turns it off):',
+      `  TOKEN=$(curl -s ${tokenUrl} -d grant_type=${DEV_LOGIN_GRANT} -d tenant=${DEMO_SLUG} -d email=${DEMO_OWNER} | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
+      'and ask for your tenant across all four subgraphs:',
+      `  curl -s ${stack.gatewayUrl} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'`,
+    );
+  } else {
+    lines.push('', `Sign in at ${tokenUrl} (OAuth2); callers without a token see public fields only.`);
+  }
+  lines.push('', 'Ctrl-C stops everything.', '');
   console.log(lines.join('\n'));
 }

@@ -19,11 +19,11 @@ describe('subgraphs answer only the gateway', () => {
   const secret = () => new TextEncoder().encode(config.INTERNAL_AUTH_SECRET!);
   const claims = () => new SignJWT({ principal: ANONYMOUS }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
 
-  async function callDirectly(url: string, token?: string) {
+  async function callDirectly(url: string, token?: string, tenantId: string = crypto.randomUUID()) {
     const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { [PRINCIPAL_HEADER]: token } : {}) },
-      body: JSON.stringify({ query: ENTITIES, variables: { r: [{ __typename: 'Tenant', id: crypto.randomUUID() }] } }),
+      body: JSON.stringify({ query: ENTITIES, variables: { r: [{ __typename: 'Tenant', id: tenantId }] } }),
     });
     return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
   }
@@ -57,9 +57,10 @@ describe('subgraphs answer only the gateway', () => {
   }
 
   test('a principal signed with the shared secret is accepted; health endpoints need none', async () => {
-    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS);
+    const tenantId = crypto.randomUUID();
+    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign({ ...ANONYMOUS, tenantId });
     for (const url of Object.values(stack.subgraphUrls)) {
-      const { status, body } = await callDirectly(url, token);
+      const { status, body } = await callDirectly(url, token, tenantId);
       assert.equal(status, 200, JSON.stringify(body));
       assert.equal(body.errors, undefined);
       assert.equal((await fetch(url.replace(/\/graphql$/, '/healthz'))).status, 200);

@@ -4,48 +4,37 @@ import { after, before, describe, test } from 'node:test';
 import { graphql, postGraphQL, type Config } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
+import { as, respond, serviceKey, signUp } from './helpers.ts';
 
 const CREATE_TENANT = `mutation($input: CreateTenantInput!) {
   createTenant(input: $input) { tenant { id slug plan } owner { id email } }
 }`;
 
-const TENANT_OVERVIEW = `query($id: ID!) {
-  tenant(id: $id) {
+const TENANT_OVERVIEW = `{
+  tenant {
     name
-    users { email tenant { slug } }
+    users { email roles tenant { slug } }
     knowledgeBases { name description tenant { name } }
     conversations { title createdBy { name email } tenant { slug } }
     usage { from to totals { metric quantity } }
   }
 }`;
 
-interface Created {
-  tenantId: string;
-  ownerId: string;
-  ownerEmail: string;
-}
+const RECORD_USAGE = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { id quantity } }`;
 
 for (const variant of databaseVariants()) {
   describe(`the supergraph end to end on ${variant.name}`, { skip: variant.skip }, () => {
     let stack: Stack;
     let config: Config;
-    const url = () => stack.gatewayUrl;
 
-    async function createTenant(slug: string, name = `Tenant ${slug}`): Promise<Created> {
-      const data = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(url(), CREATE_TENANT, {
-        input: { name, slug, owner: { email: `owner@${slug}.test`, name: `Owner of ${slug}` } },
-      });
-      return { tenantId: data.createTenant.tenant.id, ownerId: data.createTenant.owner.id, ownerEmail: `owner@${slug}.test` };
-    }
-
-    async function errorOf(query: string, variables: Record<string, unknown>) {
-      const { body } = await postGraphQL(url(), query, variables);
+    async function errorOf(query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}) {
+      const { body } = await postGraphQL(stack.gatewayUrl, query, variables, headers);
       assert.ok(body.errors?.length, `expected an error, got ${JSON.stringify(body)}`);
       return body.errors[0]!;
     }
 
     before(async () => {
-      config = testConfig(variant);
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
     });
     after(async () => {
@@ -53,93 +42,58 @@ for (const variant of databaseVariants()) {
       if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
     });
 
-    test('one query crosses all four subgraphs and returns what the mutations created', async () => {
-      const slug = `acme-${randomUUID().slice(0, 8)}`;
-      const { tenantId, ownerId } = await createTenant(slug, 'Acme');
-      await graphql(url(), `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!, $u: RecordUsageInput!) {
-          createKnowledgeBase(input: $kb) { id }
-          createConversation(input: $c) { id }
-          recordUsage(input: $u) { id }
-        }`, {
-        kb: { tenantId, name: 'Handbook', description: 'How we work' },
-        c: { tenantId, title: 'First chat', createdById: ownerId },
-        u: { tenantId, metric: 'PROMPT_TOKENS', quantity: 1234, idempotencyKey: 'e2e-1' },
-      });
+    test("one query crosses all four subgraphs and returns what the caller's mutations created", async () => {
+      const owner = await signUp(stack, 'acme', { name: 'Acme' });
+      const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
+      await as(stack, owner, `mutation {
+          createKnowledgeBase(input: { name: "Handbook", description: "How we work" }) { id }
+          createConversation(input: { title: "First chat" }) { id }
+        }`);
+      await as(stack, meter, RECORD_USAGE, { u: { metric: 'PROMPT_TOKENS', quantity: 1234, idempotencyKey: 'e2e-1' } });
 
-      const data = await graphql<{ tenant: Record<string, unknown> }>(url(), TENANT_OVERVIEW, { id: tenantId });
-      const tenant = data.tenant as {
-        name: string;
-        users: unknown[];
-        knowledgeBases: unknown[];
-        conversations: unknown[];
-        usage: { from: string; to: string; totals: { metric: string; quantity: number }[] };
-      };
+      const { tenant } = await as<{ tenant: Record<string, unknown> }>(stack, owner, TENANT_OVERVIEW);
+      const { slug } = owner;
       assert.equal(tenant.name, 'Acme');
-      assert.deepEqual(tenant.users, [{ email: `owner@${slug}.test`, tenant: { slug } }]);
+      assert.deepEqual(tenant.users, [{ email: owner.email, roles: ['owner'], tenant: { slug } }]);
       assert.deepEqual(tenant.knowledgeBases, [{ name: 'Handbook', description: 'How we work', tenant: { name: 'Acme' } }]);
       assert.deepEqual(tenant.conversations, [
-        { title: 'First chat', createdBy: { name: `Owner of ${slug}`, email: `owner@${slug}.test` }, tenant: { slug } },
+        { title: 'First chat', createdBy: { name: `Owner of ${slug}`, email: owner.email }, tenant: { slug } },
       ]);
-      assert.deepEqual(
-        tenant.usage.totals.find((t) => t.metric === 'PROMPT_TOKENS'),
-        { metric: 'PROMPT_TOKENS', quantity: 1234 },
-      );
-      assert.ok(new Date(tenant.usage.from) <= new Date() && new Date() < new Date(tenant.usage.to));
-    });
-
-    test("a tenant sees none of its neighbour's data, even through references", async () => {
-      const a = await createTenant(`iso-a-${randomUUID().slice(0, 8)}`);
-      const b = await createTenant(`iso-b-${randomUUID().slice(0, 8)}`);
-      await graphql(url(), `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!) {
-          createKnowledgeBase(input: $kb) { id }
-          createConversation(input: $c) { id }
-        }`, {
-        kb: { tenantId: a.tenantId, name: 'Secret plans' },
-        // B's conversation names A's owner as its author: the reference must not resolve across tenants.
-        c: { tenantId: b.tenantId, title: 'Borrowed author', createdById: a.ownerId },
-      });
-
-      const data = await graphql<{ tenant: { knowledgeBases: unknown[]; conversations: { createdBy: unknown }[]; users: { email: string }[] } }>(
-        url(),
-        `query($id: ID!) { tenant(id: $id) { knowledgeBases { name } conversations { createdBy { email } } users { email } } }`,
-        { id: b.tenantId },
-      );
-      assert.deepEqual(data.tenant.knowledgeBases, []);
-      assert.deepEqual(data.tenant.conversations, [{ createdBy: null }]);
-      assert.deepEqual(data.tenant.users.map((u) => u.email), [b.ownerEmail]);
+      const usage = tenant.usage as { from: string; to: string; totals: { metric: string; quantity: number }[] };
+      assert.deepEqual(usage.totals.find((t) => t.metric === 'PROMPT_TOKENS'), { metric: 'PROMPT_TOKENS', quantity: 1234 });
+      assert.ok(new Date(usage.from) <= new Date() && new Date() < new Date(usage.to));
     });
 
     test('usage events count once per idempotency key', async () => {
-      const { tenantId } = await createTenant(`usage-${randomUUID().slice(0, 8)}`);
-      const record = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { id quantity } }`;
-      const input = { tenantId, metric: 'REQUESTS', quantity: 5, idempotencyKey: 'same-event' };
-      const results = await Promise.all([1, 2, 3].map(() => graphql<{ recordUsage: { id: string } }>(url(), record, { u: input })));
+      const owner = await signUp(stack, 'usage');
+      const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
+      const input = { metric: 'REQUESTS', quantity: 5, idempotencyKey: 'same-event' };
+      const results = await Promise.all([1, 2, 3].map(() => as<{ recordUsage: { id: string } }>(stack, meter, RECORD_USAGE, { u: input })));
       assert.equal(new Set(results.map((r) => r.recordUsage.id)).size, 1);
 
-      const changed = await errorOf(record, { u: { ...input, quantity: 6 } });
+      const changed = await errorOf(RECORD_USAGE, { u: { ...input, quantity: 6 } }, meter.headers);
       assert.equal(changed.extensions?.code, 'CONFLICT');
 
-      const data = await graphql<{ tenant: { usage: { totals: { metric: string; quantity: number }[] } } }>(
-        url(),
-        `query($id: ID!) { tenant(id: $id) { usage { totals { metric quantity } } } }`,
-        { id: tenantId },
+      const data = await as<{ tenant: { usage: { totals: { metric: string; quantity: number }[] } } }>(
+        stack,
+        owner,
+        `{ tenant { usage { totals { metric quantity } } } }`,
       );
       assert.equal(data.tenant.usage.totals.find((t) => t.metric === 'REQUESTS')?.quantity, 5);
     });
 
     test('bad input gets BAD_USER_INPUT or CONFLICT naming the field, and nothing is written', async () => {
-      const slug = `dup-${randomUUID().slice(0, 8)}`;
-      const first = await createTenant(slug);
+      const first = await signUp(stack, 'dup');
       const duplicate = await errorOf(CREATE_TENANT, {
-        input: { name: 'Again', slug, owner: { email: 'someone@x.test', name: 'Someone' } },
+        input: { name: 'Again', slug: first.slug, owner: { email: 'someone@x.test', name: 'Someone' } },
       });
       assert.deepEqual([duplicate.extensions?.code, duplicate.extensions?.field], ['CONFLICT', 'slug']);
-      const unchanged = await graphql<{ tenantBySlug: { id: string; name: string } }>(
-        url(),
-        `query($slug: String!) { tenantBySlug(slug: $slug) { id name } }`,
-        { slug },
+      const unchanged = await as<{ tenant: { id: string; name: string; users: { email: string }[] } }>(
+        stack,
+        first,
+        `{ tenant { id name users { email } } }`,
       );
-      assert.deepEqual(unchanged.tenantBySlug, { id: first.tenantId, name: `Tenant ${slug}` });
+      assert.deepEqual(unchanged.tenant, { id: first.tenantId, name: `Tenant dup`, users: [{ email: first.email }] });
 
       const badSlug = await errorOf(CREATE_TENANT, {
         input: { name: 'Bad', slug: 'Not A Slug!', owner: { email: 'someone@x.test', name: 'Someone' } },
@@ -151,20 +105,26 @@ for (const variant of databaseVariants()) {
       });
       assert.deepEqual([badEmail.extensions?.code, badEmail.extensions?.field], ['BAD_USER_INPUT', 'owner.email']);
 
-      const badTenant = await errorOf(`mutation { createKnowledgeBase(input: { tenantId: "42", name: "x" }) { id } }`, {});
-      assert.deepEqual([badTenant.extensions?.code, badTenant.extensions?.field], ['BAD_USER_INPUT', 'tenantId']);
+      const tooLong = await errorOf(`mutation { createKnowledgeBase(input: { name: "${'x'.repeat(201)}" }) { id } }`, {}, first.headers);
+      assert.deepEqual([tooLong.extensions?.code, tooLong.extensions?.field], ['BAD_USER_INPUT', 'name']);
+      const { tenant } = await as<{ tenant: { knowledgeBases: unknown[] } }>(stack, first, `{ tenant { knowledgeBases { id } } }`);
+      assert.deepEqual(tenant.knowledgeBases, []);
 
-      const { tenantId } = await createTenant(`period-${randomUUID().slice(0, 8)}`);
       const badPeriod = await errorOf(
-        `query($id: ID!) { tenant(id: $id) { usage(period: { from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z" }) { from } } }`,
-        { id: tenantId },
+        `{ tenant { usage(period: { from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z" }) { from } } }`,
+        {},
+        first.headers,
       );
       assert.equal(badPeriod.extensions?.code, 'BAD_USER_INPUT');
     });
 
-    test('a missing tenant is null, not an error', async () => {
-      const data = await graphql<{ tenant: unknown }>(url(), `query($id: ID!) { tenant(id: $id) { id } }`, { id: randomUUID() });
-      assert.equal(data.tenant, null);
+    test('an anonymous caller gets the public fields and nothing of any tenant', async () => {
+      const anonymous = await respond(stack, undefined, `{ me { id } permissions { name } }`);
+      assert.equal(anonymous.errors, undefined);
+      assert.equal((anonymous.data as { me: unknown }).me, null);
+      assert.ok((anonymous.data as { permissions: unknown[] }).permissions.length > 0);
+      const data = await graphql<{ me: unknown }>(stack.gatewayUrl, `{ me { id } }`);
+      assert.equal(data.me, null);
     });
   });
 }

@@ -2,21 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { createSubgraphServer, graphql, type Config, type RunningService } from '@jarvis/platform';
+import { bearer, createSubgraphServer, graphql, postGraphQL, requestToken, type Config, type RunningService } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
 import { tenancySubgraph } from '@jarvis/tenancy';
 import { startStack, type Stack } from '../scripts/stack.ts';
+import { as, serviceKey, type Member } from './helpers.ts';
 
 const DEV_LOGIN = 'urn:jarvis:params:oauth:grant-type:dev-login';
-
-async function requestToken(tokenUrl: string, form: Record<string, string>) {
-  const response = await fetch(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(form),
-  });
-  return { status: response.status, cacheControl: response.headers.get('cache-control'), body: (await response.json()) as Record<string, unknown> };
-}
 
 for (const variant of databaseVariants()) {
   describe(`tokens from the tenancy issuer, accepted by the gateway, on ${variant.name}`, { skip: variant.skip }, () => {
@@ -27,8 +19,13 @@ for (const variant of databaseVariants()) {
     let tenantId: string;
     let ownerId: string;
 
+    const ownerToken = async () => {
+      const { body } = await requestToken(tokenUrl, { grant_type: DEV_LOGIN, tenant: slug, email: 'ada@token.test' });
+      return body.access_token as string;
+    };
+
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true' });
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
       tokenUrl = stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '/oauth/token');
       const created = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
@@ -57,11 +54,13 @@ for (const variant of databaseVariants()) {
         [claims.sub, claims.tid, claims.iss, claims.aud, claims.exp! - claims.iat!],
         [ownerId, tenantId, config.TOKEN_ISSUER, config.TOKEN_AUDIENCE, config.ACCESS_TOKEN_TTL_SECONDS],
       );
+      assert.deepEqual([claims.roles, claims.iso, claims.scope], [['owner'], 'SHARED', '']);
+      assert.ok((claims.permissions as string[]).includes('tenant:admin'), 'the owner holds every permission');
 
       const response = await fetch(stack.gatewayUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query: `query($id: ID!) { tenant(id: $id) { slug } }`, variables: { id: tenantId } }),
+        body: JSON.stringify({ query: `{ tenant { slug } }` }),
       });
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), { data: { tenant: { slug } } });
@@ -76,40 +75,51 @@ for (const variant of databaseVariants()) {
       assert.deepEqual(await graphql(stack.gatewayUrl, `{ me { id } }`), { me: null });
     });
 
-    test("a signed-in member cannot read or write another tenant's data, even by naming its id", async () => {
-      const neighbour = await graphql<{ createTenant: { tenant: { id: string } } }>(
-        stack.gatewayUrl,
-        `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`,
-        { input: { name: 'Neighbour', slug: `nb-${randomUUID().slice(0, 8)}`, owner: { email: 'n@nb.test', name: 'N' } } },
-      );
-      const neighbourId = neighbour.createTenant.tenant.id;
-      const { body } = await requestToken(tokenUrl, { grant_type: DEV_LOGIN, tenant: slug, email: 'ada@token.test' });
-      const asAda = async (query: string, variables: Record<string, unknown>) => {
-        const response = await fetch(stack.gatewayUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${body.access_token}` },
-          body: JSON.stringify({ query, variables }),
-        });
-        return (await response.json()) as { data?: Record<string, unknown> | null; errors?: { path?: unknown[]; extensions?: { code?: string } }[] };
-      };
+    test('client_credentials trades a live API key for a token of its service account; revoked, expired and unknown keys are refused', async () => {
+      const owner: Member = { tenantId, userId: ownerId, slug, email: 'ada@token.test', headers: bearer(await ownerToken()) };
+      const key = await serviceKey(stack, owner, { roles: ['viewer'], scopes: ['usage:write'] });
+      assert.match(key.secret, new RegExp(`^jvk_${tenantId}\\.`));
 
-      const read = await asAda(
-        `query($own: ID!, $other: ID!) { own: tenant(id: $own) { slug } other: tenant(id: $other) { slug users { email } } }`,
-        { own: tenantId, other: neighbourId },
+      const traded = await requestToken(tokenUrl, { grant_type: 'client_credentials', client_id: key.keyId, client_secret: key.secret });
+      assert.equal(traded.status, 200, JSON.stringify(traded.body));
+      assert.equal(traded.body.refresh_token, undefined, 'no refresh token for client credentials');
+      const claims = decodeJwt(traded.body.access_token as string);
+      assert.deepEqual(
+        [claims.sub, claims.tid, claims.akid, claims.roles, claims.scope],
+        [key.serviceAccountId, tenantId, key.keyId, ['viewer'], 'usage:write'],
       );
-      assert.deepEqual(read.data, { own: { slug }, other: null });
-      assert.deepEqual(read.errors?.map((e) => [e.path, e.extensions?.code]), [[['other'], 'FORBIDDEN']]);
-
-      const write = await asAda(`mutation($kb: CreateKnowledgeBaseInput!) { createKnowledgeBase(input: $kb) { id } }`, {
-        kb: { tenantId: neighbourId, name: 'Planted' },
+      const basic = Buffer.from(`${key.keyId}:${key.secret}`).toString('base64');
+      const viaBasic = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
       });
-      assert.equal(write.errors?.[0]?.extensions?.code, 'FORBIDDEN');
-      const neighbourKbs = await graphql<{ tenant: { knowledgeBases: unknown[] } }>(
-        stack.gatewayUrl,
-        `query($id: ID!) { tenant(id: $id) { knowledgeBases { name } } }`,
-        { id: neighbourId },
+      assert.equal(viaBasic.status, 200);
+
+      // The gateway accepts the key itself as a bearer credential, and records when it was last used.
+      const asKey = await as<{ tenant: { slug: string; serviceAccounts: null } }>(stack, key, `{ tenant { slug } }`);
+      assert.deepEqual(asKey.tenant, { slug });
+      const listed = await as<{ tenant: { serviceAccounts: { apiKeys: { id: string; lastUsedAt: string | null }[] }[] } }>(
+        stack,
+        owner,
+        `{ tenant { serviceAccounts { apiKeys { id lastUsedAt } } } }`,
       );
-      assert.deepEqual(neighbourKbs.tenant.knowledgeBases, [], 'nothing was written');
+      const stored = listed.tenant.serviceAccounts.flatMap((a) => a.apiKeys).find((k) => k.id === key.keyId);
+      assert.ok(stored?.lastUsedAt && Date.now() - Date.parse(stored.lastUsedAt) < 60_000);
+
+      const wrongId = await requestToken(tokenUrl, { grant_type: 'client_credentials', client_id: randomUUID(), client_secret: key.secret });
+      assert.deepEqual([wrongId.status, wrongId.body.error], [401, 'invalid_client']);
+
+      await as(stack, owner, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: key.keyId });
+      const expired = await serviceKey(stack, owner, { expiresAt: new Date(Date.now() + 1_500).toISOString() });
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      const forged = `jvk_${tenantId}.${'A'.repeat(43)}`;
+      for (const [name, secret] of [['revoked', key.secret], ['expired', expired.secret], ['unknown', forged]] as const) {
+        const attempt = await requestToken(tokenUrl, { grant_type: 'client_credentials', client_secret: secret });
+        assert.deepEqual([attempt.status, attempt.body.error], [401, 'invalid_client'], name);
+        const { status, body } = await postGraphQL(stack.gatewayUrl, `{ tenant { slug } }`, {}, bearer(secret));
+        assert.deepEqual([status, body.errors?.[0]?.extensions?.code], [401, 'UNAUTHENTICATED'], name);
+      }
     });
 
     test('a refresh token yields new tokens once; reusing it revokes the whole family', async () => {

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import { ANONYMOUS, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, API_KEY_PREFIX, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -8,19 +9,43 @@ export interface TrustedIssuer {
   audience: string;
 }
 
+export interface AuthenticatorOptions {
+  clockToleranceSeconds?: number;
+  jwksCooldownMs?: number;
+  jwksMaxAgeMs?: number;
+  /** The token endpoint that trades an API key for an access token (client_credentials); none refuses API keys. */
+  apiKeyExchangeUrl?: string | undefined;
+  apiKeyCacheMs?: number;
+}
+
 /** Only asymmetric algorithms: an HS256 token "signed" with a public key, or alg none, never verifies. */
 const ALGORITHMS = ['ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'EdDSA'];
-const BEARER = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/;
+const BEARER_JWT = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/;
+const BEARER_API_KEY = new RegExp(`^Bearer (${API_KEY_PREFIX}[0-9a-f-]{36}\\.[A-Za-z0-9_-]+)$`);
 
 /**
  * Turns an Authorization header into a principal: none is anonymous; a bearer JWT from a trusted issuer,
- * verified against its JWKS (cached, refetched for an unknown key id), yields the caller; anything else
- * is UNAUTHENTICATED.
+ * verified against its JWKS (cached, refetched for an unknown key id), yields the caller; a bearer API key is
+ * traded at the issuer for a token like any other; anything else is UNAUTHENTICATED.
  */
-export function createAuthenticator(
-  issuers: TrustedIssuer[],
-  { clockToleranceSeconds = 5, jwksCooldownMs = 30_000, jwksMaxAgeMs = 600_000 } = {},
-) {
+export function createAuthenticator(issuers: TrustedIssuer[], options: AuthenticatorOptions = {}) {
+  const verify = jwtVerifier(issuers, options);
+  const apiKey = options.apiKeyExchangeUrl ? apiKeyExchange(options.apiKeyExchangeUrl, verify, options.apiKeyCacheMs ?? 30_000) : undefined;
+
+  return async function authenticate(authorization: string | undefined): Promise<Principal> {
+    if (!authorization) return ANONYMOUS;
+    const key = BEARER_API_KEY.exec(authorization)?.[1];
+    if (key) {
+      if (!apiKey) throw unauthenticated('this gateway accepts no API keys');
+      return apiKey(key);
+    }
+    const token = BEARER_JWT.exec(authorization)?.[1];
+    if (!token) throw unauthenticated('Authorization must be "Bearer <JWT or API key>"');
+    return verify(token);
+  };
+}
+
+function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwksCooldownMs = 30_000, jwksMaxAgeMs = 600_000 }: AuthenticatorOptions) {
   // The cooldown bounds JWKS fetches that tokens with made-up key ids can cause; issuers publish a new key
   // before they sign with it, so it is picked up within the cooldown or the cache's age.
   const keySets = new Map(
@@ -33,10 +58,7 @@ export function createAuthenticator(
     ]),
   );
 
-  return async function authenticate(authorization: string | undefined): Promise<Principal> {
-    if (!authorization) return ANONYMOUS;
-    const token = BEARER.exec(authorization)?.[1];
-    if (!token) throw unauthenticated('Authorization must be "Bearer <JWT>"');
+  return async function verify(token: string): Promise<Principal> {
     const issuer = unverifiedIssuer(token);
     const keySet = issuer === undefined ? undefined : keySets.get(issuer);
     if (!keySet) throw unauthenticated('the token is not from a trusted issuer');
@@ -56,6 +78,47 @@ export function createAuthenticator(
   };
 }
 
+/**
+ * API keys are the issuer's business (hashed, scoped, expiring, revocable): the gateway trades one for an
+ * access token with the client_credentials grant and reuses the result for `cacheMs` at most, so a revoked
+ * key stops working within that time. Only a hash of the key is kept as the cache key.
+ */
+function apiKeyExchange(tokenUrl: string, verify: (token: string) => Promise<Principal>, cacheMs: number) {
+  const cache = new Map<string, { principal: Promise<Principal>; until: number }>();
+  const MAX_ENTRIES = 10_000;
+
+  async function trade(key: string): Promise<{ principal: Principal; expiresInMs: number }> {
+    const response = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_secret: key }),
+    });
+    if (response.status === 400 || response.status === 401) throw unauthenticated('the API key is unknown, revoked or expired');
+    if (!response.ok) throw new Error(`the token endpoint answered ${response.status}`);
+    const body = (await response.json()) as { access_token: string; expires_in: number };
+    return { principal: await verify(body.access_token), expiresInMs: body.expires_in * 1000 };
+  }
+
+  return function authenticateApiKey(key: string): Promise<Principal> {
+    const id = createHash('sha256').update(key).digest('base64url');
+    const now = Date.now();
+    const cached = cache.get(id);
+    if (cached && cached.until > now) return cached.principal;
+    const traded = trade(key);
+    const principal = traded.then((result) => result.principal);
+    if (cacheMs > 0) {
+      if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+      const entry = { principal, until: now + cacheMs };
+      cache.set(id, entry);
+      traded.then(
+        ({ expiresInMs }) => (entry.until = Math.min(entry.until, now + expiresInMs)),
+        () => cache.delete(id),
+      );
+    }
+    return principal;
+  };
+}
+
 function unverifiedIssuer(token: string): string | undefined {
   try {
     return decodeJwt(token).iss;
@@ -64,16 +127,24 @@ function unverifiedIssuer(token: string): string | undefined {
   }
 }
 
-/** Jarvis access tokens: `sub` the user, `tid` the tenant, `roles` an array, `scope` space-separated (RFC 8693). */
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+
+/**
+ * Jarvis access tokens: `tid` the tenant, `sub` the user — or, with `akid`, the service account whose API key
+ * `akid` is — `roles` and `permissions` arrays, `scope` space-separated (RFC 8693), `iso` the tenant's isolation.
+ */
 function principalFromClaims(claims: JWTPayload): Principal {
-  const { sub, tid, roles, scope } = claims as JWTPayload & { tid?: unknown; roles?: unknown; scope?: unknown };
+  const { sub, tid, akid, roles, permissions, scope, iso } = claims as JWTPayload & Record<string, unknown>;
   if (typeof tid !== 'string' || !isUuid(tid)) throw unauthenticated('the token names no valid tenant');
   if (typeof sub !== 'string' || !isUuid(sub)) throw unauthenticated('the token names no valid subject');
+  if (akid !== undefined && (typeof akid !== 'string' || !isUuid(akid))) throw unauthenticated('the token names no valid API key');
   return {
     tenantId: tid,
-    userId: sub,
-    roles: Array.isArray(roles) ? roles.filter((role): role is string => typeof role === 'string') : [],
+    ...(akid ? { apiKeyId: akid } : { userId: sub }),
+    roles: strings(roles),
     scopes: typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [],
-    permissions: [],
+    permissions: strings(permissions),
+    isolation: iso === 'DEDICATED' ? 'DEDICATED' : 'SHARED',
   };
 }

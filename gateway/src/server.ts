@@ -16,6 +16,7 @@ import {
   type RunningService,
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
+import { authorizingGateway, readAuthorization } from './authorization.ts';
 import { serveGraphQL } from './http.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
@@ -32,10 +33,10 @@ interface GatewayContext {
  */
 export async function createGatewayServer(config: Config, log: Logger = createLogger('gateway', config.LOG_LEVEL)) {
   const signer = principalSigner(internalAuthSecret(config));
-  const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8');
+  const { gatewaySdl } = readAuthorization(readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8'));
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
   const gateway = new ApolloGateway({
-    supergraphSdl,
+    supergraphSdl: gatewaySdl,
     logger: log,
     buildService: ({ name, url }) =>
       new RemoteGraphQLDataSource<GatewayContext>({
@@ -47,7 +48,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
       }),
   });
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: authorizingGateway(gateway, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED }),
     logger: log,
     ...documentLimits(config),
     includeStacktraceInErrorResponses: false,
@@ -60,7 +61,10 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const app = createHttpApp(log);
   const issuer = trustedIssuer(config);
   // With no issuer configured, callers are anonymous and any bearer token is refused as untrusted.
-  const authenticate = createAuthenticator(issuer ? [issuer] : []);
+  const authenticate = createAuthenticator(issuer ? [issuer] : [], {
+    apiKeyExchangeUrl: config.API_KEY_EXCHANGE_URL,
+    apiKeyCacheMs: config.API_KEY_CACHE_SECONDS * 1000,
+  });
   serveGraphQL(app, apollo, '/graphql', async (request) => {
     const principal = await authenticate(request.headers.authorization);
     let token: Promise<string> | undefined;

@@ -157,6 +157,7 @@ describe('gateway authentication with bearer JWTs', () => {
       roles: ['member'],
       scopes: ['kb:read', 'chat:use'],
       permissions: [],
+      isolation: 'SHARED',
     });
   });
 });

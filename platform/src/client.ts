@@ -1,3 +1,5 @@
+import { DEV_LOGIN_GRANT } from './principal.ts';
+
 /** A minimal GraphQL-over-HTTP client for scripts and tests: POST, JSON, errors surfaced as exceptions. */
 export interface GraphQLResponse<T> {
   data?: T | null;
@@ -23,10 +25,34 @@ export async function graphql<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ): Promise<T> {
-  const { status, body } = await postGraphQL<T>(url, query, variables);
+  const { status, body } = await postGraphQL<T>(url, query, variables, headers);
   if (body.errors?.length || !body.data) {
     throw new Error(`GraphQL request failed (${status}): ${JSON.stringify(body.errors)}`);
   }
   return body.data;
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** POSTs a form to an OAuth2 token endpoint; the parsed answer and its status, errors included. */
+export async function requestToken(tokenUrl: string, form: Record<string, string>) {
+  const response = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form),
+  });
+  return {
+    status: response.status,
+    cacheControl: response.headers.get('cache-control'),
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+/** An access token for a tenant member through the dev-login grant (the issuer must have AUTH_DEV_LOGIN on). */
+export async function devLogin(tokenUrl: string, tenantSlug: string, email: string): Promise<string> {
+  const { status, body } = await requestToken(tokenUrl, { grant_type: DEV_LOGIN_GRANT, tenant: tenantSlug, email });
+  if (status !== 200) throw new Error(`sign-in failed (${status}): ${JSON.stringify(body)}`);
+  return body.access_token as string;
 }

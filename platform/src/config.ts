@@ -40,6 +40,7 @@ export const configSchema = z.object({
   DATABASE_SCHEMA_PREFIX: z
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
+    .max(18, 'at most 18 characters: dedicated tenant schemas append 35 to it and PostgreSQL allows 63')
     .optional(),
   DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('jarvis_app'),
   DATA_DIR: z.string().min(1).default('.jarvis/data'),
@@ -52,6 +53,7 @@ export const configSchema = z.object({
   MAX_QUERY_TOKENS: z.coerce.number().int().min(100).default(10_000),
   MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),
   MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(30),
+  AUTHZ_REJECT_UNAUTHORIZED: flag.default(false),
   TOKEN_ISSUER: z.string().min(1).default('http://localhost:4001'),
   TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
   AUTH_DEV_LOGIN: flag.default(false),
@@ -61,6 +63,8 @@ export const configSchema = z.object({
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_URL: z.url().optional(),
+  API_KEY_EXCHANGE_URL: z.url().optional(),
+  API_KEY_CACHE_SECONDS: z.coerce.number().min(0).default(30),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -102,12 +106,16 @@ export function trustedIssuer(config: Config): { issuer: string; audience: strin
  * Where the gateway trusts the tenancy subgraph's own issuer: the JWT_* variables that point at it, unless
  * the deployment names an issuer itself.
  */
-export function trustTenancyIssuer(config: Config, tenancyBaseUrl: string): Partial<Record<'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_JWKS_URL', string>> {
+export function trustTenancyIssuer(
+  config: Config,
+  tenancyBaseUrl: string,
+): Partial<Record<'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_JWKS_URL' | 'API_KEY_EXCHANGE_URL', string>> {
   if (config.JWT_ISSUER) return {};
   return {
     JWT_ISSUER: config.TOKEN_ISSUER,
     JWT_AUDIENCE: config.TOKEN_AUDIENCE,
     JWT_JWKS_URL: `${tenancyBaseUrl}/.well-known/jwks.json`,
+    API_KEY_EXCHANGE_URL: `${tenancyBaseUrl}/oauth/token`,
   };
 }
 

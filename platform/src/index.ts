@@ -10,3 +10,4 @@ export * from './services.ts';
 export * from './validation.ts';
 export * from './client.ts';
 export * from './principal.ts';
+export * from './permissions.ts';

@@ -9,12 +9,25 @@ export interface Principal {
   roles: string[];
   scopes: string[];
   permissions: string[];
+  /** Where the tenant's data lives: rows in the shared schemas, or schemas of its own. */
+  isolation: TenantIsolation;
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ tenantId: null, roles: [], scopes: [], permissions: [] }) as Principal;
+export type TenantIsolation = 'SHARED' | 'DEDICATED';
+
+export const ANONYMOUS: Principal = Object.freeze({
+  tenantId: null,
+  roles: [],
+  scopes: [],
+  permissions: [],
+  isolation: 'SHARED',
+}) as Principal;
 
 /** The OAuth2 grant type of local sign-in by tenant slug and email (tenancy's issuer, when AUTH_DEV_LOGIN is on). */
 export const DEV_LOGIN_GRANT = 'urn:jarvis:params:oauth:grant-type:dev-login';
+
+/** API keys start with this, so the gateway can tell one from a JWT in an Authorization header. */
+export const API_KEY_PREFIX = 'jvk_';
 
 /** The header carrying the signed principal from the gateway to subgraphs. */
 export const PRINCIPAL_HEADER = 'x-jarvis-principal';
@@ -30,6 +43,7 @@ const principalSchema = z.object({
   roles: z.array(z.string()),
   scopes: z.array(z.string()),
   permissions: z.array(z.string()),
+  isolation: z.enum(['SHARED', 'DEDICATED']),
 });
 
 export class InvalidPrincipalError extends Error {

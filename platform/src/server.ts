@@ -31,8 +31,17 @@ export interface SubgraphDefinition<Context extends BaseContext> {
   resolvers: object;
   /** The subgraph's `migrations/` directory. */
   migrations: URL;
-  /** Per-request additions to the context, such as dataloaders (fresh per request so nothing is cached across callers). */
-  context: (base: BaseContext) => Context;
+  /**
+   * Per-request additions to the context, such as dataloaders (fresh per request so nothing is cached across
+   * callers). `unscoped` is the database before any confinement to the caller, for the few public operations
+   * that act before a tenant is known (sign-up, accepting an invitation); everything else uses `base.db`.
+   */
+  context: (base: BaseContext, unscoped: Database) => Context;
+  /**
+   * The subgraph holds the tenant directory (tenancy): every tenant's rows stay in its shared schema, DEDICATED
+   * ones included, so sign-in can find them. Other subgraphs put a DEDICATED tenant's data in its own schema.
+   */
+  tenantDirectory?: boolean;
   /** HTTP routes beside `/graphql` (no principal required), such as the token issuer's JWKS. */
   routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger }) => void;
 }
@@ -87,8 +96,10 @@ export async function createSubgraphServer<Context extends BaseContext>(
     schema,
     path: '/graphql',
     graphiql: false,
-    context: (request) =>
-      definition.context({ db: scopeToPrincipal(db, request.principal), log, principal: request.principal }),
+    context: (request) => {
+      const scoped = scopeToPrincipal(db, request.principal, { dedicatedSchemas: !definition.tenantDirectory });
+      return definition.context({ db: scoped, log, principal: request.principal }, db);
+    },
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {
         if (!isSafeForClient(error as GraphQLError)) log.error({ err: error.originalError, path: error.path }, 'resolver failed');

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MigrationError, scopeToPrincipal, tenantLoader, type Database } from '@jarvis/platform';
+import { ANONYMOUS, dedicatedSchemaName, MigrationError, scopeToPrincipal, tenantLoader, type Database, type Principal } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 
 const NOTES_MIGRATION = `
@@ -22,6 +22,14 @@ function migrationsDir(files: Record<string, string>): string {
   for (const [name, sql] of Object.entries(files)) writeFileSync(join(dir, name), sql);
   return dir;
 }
+
+const signedIn = (tenantId: string, isolation: Principal['isolation'] = 'SHARED'): Principal => ({
+  tenantId,
+  roles: [],
+  scopes: [],
+  permissions: [],
+  isolation,
+});
 
 for (const variant of databaseVariants()) {
   describe(`database port on ${variant.name}`, { skip: variant.skip }, () => {
@@ -137,7 +145,7 @@ for (const variant of databaseVariants()) {
     });
 
     test("a request's database confines a signed-in caller to its tenant, whatever tenant id code passes", async () => {
-      const scoped = scopeToPrincipal(db, { tenantId: tenantA, roles: [], scopes: [], permissions: [] });
+      const scoped = scopeToPrincipal(db, signedIn(tenantA));
       const own = await scoped.withTenant(tenantA, (tx) => tx.query(`SELECT 1 FROM notes`));
       assert.equal(own.length, 2);
       await assert.rejects(
@@ -151,6 +159,43 @@ for (const variant of databaseVariants()) {
       ]);
       assert.deepEqual(mine, { status: 'fulfilled', value: tenantA }, 'one foreign key does not fail the batch');
       assert.equal(theirs.status, 'rejected');
+    });
+
+    test('an anonymous caller reaches no tenant at all', async () => {
+      const anonymous = scopeToPrincipal(db, ANONYMOUS);
+      await assert.rejects(
+        anonymous.withTenant(tenantA, (tx) => tx.query(`SELECT 1 FROM notes`)),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'UNAUTHENTICATED',
+      );
+    });
+
+    test("a DEDICATED tenant's rows live in a schema of its own, migrated on first use, still under row-level security", async () => {
+      const tenantC = randomUUID();
+      const dedicated = scopeToPrincipal(db, signedIn(tenantC, 'DEDICATED'));
+      await dedicated.withTenant(tenantC, (tx) =>
+        tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, 'c1')`, [randomUUID(), tenantC]),
+      );
+      const [placement] = await db.withSystem((tx) =>
+        tx.query<{ schema: string; notes: number }>(
+          `SELECT table_schema AS schema, (SELECT count(*)::int FROM ${dedicatedSchemaName(db.schema, tenantC)}.notes) AS notes
+           FROM information_schema.tables WHERE table_name = 'notes' AND table_schema = $1`,
+          [dedicatedSchemaName(db.schema, tenantC)],
+        ),
+      );
+      assert.deepEqual(placement, { schema: dedicatedSchemaName(db.schema, tenantC), notes: 1 });
+      assert.equal((await db.withTenant(tenantC, (tx) => tx.query(`SELECT 1 FROM notes`))).length, 0, 'nothing in the shared schema');
+      assert.deepEqual(await dedicated.withTenant(tenantC, (tx) => tx.query(`SELECT body FROM notes`)), [{ body: 'c1' }]);
+      await assert.rejects(
+        dedicated.withTenant(tenantC, (tx) =>
+          tx.query(`INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, 'planted')`, [randomUUID(), tenantB]),
+        ),
+        /row-level security/,
+      );
+      const neighbour = scopeToPrincipal(db, signedIn(tenantB, 'DEDICATED'));
+      await assert.rejects(
+        neighbour.withTenant(tenantC, (tx) => tx.query(`SELECT 1 FROM notes`)),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'FORBIDDEN',
+      );
     });
 
     test('tenantLoader batches keys into one transaction per tenant and keeps them apart', async () => {

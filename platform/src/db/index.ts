@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { badUserInput, forbidden } from '../errors.ts';
+import { badUserInput, forbidden, unauthenticated } from '../errors.ts';
 import type { Principal } from '../principal.ts';
-import { applyMigrations, readMigrations } from './migrate.ts';
+import { applyMigrations, readMigrations, type Migration } from './migrate.ts';
 import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
 import type { Database, Driver, Transaction } from './types.ts';
@@ -36,7 +36,8 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const schema = schemaName(options.service, options.schemaPrefix);
   // Both are spliced into SQL (identifiers cannot be bound as parameters).
-  for (const identifier of [schema, options.appRole]) {
+  const longestDedicated = dedicatedSchemaName(schema, '00000000-0000-0000-0000-000000000000');
+  for (const identifier of [schema, longestDedicated, options.appRole]) {
     if (!IDENTIFIER.test(identifier)) throw new Error(`"${identifier}" is not a plain lower-case SQL identifier`);
   }
   const driver = options.url
@@ -50,18 +51,39 @@ function pgliteDir(dataDir: string, service: string): string | undefined {
 }
 
 function tenantDatabase(driver: Driver, schema: string, appRole: string): Database {
+  let migrations: Migration[] = [];
+  // Dedicated schemas this process has brought up to date, migrated on first use after each start.
+  const migrated = new Map<string, Promise<unknown>>();
+
+  function migratedDedicatedSchema(tenantId: string): Promise<string> {
+    const name = dedicatedSchemaName(schema, tenantId);
+    let ready = migrated.get(name);
+    if (!ready) {
+      ready = driver.transaction((tx) => applyMigrations(tx, name, appRole, migrations));
+      ready.catch(() => migrated.delete(name));
+      migrated.set(name, ready);
+    }
+    return ready.then(() => name);
+  }
+
   return {
     kind: driver.kind,
     schema,
     withTenant(tenantId, work) {
-      if (!isUuid(tenantId)) return Promise.reject(badUserInput(`"${tenantId}" is not a valid tenant id`, 'tenantId'));
+      if (!isUuid(tenantId)) return Promise.reject(invalidTenantId(tenantId));
       return asAppRole(driver, appRole, tenantId, work);
+    },
+    async withDedicatedTenant(tenantId, work) {
+      if (!isUuid(tenantId)) throw invalidTenantId(tenantId);
+      return asAppRole(driver, appRole, tenantId, work, await migratedDedicatedSchema(tenantId));
     },
     withoutTenant: (work) => asAppRole(driver, appRole, '', work),
     withSystem: (work) => driver.transaction(work),
     async migrate(dir) {
-      const migrations = await readMigrations(dir);
-      return driver.transaction((tx) => applyMigrations(tx, schema, appRole, migrations));
+      const read = await readMigrations(dir);
+      const applied = await driver.transaction((tx) => applyMigrations(tx, schema, appRole, read));
+      migrations = read;
+      return applied;
     },
     async ping() {
       await driver.transaction((tx) => tx.query('SELECT 1'));
@@ -70,23 +92,41 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
   };
 }
 
-/** `appRole` passed the identifier check in openDatabase and `tenantId` is a UUID or empty: both inline safely. */
-function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (tx: Transaction) => Promise<T>) {
-  return driver.transaction(work, `SELECT set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`);
+const invalidTenantId = (tenantId: string) => badUserInput(`"${tenantId}" is not a valid tenant id`, 'tenantId');
+
+/** The schema holding a DEDICATED tenant's share of a service's data: `<service schema>_t_<tenant id in hex>`. */
+export function dedicatedSchemaName(schema: string, tenantId: string): string {
+  return `${schema}_t_${tenantId.replaceAll('-', '').toLowerCase()}`;
 }
 
 /**
- * The database as one request may use it: an authenticated caller's transactions are confined to its own
- * tenant, so even a resolver that passes the wrong tenant id cannot cross over (FORBIDDEN). Anonymous callers
- * are scoped by the tenant they name until sign-in is required.
+ * `appRole` passed the identifier check in openDatabase, `tenantId` is a UUID or empty and `searchPath` a
+ * schema name built from both: all inline safely.
  */
-export function scopeToPrincipal(db: Database, principal: Principal): Database {
-  if (principal.tenantId === null) return db;
+function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (tx: Transaction) => Promise<T>, searchPath?: string) {
+  const placement = searchPath ? `, set_config('search_path', '${searchPath}', true)` : '';
+  return driver.transaction(
+    work,
+    `SELECT set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)${placement}`,
+  );
+}
+
+/**
+ * The database as one request may use it. A signed-in caller's transactions are confined to its own tenant
+ * — even a resolver that passes the wrong tenant id cannot cross over (FORBIDDEN) — and, for a DEDICATED
+ * tenant, run in that tenant's own schema. An anonymous caller reaches no tenant's data at all.
+ * `dedicatedSchemas: false` is for the tenant directory (tenancy), which stays shared so sign-in can find it.
+ */
+export function scopeToPrincipal(db: Database, principal: Principal, { dedicatedSchemas = true } = {}): Database {
+  if (principal.tenantId === null) {
+    return { ...db, withTenant: () => Promise.reject(unauthenticated('sign in first')) };
+  }
   const own = principal.tenantId;
+  const enter = principal.isolation === 'DEDICATED' && dedicatedSchemas ? db.withDedicatedTenant : db.withTenant;
   return {
     ...db,
     withTenant: (tenantId, work) =>
-      tenantId === own ? db.withTenant(tenantId, work) : Promise.reject(forbidden('that belongs to another tenant')),
+      tenantId === own ? enter(tenantId, work) : Promise.reject(forbidden('that belongs to another tenant')),
   };
 }
 

@@ -26,6 +26,11 @@ export interface Database {
    * row-level security confines every statement to that tenant. Rolled back if `work` throws.
    */
   withTenant<T>(tenantId: string, work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * The same for a DEDICATED tenant, in that tenant's own schema (created and migrated on first use) instead
+   * of the shared one; row-level security still applies there.
+   */
+  withDedicatedTenant<T>(tenantId: string, work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** The same, with no tenant set: policies hide every tenant's rows. For lookups before a tenant is known. */
   withoutTenant<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** A transaction as the schema's owner, for the service's own `system_*` tables; never for tenant data. */

@@ -6,5 +6,5 @@ export const chatSubgraph = defineSubgraph<ChatContext>({
   name: 'chat',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, conversations: new ConversationService(base.db) }),
+  context: (base) => ({ ...base, conversations: new ConversationService(base.db, base.principal) }),
 });

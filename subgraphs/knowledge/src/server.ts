@@ -6,5 +6,5 @@ export const knowledgeSubgraph = defineSubgraph<KnowledgeContext>({
   name: 'knowledge',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, knowledgeBases: new KnowledgeBaseService(base.db) }),
+  context: (base) => ({ ...base, knowledgeBases: new KnowledgeBaseService(base.db, base.principal) }),
 });

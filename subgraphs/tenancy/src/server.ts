@@ -1,4 +1,5 @@
 import { defineSubgraph } from '@jarvis/platform';
+import { AccessService, Credentials } from './access/service.ts';
 import { resolvers, type TenancyContext } from './resolvers.ts';
 import { TenancyService } from './tenants/service.ts';
 import { registerIssuer } from './tokens/issuer.ts';
@@ -7,6 +8,12 @@ export const tenancySubgraph = defineSubgraph<TenancyContext>({
   name: 'tenancy',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, tenancy: new TenancyService(base.db) }),
+  tenantDirectory: true,
+  context: (base, unscoped) => ({
+    ...base,
+    tenancy: new TenancyService(base.db, unscoped),
+    access: new AccessService(base.db, base.principal),
+    credentials: new Credentials(unscoped),
+  }),
   routes: (app, { db, config }) => registerIssuer(app, db, config),
 });

@@ -16,7 +16,7 @@ for (const variant of databaseVariants()) {
       db = await openTestDatabase(variant, 'tenancy');
       await db.migrate(fileURLToPath(new URL('../migrations/', import.meta.url)));
       await db.withTenant(tenantId, async (tx) => {
-        await insertTenant(tx, { id: tenantId, name: 'R', slug: `r-${tenantId.slice(0, 8)}`, plan: 'FREE' });
+        await insertTenant(tx, { id: tenantId, name: 'R', slug: `r-${tenantId.slice(0, 8)}`, plan: 'FREE', isolation: 'SHARED' });
         await insertUser(tx, { id: userId, tenantId, email: 'r@r.test', name: 'R' });
       });
     });

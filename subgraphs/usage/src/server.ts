@@ -6,5 +6,5 @@ export const usageSubgraph = defineSubgraph<UsageContext>({
   name: 'usage',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, usage: new UsageService(base.db) }),
+  context: (base) => ({ ...base, usage: new UsageService(base.db, base.principal) }),
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { conflict, isUniqueViolation, parseInput, tenantLoader, type Database } from '@jarvis/platform';
 import { z } from 'zod';
+import { assignRole } from '../access/store.ts';
 import * as store from './store.ts';
 import type { Plan, Tenant, User } from './store.ts';
 
@@ -13,6 +14,7 @@ const createTenantInput = z.object({
   name: displayName,
   slug,
   plan: z.enum(['FREE', 'TEAM', 'ENTERPRISE']).default('FREE'),
+  isolation: z.enum(['SHARED', 'DEDICATED']).default('SHARED'),
   owner: z.object({ email: z.email().transform((email) => email.toLowerCase()), name: displayName }),
 });
 
@@ -21,7 +23,11 @@ export class TenancyService {
   private readonly tenants;
   private readonly users;
 
-  constructor(private readonly db: Database) {
+  /** `unscoped` serves sign-up, which creates a tenant before anyone is signed in to it. */
+  constructor(
+    private readonly db: Database,
+    private readonly unscoped: Database = db,
+  ) {
     this.tenants = tenantLoader(db, async (tx, ids) => byId(await store.tenantsByIds(tx, ids)));
     this.users = tenantLoader(db, async (tx, ids) => byId(await store.usersByIds(tx, ids)));
   }
@@ -32,11 +38,6 @@ export class TenancyService {
 
   user(tenantId: string, id: string): Promise<User | null> {
     return this.users.load({ tenantId, id });
-  }
-
-  async tenantBySlug(value: string): Promise<Tenant | null> {
-    const id = await this.tenantIdBySlug(value);
-    return id ? this.tenant(id) : null;
   }
 
   /** The member of the tenant with that slug who has that email (case-insensitive), if any: for sign-in. */
@@ -57,9 +58,10 @@ export class TenancyService {
     const input = parseInput(createTenantInput, rawInput);
     const tenantId = randomUUID();
     try {
-      return await this.db.withTenant(tenantId, async (tx) => {
-        const tenant = await store.insertTenant(tx, { id: tenantId, name: input.name, slug: input.slug, plan: input.plan as Plan });
+      return await this.unscoped.withTenant(tenantId, async (tx) => {
+        const tenant = await store.insertTenant(tx, { id: tenantId, ...input, plan: input.plan as Plan });
         const owner = await store.insertUser(tx, { id: randomUUID(), tenantId, ...input.owner });
+        await assignRole(tx, randomUUID(), tenantId, 'owner', { userId: owner.id });
         return { tenant, owner };
       });
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { TenantIsolation, Transaction } from '@jarvis/platform';
 
 export type Plan = 'FREE' | 'TEAM' | 'ENTERPRISE';
 
@@ -7,6 +7,7 @@ export interface Tenant {
   name: string;
   slug: string;
   plan: Plan;
+  isolation: TenantIsolation;
   createdAt: Date;
 }
 
@@ -18,13 +19,13 @@ export interface User {
   createdAt: Date;
 }
 
-const TENANT_COLUMNS = `id, name, slug, plan, created_at AS "createdAt"`;
+const TENANT_COLUMNS = `id, name, slug, plan, isolation, created_at AS "createdAt"`;
 const USER_COLUMNS = `id, tenant_id AS "tenantId", email, name, created_at AS "createdAt"`;
 
 export async function insertTenant(tx: Transaction, tenant: Omit<Tenant, 'createdAt'>): Promise<Tenant> {
   const [row] = await tx.query<Tenant>(
-    `INSERT INTO tenants (id, name, slug, plan) VALUES ($1, $2, $3, $4) RETURNING ${TENANT_COLUMNS}`,
-    [tenant.id, tenant.name, tenant.slug, tenant.plan],
+    `INSERT INTO tenants (id, name, slug, plan, isolation) VALUES ($1, $2, $3, $4, $5) RETURNING ${TENANT_COLUMNS}`,
+    [tenant.id, tenant.name, tenant.slug, tenant.plan, tenant.isolation],
   );
   return row!;
 }

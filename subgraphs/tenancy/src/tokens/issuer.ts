@@ -1,79 +1,140 @@
 import { randomUUID } from 'node:crypto';
 import formBody from '@fastify/formbody';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SignJWT } from 'jose';
-import { DEV_LOGIN_GRANT, type Config, type Database } from '@jarvis/platform';
+import { DEV_LOGIN_GRANT, type Config, type Database, type TenantIsolation } from '@jarvis/platform';
+import { Credentials } from '../access/service.ts';
 import { TenancyService } from '../tenants/service.ts';
 import { SigningKeys } from './keys.ts';
 import { RefreshTokens, type RefreshGrant } from './refresh.ts';
 
+type OAuthError = 'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsupported_grant_type';
 
-type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type';
-
-/** RFC 6749 §5.2: a 400 with an error code a client can act on, and no caching. */
+/** RFC 6749 §5.2: an error code a client can act on (401 for a failed client authentication), and no caching. */
 function refuse(reply: FastifyReply, error: OAuthError, description: string) {
-  return reply.code(400).header('cache-control', 'no-store').send({ error, error_description: description });
+  return reply
+    .code(error === 'invalid_client' ? 401 : 400)
+    .header('cache-control', 'no-store')
+    .send({ error, error_description: description });
 }
+
+/** Who an access token speaks for: a member (`sub` the user) or a service account using one of its API keys. */
+interface TokenSubject {
+  tenantId: string;
+  subject: string;
+  apiKeyId?: string;
+  roles: string[];
+  permissions: string[];
+  scopes: string[];
+  isolation: TenantIsolation;
+}
+
+type Form = Record<string, string | undefined>;
 
 /**
  * The tenancy subgraph as an OAuth2 authorization server: `/.well-known/jwks.json` publishes its keys and
- * `/oauth/token` issues short ES256 access tokens (`sub` user, `tid` tenant) that the gateway verifies.
- * Grants: the dev-login grant (a member's email and tenant slug, no secret), only where AUTH_DEV_LOGIN turns
- * it on, and refresh_token (rotating). Client credentials come with service accounts.
+ * `/oauth/token` issues short ES256 access tokens that the gateway verifies, carrying the tenant (`tid`), the
+ * roles and permissions the subject holds, its scopes and the tenant's isolation (`iso`). Grants:
+ * client_credentials (a service account's API key), refresh_token (rotating), and the dev-login grant (a
+ * member's email and tenant slug, no secret) only where AUTH_DEV_LOGIN turns it on.
  */
 export function registerIssuer(app: FastifyInstance, db: Database, config: Config) {
   const keys = new SigningKeys(db, config.SIGNING_KEY_ROTATION_HOURS * 3_600_000, config.ACCESS_TOKEN_TTL_SECONDS * 1_000);
   const refreshTokens = new RefreshTokens(db, config.REFRESH_TOKEN_TTL_HOURS * 3_600_000);
+  const credentials = new Credentials(db);
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return keys.jwks();
   });
 
-  async function accessToken({ tenantId, userId }: RefreshGrant): Promise<string> {
+  async function accessToken(subject: TokenSubject): Promise<string> {
     const key = await keys.signingKey();
     const issuedAt = Math.floor(Date.now() / 1000);
-    return new SignJWT({ tid: tenantId, roles: [], scope: '' })
+    const { tenantId, apiKeyId, roles, permissions, scopes, isolation } = subject;
+    return new SignJWT({ tid: tenantId, akid: apiKeyId, roles, permissions, scope: scopes.join(' '), iso: isolation })
       .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: 'at+jwt' })
       .setIssuer(config.TOKEN_ISSUER)
       .setAudience(config.TOKEN_AUDIENCE)
-      .setSubject(userId)
+      .setSubject(subject.subject)
       .setJti(randomUUID())
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + config.ACCESS_TOKEN_TTL_SECONDS)
       .sign(key.privateKey);
   }
 
-  async function tokenResponse(reply: FastifyReply, grant: RefreshGrant, refreshToken: string) {
+  async function memberTokens(reply: FastifyReply, grant: RefreshGrant, refreshToken: string) {
+    const claims = await credentials.userClaims(grant.tenantId, grant.userId);
+    if (!claims) return refuse(reply, 'invalid_grant', 'the tenant no longer exists');
+    const subject = { tenantId: grant.tenantId, subject: grant.userId, scopes: [], ...claims };
+    return tokenResponse(reply, subject, refreshToken);
+  }
+
+  async function tokenResponse(reply: FastifyReply, subject: TokenSubject, refreshToken?: string) {
     reply.header('cache-control', 'no-store');
     return {
-      access_token: await accessToken(grant),
+      access_token: await accessToken(subject),
       token_type: 'Bearer',
       expires_in: config.ACCESS_TOKEN_TTL_SECONDS,
-      refresh_token: refreshToken,
+      ...(refreshToken ? { refresh_token: refreshToken } : {}),
+      ...(subject.scopes.length ? { scope: subject.scopes.join(' ') } : {}),
     };
+  }
+
+  async function clientCredentials(request: FastifyRequest<{ Body: Form }>, reply: FastifyReply) {
+    const client = clientAuthentication(request);
+    if (!client) return refuse(reply, 'invalid_client', 'authenticate with client_id and client_secret (an API key)');
+    const key = await credentials.authenticateApiKey(client.secret);
+    if (!key || (client.id && client.id !== key.apiKey.id)) {
+      return refuse(reply, 'invalid_client', 'the API key is unknown, revoked or expired');
+    }
+    const { apiKey, roles, permissions, isolation } = key;
+    const subject = { tenantId: apiKey.tenantId, subject: apiKey.serviceAccountId, apiKeyId: apiKey.id, roles, permissions, isolation };
+    return tokenResponse(reply, { ...subject, scopes: apiKey.scopes });
+  }
+
+  async function refresh(presented: string | undefined, reply: FastifyReply) {
+    if (!presented) return refuse(reply, 'invalid_request', 'refresh_token is required');
+    const redeemed = await refreshTokens.redeem(presented);
+    if (!redeemed) return refuse(reply, 'invalid_grant', 'the refresh token is unknown, expired, revoked or used');
+    return memberTokens(reply, redeemed.grant, redeemed.refreshToken);
+  }
+
+  async function devLogin({ tenant, email }: Form, reply: FastifyReply) {
+    if (!tenant || !email) return refuse(reply, 'invalid_request', 'tenant and email are required');
+    const user = await new TenancyService(db).member(tenant, email);
+    if (!user) return refuse(reply, 'invalid_grant', 'no such member of that tenant');
+    const grant = { tenantId: user.tenantId, userId: user.id };
+    return memberTokens(reply, grant, await refreshTokens.issue(grant));
   }
 
   app.register(async (oauth) => {
     await oauth.register(formBody);
-    oauth.post<{ Body: Record<string, string | undefined> }>('/oauth/token', async (request, reply) => {
-      const { grant_type: grantType, tenant, email, refresh_token: presented } = request.body ?? {};
-
-      if (grantType === 'refresh_token') {
-        if (!presented) return refuse(reply, 'invalid_request', 'refresh_token is required');
-        const redeemed = await refreshTokens.redeem(presented);
-        if (!redeemed) return refuse(reply, 'invalid_grant', 'the refresh token is unknown, expired, revoked or used');
-        return tokenResponse(reply, redeemed.grant, redeemed.refreshToken);
+    oauth.post<{ Body: Form }>('/oauth/token', async (request, reply) => {
+      const form = request.body ?? {};
+      switch (form.grant_type) {
+        case 'client_credentials':
+          return clientCredentials(request, reply);
+        case 'refresh_token':
+          return refresh(form.refresh_token, reply);
+        case DEV_LOGIN_GRANT:
+          if (config.AUTH_DEV_LOGIN) return devLogin(form, reply);
       }
-
-      if (grantType !== DEV_LOGIN_GRANT || !config.AUTH_DEV_LOGIN) {
-        return refuse(reply, 'unsupported_grant_type', `grant_type ${grantType ?? '(missing)'} is not enabled`);
-      }
-      if (!tenant || !email) return refuse(reply, 'invalid_request', 'tenant and email are required');
-      const user = await new TenancyService(db).member(tenant, email);
-      if (!user) return refuse(reply, 'invalid_grant', 'no such member of that tenant');
-      const grant = { tenantId: user.tenantId, userId: user.id };
-      return tokenResponse(reply, grant, await refreshTokens.issue(grant));
+      return refuse(reply, 'unsupported_grant_type', `grant_type ${form.grant_type ?? '(missing)'} is not enabled`);
     });
   });
+}
+
+/** RFC 6749 §2.3.1: HTTP Basic, or client_id and client_secret in the form. The id is optional for API keys. */
+function clientAuthentication(request: FastifyRequest<{ Body: Form }>): { id?: string; secret: string } | undefined {
+  const basic = /^Basic (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (basic) {
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return undefined;
+    const id = decodeURIComponent(decoded.slice(0, colon));
+    return { id: id || undefined, secret: decodeURIComponent(decoded.slice(colon + 1)) };
+  }
+  const { client_id: id, client_secret: secret } = request.body ?? {};
+  return secret ? { id: id || undefined, secret } : undefined;
 }

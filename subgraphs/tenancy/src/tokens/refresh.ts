@@ -1,5 +1,6 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { isUuid, type Database, type Transaction } from '@jarvis/platform';
+import { randomUUID } from 'node:crypto';
+import type { Database, Transaction } from '@jarvis/platform';
+import { newTenantSecret, parseTenantSecret } from '../secrets.ts';
 
 export interface RefreshGrant {
   tenantId: string;
@@ -15,12 +16,7 @@ interface StoredRefreshToken {
   revoked: boolean;
 }
 
-const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
-
-/**
- * Opaque refresh tokens `<tenant id>.<secret>`: the tenant part lets the lookup run under that tenant's
- * row-level security; only the secret's hash is stored. Rotated on every use; reuse revokes the family.
- */
+/** Opaque refresh tokens (see `newTenantSecret`), rotated on every use; reuse revokes the whole family. */
 export class RefreshTokens {
   constructor(
     private readonly db: Database,
@@ -33,14 +29,15 @@ export class RefreshTokens {
 
   /** Exchanges a refresh token for a new one; undefined when it is unknown, expired, revoked or reused. */
   async redeem(token: string): Promise<{ grant: RefreshGrant; refreshToken: string } | undefined> {
-    const [tenantId, secret] = token.split('.');
-    if (!tenantId || !secret || !isUuid(tenantId)) return undefined;
+    const parsed = parseTenantSecret('', token);
+    if (!parsed) return undefined;
+    const { tenantId, hash } = parsed;
     return this.db.withTenant(tenantId, async (tx) => {
       const [stored] = await tx.query<StoredRefreshToken>(
         `SELECT id, user_id AS "userId", family_id AS "familyId", expires_at <= now() AS expired,
                 used_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
-        [hash(secret)],
+        [hash],
       );
       if (!stored || stored.expired || stored.revoked) return undefined;
       if (stored.used) {
@@ -56,11 +53,11 @@ export class RefreshTokens {
   }
 
   private async insert(tx: Transaction, grant: RefreshGrant, familyId: string): Promise<string> {
-    const secret = randomBytes(32).toString('base64url');
+    const { token, hash } = newTenantSecret('', grant.tenantId);
     await tx.query(
       `INSERT INTO refresh_tokens (id, tenant_id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [randomUUID(), grant.tenantId, grant.userId, familyId, hash(secret), new Date(Date.now() + this.lifetimeMs)],
+      [randomUUID(), grant.tenantId, grant.userId, familyId, hash, new Date(Date.now() + this.lifetimeMs)],
     );
-    return `${grant.tenantId}.${secret}`;
+    return token;
   }
 }

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, parseInput, type Database } from '@jarvis/platform';
+import { conflict, forbidden, parseInput, requirePermission, requireTenant, type Database, type Principal } from '@jarvis/platform';
 import { z } from 'zod';
 import * as store from './store.ts';
 import { METRICS, type UsageRecord } from './store.ts';
 
 const recordInput = z.object({
-  tenantId: z.uuid('must be a tenant id'),
   metric: z.enum(METRICS),
   quantity: z.number().finite().nonnegative('must not be negative'),
   idempotencyKey: z.string().min(1, 'must not be empty').max(200, 'at most 200 characters'),
   occurredAt: z.date().nullish(),
 });
+
+/** Usage is recorded by services (API keys with this scope), not by people. */
+export const RECORD_SCOPE = 'usage:write';
 
 const MAX_PERIOD_MS = 366 * 24 * 3600 * 1000;
 const periodInput = z
@@ -25,12 +27,17 @@ export interface UsageSummary {
 }
 
 export class UsageService {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly principal: Principal,
+  ) {}
 
   async record(rawInput: unknown): Promise<UsageRecord> {
+    const tenantId = requireTenant(this.principal);
+    if (!this.principal.scopes.includes(RECORD_SCOPE)) throw forbidden(`recording usage needs the ${RECORD_SCOPE} scope`);
     const input = parseInput(recordInput, rawInput);
-    const event = { ...input, id: randomUUID(), occurredAt: input.occurredAt ?? new Date() };
-    const stored = await this.db.withTenant(input.tenantId, (tx) => store.recordOnce(tx, event));
+    const event = { ...input, tenantId, id: randomUUID(), occurredAt: input.occurredAt ?? new Date() };
+    const stored = await this.db.withTenant(tenantId, (tx) => store.recordOnce(tx, event));
     if (stored.metric !== event.metric || stored.quantity !== event.quantity) {
       throw conflict(`idempotencyKey "${event.idempotencyKey}" was used for a different event`, 'idempotencyKey');
     }
@@ -38,6 +45,7 @@ export class UsageService {
   }
 
   async summary(tenantId: string, period: unknown): Promise<UsageSummary> {
+    requirePermission(this.principal, 'usage:read');
     const { from, to } = period ? parseInput(periodInput, period) : currentMonth(new Date());
     const rows = await this.db.withTenant(tenantId, (tx) => store.totalsBetween(tx, from, to));
     const byMetric = new Map(rows.map((row) => [row.metric, Number(row.quantity)]));

@@ -1,0 +1,54 @@
+import { forbidden, unauthenticated } from './errors.ts';
+import type { Principal } from './principal.ts';
+
+/**
+ * The permission matrix: resource × action. `@policy(policies: [["kb:read"]])` in subgraph SDL names these,
+ * tokens carry the caller's effective set, and services check them again.
+ */
+export const PERMISSIONS = {
+  'kb:read': 'Read knowledge bases and search them',
+  'kb:write': 'Create knowledge bases and add documents',
+  'kb:manage': 'Delete knowledge bases and change who may use them',
+  'chat:use': 'Hold conversations and read them',
+  'usage:read': "Read the tenant's usage and quotas",
+  'members:read': 'See members, groups and roles',
+  'members:manage': 'Invite members, manage groups and assign roles',
+  'apikeys:manage': 'Manage service accounts and their API keys',
+  'tenant:admin': 'Change the tenant itself and define custom roles',
+} as const;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(PERMISSIONS, value);
+}
+
+const VIEWER: Permission[] = ['kb:read', 'chat:use', 'members:read'];
+const MEMBER: Permission[] = [...VIEWER, 'kb:write'];
+const ADMIN: Permission[] = [...MEMBER, 'kb:manage', 'usage:read', 'members:manage', 'apikeys:manage'];
+const OWNER: Permission[] = [...ADMIN, 'tenant:admin'];
+
+/** The built-in roles, each holding everything the one below it holds: owner > admin > member > viewer. */
+export const BUILT_IN_ROLES: Record<string, readonly Permission[]> = {
+  owner: OWNER,
+  admin: ADMIN,
+  member: MEMBER,
+  viewer: VIEWER,
+};
+
+export function isBuiltInRole(name: string): boolean {
+  return Object.hasOwn(BUILT_IN_ROLES, name);
+}
+
+/** The signed-in caller's tenant; an anonymous caller gets UNAUTHENTICATED. */
+export function requireTenant(principal: Principal): string {
+  if (principal.tenantId === null) throw unauthenticated('sign in first');
+  return principal.tenantId;
+}
+
+/** The caller's tenant, when the caller holds `permission` there; FORBIDDEN otherwise. */
+export function requirePermission(principal: Principal, permission: Permission): string {
+  const tenantId = requireTenant(principal);
+  if (!principal.permissions.includes(permission)) throw forbidden(`this needs the ${permission} permission`);
+  return tenantId;
+}

@@ -1,0 +1,370 @@
+import { randomUUID } from 'node:crypto';
+import {
+  API_KEY_PREFIX,
+  badUserInput,
+  BUILT_IN_ROLES,
+  conflict,
+  forbidden,
+  groupBy,
+  isBuiltInRole,
+  isUniqueViolation,
+  notFound,
+  parseInput,
+  PERMISSIONS,
+  requirePermission,
+  requireTenant,
+  tenantLoader,
+  type Database,
+  type Permission,
+  type Principal,
+  type Transaction,
+} from '@jarvis/platform';
+import { z } from 'zod';
+import * as users from '../tenants/store.ts';
+import { tenantsByIds } from '../tenants/store.ts';
+import type { User } from '../tenants/store.ts';
+import { newTenantSecret, parseTenantSecret } from '../secrets.ts';
+import * as store from './store.ts';
+import type { ApiKey, Group, Holder, Invitation, ServiceAccount } from './store.ts';
+
+const INVITATION_PREFIX = 'jvi_';
+const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
+
+export interface Role {
+  name: string;
+  builtIn: boolean;
+  description: string | null;
+  permissions: string[];
+}
+
+/** What a signed-in subject may do: the roles it holds and the permissions they add up to. */
+export interface Access {
+  roles: string[];
+  permissions: string[];
+}
+
+const name = z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters');
+const roleName = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'use 1-40 lower-case letters, digits and hyphens, starting with a letter');
+const permission = z.string().refine((value) => Object.hasOwn(PERMISSIONS, value), 'is not a permission');
+const scope = z.string().regex(/^[a-z][a-z0-9:._-]{0,63}$/, 'use lower-case letters, digits and : . _ -');
+const email = z.email().transform((value) => value.toLowerCase());
+const id = z.uuid('must be an id');
+
+const createRoleInput = z.object({
+  name: roleName.refine((value) => !isBuiltInRole(value), 'is the name of a built-in role'),
+  description: z.string().trim().max(500).nullish(),
+  permissions: z.array(permission).min(1, 'name at least one permission'),
+});
+const holderInput = z
+  .object({ role: z.string(), userId: id.nullish(), groupId: id.nullish(), serviceAccountId: id.nullish() })
+  .refine((input) => [input.userId, input.groupId, input.serviceAccountId].filter(Boolean).length === 1, {
+    message: 'name exactly one of userId, groupId, serviceAccountId',
+  });
+const inviteInput = z.object({ email, role: z.string() });
+const acceptInput = z.object({ token: z.string(), name });
+const serviceAccountInput = z.object({ name, roles: z.array(z.string()).default([]) });
+const apiKeyInput = z.object({
+  serviceAccountId: id,
+  name,
+  scopes: z.array(scope).default([]),
+  expiresAt: z.date().refine((date) => date.getTime() > Date.now(), 'must be in the future').nullish(),
+});
+
+/**
+ * Roles, groups, invitations, service accounts and API keys of the caller's tenant. Every change needs a
+ * permission (checked here again after the gateway's @policy) and nobody hands out more than they hold.
+ */
+export class AccessService {
+  private readonly userRoles;
+  private readonly userGroups;
+  private readonly groupMembers;
+  private readonly groupRoles;
+  private readonly accountRoles;
+  private readonly accountKeys;
+
+  constructor(
+    private readonly db: Database,
+    private readonly principal: Principal,
+  ) {
+    const roleLoader = (kind: 'user_id' | 'group_id' | 'service_account_id') =>
+      tenantLoader(db, async (tx, ids) => mapValues(groupBy(await store.rolesHeld(tx, kind, ids), (r) => r.holderId), (rows) => rows.map((r) => r.role)));
+    this.userRoles = roleLoader('user_id');
+    this.groupRoles = roleLoader('group_id');
+    this.accountRoles = roleLoader('service_account_id');
+    this.userGroups = tenantLoader(db, async (tx, ids) => groupBy(await store.groupsOfUsers(tx, ids), (g) => g.userId));
+    this.groupMembers = tenantLoader(db, async (tx, ids) => {
+      const memberships = await store.memberIdsOfGroups(tx, ids);
+      const members = new Map((await users.usersByIds(tx, memberships.map((m) => m.userId))).map((u) => [u.id, u]));
+      return mapValues(groupBy(memberships, (m) => m.groupId), (rows) => rows.map((m) => members.get(m.userId)!));
+    });
+    this.accountKeys = tenantLoader(db, async (tx, ids) => groupBy(await store.apiKeysOf(tx, ids), (k) => k.serviceAccountId));
+  }
+
+  async roles(tenantId: string): Promise<Role[]> {
+    const custom = await this.db.withTenant(tenantId, (tx) => store.customRoles(tx));
+    const builtIn = Object.entries(BUILT_IN_ROLES).map(([roleName, permissions]) => ({
+      name: roleName,
+      builtIn: true,
+      description: null,
+      permissions: [...permissions],
+    }));
+    return [...builtIn, ...custom.map((role) => ({ ...role, builtIn: false }))];
+  }
+
+  rolesOfUser = (user: { tenantId: string; id: string }) => this.list(this.userRoles, user);
+  groupsOfUser = (user: { tenantId: string; id: string }) => this.list(this.userGroups, user);
+  membersOfGroup = (group: Group) => this.list(this.groupMembers, group);
+  rolesOfGroup = (group: Group) => this.list(this.groupRoles, group);
+  rolesOfServiceAccount = (account: ServiceAccount) => this.list(this.accountRoles, account);
+  apiKeysOf = (account: ServiceAccount) => this.list(this.accountKeys, account);
+
+  private async list<T>(loader: { load(key: { tenantId: string; id: string }): Promise<T[] | null> }, row: { tenantId: string; id: string }) {
+    return (await loader.load({ tenantId: row.tenantId, id: row.id })) ?? [];
+  }
+
+  /** Effective roles and permissions of a user of the tenant, groups included. */
+  async accessOfUser(tenantId: string, userId: string): Promise<Access> {
+    return this.db.withTenant(tenantId, async (tx) => accessFromRoles(tx, await store.effectiveUserRoles(tx, userId)));
+  }
+
+  groups(tenantId: string): Promise<Group[]> {
+    return this.db.withTenant(tenantId, (tx) => store.groups(tx));
+  }
+
+  async group(groupId: string): Promise<Group | null> {
+    const [group] = await this.db.withTenant(requireTenant(this.principal), (tx) => store.groupsByIds(tx, [groupId]));
+    return group ?? null;
+  }
+
+  async serviceAccount(accountId: string): Promise<ServiceAccount | null> {
+    const [account] = await this.db.withTenant(requireTenant(this.principal), (tx) => store.serviceAccountsByIds(tx, [accountId]));
+    return account ?? null;
+  }
+
+  serviceAccounts(tenantId: string): Promise<ServiceAccount[]> {
+    return this.db.withTenant(tenantId, (tx) => store.serviceAccounts(tx));
+  }
+
+  invitations(tenantId: string): Promise<Invitation[]> {
+    return this.db.withTenant(tenantId, (tx) => store.pendingInvitations(tx));
+  }
+
+  async createRole(rawInput: unknown): Promise<Role> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const input = parseInput(createRoleInput, rawInput);
+    this.requireHeld(input.permissions);
+    try {
+      const role = await this.db.withTenant(tenantId, (tx) =>
+        store.insertRole(tx, tenantId, { name: input.name, description: input.description ?? null, permissions: input.permissions }),
+      );
+      return { ...role, builtIn: false };
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a role named "${input.name}" exists`, 'name');
+      throw error;
+    }
+  }
+
+  async deleteRole(roleName: string): Promise<boolean> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    if (isBuiltInRole(roleName)) throw badUserInput(`"${roleName}" is a built-in role`, 'name');
+    return this.db.withTenant(tenantId, (tx) => store.deleteRole(tx, roleName));
+  }
+
+  async assignRole(rawInput: unknown): Promise<store.RoleAssignment> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    const { role, holder } = parseHolder(rawInput);
+    return this.db.withTenant(tenantId, async (tx) => {
+      this.requireHeld(await permissionsOfRole(tx, role));
+      await requireHolder(tx, holder);
+      await store.assignRole(tx, randomUUID(), tenantId, role, holder);
+      return { role, userId: null, groupId: null, serviceAccountId: null, ...holder };
+    });
+  }
+
+  async revokeRole(rawInput: unknown): Promise<boolean> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    const { role, holder } = parseHolder(rawInput);
+    return this.db.withTenant(tenantId, async (tx) => {
+      this.requireHeld(await permissionsOfRole(tx, role));
+      await requireHolder(tx, holder);
+      const revoked = await store.revokeRole(tx, role, holder);
+      if (role === 'owner' && !(await store.assignmentsOfRole(tx, 'owner')).some((a) => a.userId)) {
+        throw conflict('a tenant keeps at least one owner', 'role');
+      }
+      return revoked;
+    });
+  }
+
+  async createGroup(rawInput: unknown): Promise<Group> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    const input = parseInput(z.object({ name }), rawInput);
+    try {
+      return await this.db.withTenant(tenantId, (tx) => store.insertGroup(tx, { id: randomUUID(), tenantId, name: input.name }));
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a group named "${input.name}" exists`, 'name');
+      throw error;
+    }
+  }
+
+  async changeGroupMembership(groupId: string, userId: string, change: 'add' | 'remove'): Promise<Group> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    parseInput(z.object({ groupId: id, userId: id }), { groupId, userId });
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [group] = await store.groupsByIds(tx, [groupId]);
+      if (!group) throw notFound('no such group');
+      await requireHolder(tx, { userId });
+      if (change === 'add') await store.addGroupMember(tx, tenantId, groupId, userId);
+      else await store.removeGroupMember(tx, groupId, userId);
+      return group;
+    });
+  }
+
+  async inviteUser(rawInput: unknown): Promise<{ invitation: Invitation; token: string }> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    const input = parseInput(inviteInput, rawInput);
+    return this.db.withTenant(tenantId, async (tx) => {
+      this.requireHeld(await permissionsOfRole(tx, input.role));
+      if (await users.userByEmail(tx, input.email)) throw conflict(`${input.email} is a member already`, 'email');
+      const { token, hash } = newTenantSecret(INVITATION_PREFIX, tenantId);
+      const invitation = await store.insertInvitation(
+        tx,
+        { id: randomUUID(), tenantId, email: input.email, role: input.role, invitedBy: this.principal.userId ?? null, expiresAt: new Date(Date.now() + INVITATION_TTL_MS) },
+        hash,
+      );
+      return { invitation, token };
+    });
+  }
+
+  async createServiceAccount(rawInput: unknown): Promise<ServiceAccount> {
+    const tenantId = requirePermission(this.principal, 'apikeys:manage');
+    const input = parseInput(serviceAccountInput, rawInput);
+    try {
+      return await this.db.withTenant(tenantId, async (tx) => {
+        const account = await store.insertServiceAccount(tx, { id: randomUUID(), tenantId, name: input.name });
+        for (const role of input.roles) {
+          this.requireHeld(await permissionsOfRole(tx, role));
+          await store.assignRole(tx, randomUUID(), tenantId, role, { serviceAccountId: account.id });
+        }
+        return account;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a service account named "${input.name}" exists`, 'name');
+      throw error;
+    }
+  }
+
+  /** A new key for a service account; its secret is in the answer and nowhere else, ever. */
+  async createApiKey(rawInput: unknown): Promise<{ apiKey: ApiKey; secret: string }> {
+    const tenantId = requirePermission(this.principal, 'apikeys:manage');
+    const input = parseInput(apiKeyInput, rawInput);
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [account] = await store.serviceAccountsByIds(tx, [input.serviceAccountId]);
+      if (!account) throw notFound('no such service account');
+      const { token, hash } = newTenantSecret(API_KEY_PREFIX, tenantId);
+      const apiKey = await store.insertApiKey(
+        tx,
+        { id: randomUUID(), tenantId, serviceAccountId: account.id, name: input.name, scopes: [...new Set(input.scopes)], expiresAt: input.expiresAt ?? null },
+        hash,
+      );
+      return { apiKey, secret: token };
+    });
+  }
+
+  async revokeApiKey(keyId: string): Promise<ApiKey> {
+    const tenantId = requirePermission(this.principal, 'apikeys:manage');
+    parseInput(z.object({ id }), { id: keyId });
+    const revoked = await this.db.withTenant(tenantId, (tx) => store.revokeApiKey(tx, keyId));
+    if (!revoked) throw notFound('no such API key');
+    return revoked;
+  }
+
+  /** Refuses to hand out a permission the caller does not hold itself. */
+  private requireHeld(permissions: readonly string[]) {
+    const missing = permissions.filter((p) => !this.principal.permissions.includes(p));
+    if (missing.length) throw forbidden(`you cannot grant what you do not hold: ${missing.join(', ')}`);
+  }
+}
+
+/**
+ * The public side, before a tenant is known: accepting an invitation and authenticating an API key. Runs on
+ * the unscoped database, confined to the tenant named in the presented secret.
+ */
+export class Credentials {
+  constructor(private readonly db: Database) {}
+
+  async acceptInvitation(rawInput: unknown): Promise<User> {
+    const input = parseInput(acceptInput, rawInput);
+    const parsed = parseTenantSecret(INVITATION_PREFIX, input.token);
+    if (!parsed) throw badUserInput('this invitation is not valid', 'token');
+    return this.db.withTenant(parsed.tenantId, async (tx) => {
+      const invitation = await store.acceptInvitation(tx, parsed.hash);
+      if (!invitation) throw badUserInput('this invitation is unknown, used or expired', 'token');
+      if (await users.userByEmail(tx, invitation.email)) throw conflict(`${invitation.email} is a member already`, 'email');
+      const user = await users.insertUser(tx, { id: randomUUID(), tenantId: parsed.tenantId, email: invitation.email, name: input.name });
+      await store.assignRole(tx, randomUUID(), parsed.tenantId, invitation.role, { userId: user.id });
+      return user;
+    });
+  }
+
+  /** What a member may do, and where its tenant's data lives: the claims of its access tokens. */
+  async userClaims(tenantId: string, userId: string) {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [tenant] = await tenantsByIds(tx, [tenantId]);
+      if (!tenant) return undefined;
+      return { isolation: tenant.isolation, ...(await accessFromRoles(tx, await store.effectiveUserRoles(tx, userId))) };
+    });
+  }
+
+  /** The service account behind a live API key, with the key's scopes; undefined when it is not one. */
+  async authenticateApiKey(key: string) {
+    const parsed = parseTenantSecret(API_KEY_PREFIX, key);
+    if (!parsed) return undefined;
+    return this.db.withTenant(parsed.tenantId, async (tx) => {
+      const apiKey = await store.useApiKey(tx, parsed.hash);
+      if (!apiKey) return undefined;
+      const [tenant] = await tenantsByIds(tx, [parsed.tenantId]);
+      const access = await accessFromRoles(tx, await store.serviceAccountRoles(tx, apiKey.serviceAccountId));
+      return { apiKey, isolation: tenant!.isolation, ...access };
+    });
+  }
+}
+
+function parseHolder(rawInput: unknown): { role: string; holder: Holder } {
+  const input = parseInput(holderInput, rawInput);
+  const holder: Holder = input.userId
+    ? { userId: input.userId }
+    : input.groupId
+      ? { groupId: input.groupId }
+      : { serviceAccountId: input.serviceAccountId! };
+  return { role: input.role, holder };
+}
+
+async function requireHolder(tx: Transaction, holder: Holder): Promise<void> {
+  const found =
+    'userId' in holder
+      ? await users.usersByIds(tx, [holder.userId])
+      : 'groupId' in holder
+        ? await store.groupsByIds(tx, [holder.groupId])
+        : await store.serviceAccountsByIds(tx, [holder.serviceAccountId]);
+  if (!found.length) throw notFound('no such user, group or service account in this tenant');
+}
+
+/** A role's permissions; BAD_USER_INPUT when the tenant has no role of that name. */
+async function permissionsOfRole(tx: Transaction, role: string): Promise<readonly string[]> {
+  const builtIn = BUILT_IN_ROLES[role];
+  if (builtIn) return builtIn;
+  const [custom] = (await store.customRoles(tx)).filter((r) => r.name === role);
+  if (!custom) throw badUserInput(`there is no role "${role}"`, 'role');
+  return custom.permissions;
+}
+
+async function accessFromRoles(tx: Transaction, roles: string[]): Promise<Access> {
+  const permissions = new Set<string>(roles.flatMap((role) => (BUILT_IN_ROLES[role] ?? []) as Permission[]));
+  const custom = roles.filter((role) => !isBuiltInRole(role));
+  if (custom.length) for (const p of await store.permissionsOfCustomRoles(tx, custom)) permissions.add(p);
+  return { roles, permissions: [...permissions].sort() };
+}
+
+function mapValues<K, A, B>(map: Map<K, A>, f: (value: A) => B): Map<K, B> {
+  return new Map([...map].map(([key, value]) => [key, f(value)]));
+}

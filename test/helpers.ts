@@ -1,0 +1,85 @@
+/** Signing up, signing in and API keys through the public API, for end-to-end tests. */
+import { randomUUID } from 'node:crypto';
+import { bearer, devLogin, graphql, postGraphQL, type GraphQLResponse } from '@jarvis/platform';
+import type { Stack } from '../scripts/stack.ts';
+
+export interface Member {
+  tenantId: string;
+  userId: string;
+  slug: string;
+  email: string;
+  /** Authorization header of the member's access token. */
+  headers: Record<string, string>;
+}
+
+/** A new tenant (unique slug from `label`) and its owner, signed in. */
+export async function signUp(stack: Stack, label: string, { isolation = 'SHARED', name = `Tenant ${label}` } = {}): Promise<Member> {
+  const slug = `${label}-${randomUUID().slice(0, 8)}`;
+  const email = `owner@${slug}.test`;
+  const { createTenant } = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
+    stack.gatewayUrl,
+    `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } owner { id } } }`,
+    { input: { name, slug, isolation, owner: { email, name: `Owner of ${slug}` } } },
+  );
+  const token = await devLogin(stack.tokenUrl, slug, email);
+  return { tenantId: createTenant.tenant.id, userId: createTenant.owner.id, slug, email, headers: bearer(token) };
+}
+
+/** Invites `email` into the admin's tenant with `role`, accepts, and signs the new member in. */
+export async function addMember(stack: Stack, admin: Member, email: string, role: string): Promise<Member> {
+  const { inviteUser } = await as<{ inviteUser: { token: string } }>(
+    stack,
+    admin,
+    `mutation($input: InviteUserInput!) { inviteUser(input: $input) { token } }`,
+    { input: { email, role } },
+  );
+  const { acceptInvitation } = await graphql<{ acceptInvitation: { id: string } }>(
+    stack.gatewayUrl,
+    `mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { id } }`,
+    { input: { token: inviteUser.token, name: email.split('@')[0] } },
+  );
+  return signIn(stack, admin, email, acceptInvitation.id);
+}
+
+export async function signIn(stack: Stack, colleague: Member, email: string, userId: string): Promise<Member> {
+  const token = await devLogin(stack.tokenUrl, colleague.slug, email);
+  return { ...colleague, userId, email, headers: bearer(token) };
+}
+
+/** A service account with `roles` and an API key with `scopes`; returns the key's secret and ids. */
+export async function serviceKey(stack: Stack, admin: Member, { roles = [] as string[], scopes = [] as string[], expiresAt = undefined as string | undefined } = {}) {
+  const { createServiceAccount } = await as<{ createServiceAccount: { id: string } }>(
+    stack,
+    admin,
+    `mutation($input: CreateServiceAccountInput!) { createServiceAccount(input: $input) { id } }`,
+    { input: { name: `svc-${randomUUID().slice(0, 8)}`, roles } },
+  );
+  const { createApiKey } = await as<{ createApiKey: { secret: string; apiKey: { id: string } } }>(
+    stack,
+    admin,
+    `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { id } } }`,
+    { input: { serviceAccountId: createServiceAccount.id, name: 'test key', scopes, expiresAt } },
+  );
+  return { secret: createApiKey.secret, keyId: createApiKey.apiKey.id, serviceAccountId: createServiceAccount.id, headers: bearer(createApiKey.secret) };
+}
+
+/** `data` of a request made as `caller`; throws on errors. */
+export function as<T>(stack: Stack, caller: { headers: Record<string, string> }, query: string, variables: Record<string, unknown> = {}) {
+  return graphql<T>(stack.gatewayUrl, query, variables, caller.headers);
+}
+
+/** The whole response of a request made as `caller` (anonymous without one), errors included. */
+export async function respond<T = Record<string, unknown>>(
+  stack: Stack,
+  caller: { headers: Record<string, string> } | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T> & { status: number }> {
+  const { status, body } = await postGraphQL<T>(stack.gatewayUrl, query, variables, caller?.headers ?? {});
+  return { status, ...body };
+}
+
+/** The codes of a response's errors, by path. */
+export function errorCodes(response: GraphQLResponse<unknown>): Record<string, string> {
+  return Object.fromEntries((response.errors ?? []).map((e) => [(e.path ?? []).join('.'), String(e.extensions?.code)]));
+}
