@@ -3,14 +3,14 @@
  * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { bearer, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
+import { bearer, devLogin, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
 import { launchProcesses } from '../scripts/processes.ts';
-import { seedDemo } from '../scripts/seed.ts';
+import { DEMO_SLUG, seedDemo } from '../scripts/seed.ts';
 
 const duration = Number(process.env.BENCH_DURATION ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -19,6 +19,8 @@ const QUERIES = {
   fourSubgraphs: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
   twoSubgraphs: `{ tenant { name knowledgeBases { name description } } }`,
   oneSubgraph: `{ tenant { name slug users { email } } }`,
+  /** `usage` needs usage:read, which a viewer lacks: removed before planning, null in the answer. */
+  withRefusedField: `{ tenant { name slug users { email } usage { totals { quantity } } } }`,
   /** Public: no directive applies, so an anonymous request skips authentication and authorization. */
   public: `{ permissions { name description } }`,
 };
@@ -41,6 +43,8 @@ try {
     }, owner);
   }
   const apiKey = await createApiKey(stack.gatewayUrl, owner);
+  const viewer = bearer(await viewerToken(stack.gatewayUrl, tokenUrl, owner));
+  const viewerHeaders = async () => viewer;
   const { me } = await graphql<{ me: { id: string; tenant: { id: string }; permissions: string[] } }>(
     stack.gatewayUrl, `{ me { id tenant { id } permissions } }`, {}, owner);
   const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
@@ -53,6 +57,7 @@ try {
     { name: 'two-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: async () => owner },
     { name: 'one-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => owner },
     { name: 'the same with an API key', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => bearer(apiKey) },
+    { name: 'the same plus a field refused to a viewer', url: stack.gatewayUrl, query: QUERIES.withRefusedField, headers: viewerHeaders },
     { name: 'public query via gateway, anonymous', url: stack.gatewayUrl, query: QUERIES.public, headers: none },
     { name: 'public query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.public, headers: async () => owner },
     { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph, headers: signed },
@@ -63,7 +68,8 @@ try {
     const body = JSON.stringify({ query: scenario.query });
     const headers = await scenario.headers();
     const check = await postGraphQL(scenario.url, scenario.query, {}, headers);
-    if (check.body.errors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
+    const expectedErrors = scenario.headers === viewerHeaders ? 1 : 0;
+    if ((check.body.errors?.length ?? 0) !== expectedErrors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
     await run(scenario.url, body, headers, 2); // warm-up
     const result = await run(scenario.url, body, headers, duration);
     if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
@@ -96,7 +102,7 @@ function run(url: string, body: string, headers: Record<string, string>, seconds
 /** A service account with the owner's read access and an API key for it, made through the API. */
 async function createApiKey(gatewayUrl: string, headers: Record<string, string>): Promise<string> {
   const { createServiceAccount } = await graphql<{ createServiceAccount: { id: string } }>(
-    gatewayUrl, `mutation { createServiceAccount(input: { name: "bench", roles: ["admin"] }) { id } }`, {}, headers);
+    gatewayUrl, `mutation($name: String!) { createServiceAccount(input: { name: $name, roles: ["admin"] }) { id } }`, { name: `bench-${randomUUID()}` }, headers);
   const { createApiKey: created } = await graphql<{ createApiKey: { secret: string } }>(
     gatewayUrl,
     `mutation($id: ID!) { createApiKey(input: { serviceAccountId: $id, name: "bench" }) { secret } }`,
@@ -104,4 +110,15 @@ async function createApiKey(gatewayUrl: string, headers: Record<string, string>)
     headers,
   );
   return created.secret;
+}
+
+/** A member invited with the viewer role, signed in. */
+async function viewerToken(gatewayUrl: string, tokenUrl: string, headers: Record<string, string>): Promise<string> {
+  const email = `viewer-${randomUUID()}@demo.test`;
+  const { inviteUser } = await graphql<{ inviteUser: { token: string } }>(
+    gatewayUrl, `mutation($email: String!) { inviteUser(input: { email: $email, role: "viewer" }) { token } }`, { email }, headers);
+  await graphql(gatewayUrl, `mutation($token: String!) { acceptInvitation(input: { token: $token, name: "Vera Viewer" }) { id } }`, {
+    token: inviteUser.token,
+  });
+  return devLogin(tokenUrl, DEMO_SLUG, email);
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { ANONYMOUS, API_KEY_PREFIX, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
@@ -58,7 +59,19 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
     ]),
   );
 
+  // A verified token is worth keeping until it expires: verifying an ES256 signature is most of the cost of
+  // authenticating a request.
+  const verified = new LRUCache<string, Principal>({ max: 10_000 });
+
   return async function verify(token: string): Promise<Principal> {
+    const known = verified.get(token);
+    if (known) return known;
+    const { principal, expiresAt } = await verifySignature(token);
+    verified.set(token, principal, { ttl: Math.max(1, expiresAt - Date.now()) });
+    return principal;
+  };
+
+  async function verifySignature(token: string): Promise<{ principal: Principal; expiresAt: number }> {
     const issuer = unverifiedIssuer(token);
     const keySet = issuer === undefined ? undefined : keySets.get(issuer);
     if (!keySet) throw unauthenticated('the token is not from a trusted issuer');
@@ -70,12 +83,12 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
         requiredClaims: ['exp', 'sub', 'tid'],
         clockTolerance: clockToleranceSeconds,
       });
-      return principalFromClaims(payload);
+      return { principal: principalFromClaims(payload), expiresAt: payload.exp! * 1000 };
     } catch (error) {
       if (error instanceof AppError) throw error;
       throw unauthenticated(`invalid token: ${(error as Error).message}`);
     }
-  };
+  }
 }
 
 /**
@@ -84,10 +97,10 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
  * key stops working within that time. Only a hash of the key is kept as the cache key.
  */
 function apiKeyExchange(tokenUrl: string, verify: (token: string) => Promise<Principal>, cacheMs: number) {
-  const cache = new Map<string, { principal: Promise<Principal>; until: number }>();
-  const MAX_ENTRIES = 10_000;
+  // Keyed by a hash of the key, so the cache holds no usable secret.
+  const traded = new LRUCache<string, Promise<Principal>>({ max: 10_000 });
 
-  async function trade(key: string): Promise<{ principal: Principal; expiresInMs: number }> {
+  async function trade(key: string): Promise<Principal> {
     const response = await fetch(tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -95,25 +108,18 @@ function apiKeyExchange(tokenUrl: string, verify: (token: string) => Promise<Pri
     });
     if (response.status === 400 || response.status === 401) throw unauthenticated('the API key is unknown, revoked or expired');
     if (!response.ok) throw new Error(`the token endpoint answered ${response.status}`);
-    const body = (await response.json()) as { access_token: string; expires_in: number };
-    return { principal: await verify(body.access_token), expiresInMs: body.expires_in * 1000 };
+    const body = (await response.json()) as { access_token: string };
+    return verify(body.access_token);
   }
 
   return function authenticateApiKey(key: string): Promise<Principal> {
     const id = createHash('sha256').update(key).digest('base64url');
-    const now = Date.now();
-    const cached = cache.get(id);
-    if (cached && cached.until > now) return cached.principal;
-    const traded = trade(key);
-    const principal = traded.then((result) => result.principal);
+    const cached = traded.get(id);
+    if (cached) return cached;
+    const principal = trade(key);
     if (cacheMs > 0) {
-      if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value!);
-      const entry = { principal, until: now + cacheMs };
-      cache.set(id, entry);
-      traded.then(
-        ({ expiresInMs }) => (entry.until = Math.min(entry.until, now + expiresInMs)),
-        () => cache.delete(id),
-      );
+      traded.set(id, principal, { ttl: cacheMs });
+      principal.catch(() => traded.delete(id));
     }
     return principal;
   };

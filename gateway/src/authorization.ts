@@ -39,6 +39,7 @@ import {
   type SelectionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { ANONYMOUS, type Principal } from '@jarvis/platform';
 
 /*
@@ -580,14 +581,18 @@ export function createAuthorizer(apiSchema: GraphQLSchema, rules: AuthorizationR
   const requirements = [...rules.types.values(), ...rules.fields.values()];
   const scopesNamed = namesIn(requirements, (r) => r.scopes);
   const policiesNamed = namesIn(requirements, (r) => r.policies);
-  const cache = new RecentlyUsed<Analysis>(options.cacheSize ?? 1000);
+  const cache = new LRUCache<string, Analysis>({ max: options.cacheSize ?? 1000 });
 
   return {
     analyze({ source, document, operationName, principal }: AnalysisRequest): Analysis {
       if (requirements.length === 0) return UNCHANGED;
       const caller = callerOf(principal, scopesNamed, policiesNamed);
       const key = `${caller.key}\u0000${operationName ?? ''}\u0000${source}`;
-      return cache.get(key) ?? cache.set(key, analyzeOperation(apiSchema, rules, document, operationName, caller, options));
+      const cached = cache.get(key);
+      if (cached) return cached;
+      const analysis = analyzeOperation(apiSchema, rules, document, operationName, caller, options);
+      cache.set(key, analysis);
+      return analysis;
     },
   };
 }
@@ -727,27 +732,6 @@ function forgetTypename(value: unknown, path: readonly Step[], at: number): void
 }
 
 /** A Map bounded to its most recently used entries. */
-class RecentlyUsed<V> {
-  private readonly entries = new Map<string, V>();
-
-  constructor(private readonly capacity: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): V {
-    this.entries.set(key, value);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
-    return value;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The gateway, wrapped
 
