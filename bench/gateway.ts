@@ -9,6 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { bearer, devLogin, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
+import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { launchProcesses } from '../scripts/processes.ts';
 import { DEMO_SLUG, seedDemo } from '../scripts/seed.ts';
 
@@ -27,7 +28,16 @@ const QUERIES = {
 
 const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
 const secret = randomBytes(32).toString('base64url');
-const env = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_AUTH_SECRET: secret, AUTH_DEV_LOGIN: 'true' };
+// On PostgreSQL, a run of its own in schemas dropped afterwards, so every run starts from the same data.
+const schemaPrefix = process.env.DATABASE_URL ? uniqueSchemaPrefix() : undefined;
+const env = {
+  ...process.env,
+  DATA_DIR: dataDir,
+  LOG_LEVEL: 'warn',
+  INTERNAL_AUTH_SECRET: secret,
+  AUTH_DEV_LOGIN: 'true',
+  ...(schemaPrefix ? { DATABASE_SCHEMA_PREFIX: schemaPrefix } : {}),
+};
 const config = loadConfig(env);
 const stack = await launchProcesses(config, { env });
 
@@ -86,6 +96,7 @@ try {
 } finally {
   await stack.stop();
   rmSync(dataDir, { recursive: true, force: true });
+  if (schemaPrefix) await dropSchemas(process.env.DATABASE_URL!, schemaPrefix);
 }
 
 function run(url: string, body: string, headers: Record<string, string>, seconds: number) {
