@@ -20,7 +20,7 @@ for (const variant of databaseVariants()) {
     let owner: Member;
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
       owner = await signUp(stack, 'rbac');
       await as(stack, owner, `mutation { createKnowledgeBase(input: { name: "Handbook" }) { id } }`);

@@ -77,7 +77,7 @@ for (const variant of databaseVariants()) {
     const snapshot = async (holdings: Holdings) => (await as<{ tenant: unknown }>(stack, holdings.member, EVERYTHING)).tenant;
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
       tenants.A = await populate('iso-a', 'SHARED');
       tenants.B = await populate('iso-b', 'SHARED');

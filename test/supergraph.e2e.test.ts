@@ -34,7 +34,7 @@ for (const variant of databaseVariants()) {
     }
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
     });
     after(async () => {

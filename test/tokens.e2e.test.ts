@@ -25,7 +25,7 @@ for (const variant of databaseVariants()) {
     };
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', API_KEY_CACHE_SECONDS: '0' });
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
       tokenUrl = stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '/oauth/token');
       const created = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, API_KEY_PREFIX, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -14,35 +14,43 @@ export interface AuthenticatorOptions {
   clockToleranceSeconds?: number;
   jwksCooldownMs?: number;
   jwksMaxAgeMs?: number;
-  /** The token endpoint that trades an API key for an access token (client_credentials); none refuses API keys. */
-  apiKeyExchangeUrl?: string | undefined;
-  apiKeyCacheMs?: number;
+  /**
+   * The token endpoint that trades an API key (client_credentials) or a token of another issuer (RFC 8693) for
+   * an access token of a trusted issuer; without one, both are refused.
+   */
+  tokenExchangeUrl?: string | undefined;
+  tokenExchangeCacheMs?: number;
 }
 
-/** Only asymmetric algorithms: an HS256 token "signed" with a public key, or alg none, never verifies. */
-const ALGORITHMS = ['ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'EdDSA'];
 const BEARER_JWT = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/;
 const BEARER_API_KEY = new RegExp(`^Bearer (${API_KEY_PREFIX}[0-9a-f-]{36}\\.[A-Za-z0-9_-]+)$`);
 
 /**
  * Turns an Authorization header into a principal: none is anonymous; a bearer JWT from a trusted issuer,
- * verified against its JWKS (cached, refetched for an unknown key id), yields the caller; a bearer API key is
- * traded at the issuer for a token like any other; anything else is UNAUTHENTICATED.
+ * verified against its JWKS (cached, refetched for an unknown key id), yields the caller; a bearer API key, or
+ * a JWT of another issuer (one a tenant trusts), is traded at the token endpoint for a Jarvis token; anything
+ * else is UNAUTHENTICATED.
  */
 export function createAuthenticator(issuers: TrustedIssuer[], options: AuthenticatorOptions = {}) {
   const verify = jwtVerifier(issuers, options);
-  const apiKey = options.apiKeyExchangeUrl ? apiKeyExchange(options.apiKeyExchangeUrl, verify, options.apiKeyCacheMs ?? 30_000) : undefined;
+  const trusted = new Set(issuers.map((issuer) => issuer.issuer));
+  const exchange = options.tokenExchangeUrl
+    ? tokenExchange(options.tokenExchangeUrl, verify, options.tokenExchangeCacheMs ?? 30_000)
+    : undefined;
 
   return async function authenticate(authorization: string | undefined): Promise<Principal> {
     if (!authorization) return ANONYMOUS;
     const key = BEARER_API_KEY.exec(authorization)?.[1];
     if (key) {
-      if (!apiKey) throw unauthenticated('this gateway accepts no API keys');
-      return apiKey(key);
+      if (!exchange) throw unauthenticated('this gateway accepts no API keys');
+      return exchange(key, { grant_type: 'client_credentials', client_secret: key }, 'the API key is unknown, revoked or expired');
     }
     const token = BEARER_JWT.exec(authorization)?.[1];
     if (!token) throw unauthenticated('Authorization must be "Bearer <JWT or API key>"');
-    return verify(token);
+    const { iss, exp } = unverifiedClaims(token);
+    if ((iss !== undefined && trusted.has(iss)) || !exchange) return verify(token);
+    const form = { grant_type: TOKEN_EXCHANGE_GRANT, subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' };
+    return exchange(token, form, 'the token is not from a trusted issuer, or not valid', exp);
   };
 }
 
@@ -72,14 +80,14 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
   };
 
   async function verifySignature(token: string): Promise<{ principal: Principal; expiresAt: number }> {
-    const issuer = unverifiedIssuer(token);
+    const { iss: issuer } = unverifiedClaims(token);
     const keySet = issuer === undefined ? undefined : keySets.get(issuer);
     if (!keySet) throw unauthenticated('the token is not from a trusted issuer');
     try {
       const { payload } = await jwtVerify(token, keySet.keys, {
         issuer: keySet.trusted.issuer,
         audience: keySet.trusted.audience,
-        algorithms: ALGORITHMS,
+        algorithms: ASYMMETRIC_JWT_ALGORITHMS,
         requiredClaims: ['exp', 'sub', 'tid'],
         clockTolerance: clockToleranceSeconds,
       });
@@ -92,42 +100,43 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
 }
 
 /**
- * API keys are the issuer's business (hashed, scoped, expiring, revocable): the gateway trades one for an
- * access token with the client_credentials grant and reuses the result for `cacheMs` at most, so a revoked
- * key stops working within that time. Only a hash of the key is kept as the cache key.
+ * API keys and tokens of tenants' own issuers are the token endpoint's business (keys hashed, scoped,
+ * expiring, revocable; issuers trusted per tenant): the gateway trades one for a Jarvis access token and reuses
+ * the result for `cacheMs` at most — never past the traded credential's own expiry — so a revoked key stops
+ * working within that time. Cached under a hash, so the cache holds no usable secret.
  */
-function apiKeyExchange(tokenUrl: string, verify: (token: string) => Promise<Principal>, cacheMs: number) {
-  // Keyed by a hash of the key, so the cache holds no usable secret.
+function tokenExchange(tokenUrl: string, verify: (token: string) => Promise<Principal>, cacheMs: number) {
   const traded = new LRUCache<string, Promise<Principal>>({ max: 10_000 });
 
-  async function trade(key: string): Promise<Principal> {
+  async function trade(form: Record<string, string>, refusal: string): Promise<Principal> {
     const response = await fetch(tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_secret: key }),
+      body: new URLSearchParams(form),
     });
-    if (response.status === 400 || response.status === 401) throw unauthenticated('the API key is unknown, revoked or expired');
+    if (response.status === 400 || response.status === 401) throw unauthenticated(refusal);
     if (!response.ok) throw new Error(`the token endpoint answered ${response.status}`);
     const body = (await response.json()) as { access_token: string };
     return verify(body.access_token);
   }
 
-  return function authenticateApiKey(key: string): Promise<Principal> {
-    const id = createHash('sha256').update(key).digest('base64url');
+  return function exchange(credential: string, form: Record<string, string>, refusal: string, expiresAtSeconds?: number): Promise<Principal> {
+    const id = createHash('sha256').update(credential).digest('base64url');
     const cached = traded.get(id);
     if (cached) return cached;
-    const principal = trade(key);
-    if (cacheMs > 0) {
-      traded.set(id, principal, { ttl: cacheMs });
+    const principal = trade(form, refusal);
+    const ttl = Math.min(cacheMs, expiresAtSeconds === undefined ? cacheMs : expiresAtSeconds * 1000 - Date.now());
+    if (ttl > 0) {
+      traded.set(id, principal, { ttl });
       principal.catch(() => traded.delete(id));
     }
     return principal;
   };
 }
 
-function unverifiedIssuer(token: string): string | undefined {
+function unverifiedClaims(token: string): { iss?: string | undefined; exp?: number | undefined } {
   try {
-    return decodeJwt(token).iss;
+    return decodeJwt(token);
   } catch {
     throw unauthenticated('the token is not a JWT');
   }

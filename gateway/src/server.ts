@@ -62,8 +62,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const issuer = trustedIssuer(config);
   // With no issuer configured, callers are anonymous and any bearer token is refused as untrusted.
   const authenticate = createAuthenticator(issuer ? [issuer] : [], {
-    apiKeyExchangeUrl: config.API_KEY_EXCHANGE_URL,
-    apiKeyCacheMs: config.API_KEY_CACHE_SECONDS * 1000,
+    tokenExchangeUrl: config.TOKEN_EXCHANGE_URL,
+    tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
   });
   serveGraphQL(app, apollo, '/graphql', async (request) => {
     const principal = await authenticate(request.headers.authorization);

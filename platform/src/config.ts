@@ -57,14 +57,15 @@ export const configSchema = z.object({
   TOKEN_ISSUER: z.string().min(1).default('http://localhost:4001'),
   TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
   AUTH_DEV_LOGIN: flag.default(false),
+  TRUSTED_ISSUER_ALLOW_HTTP: flag.default(false),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_HOURS: z.coerce.number().positive().default(720),
   SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_URL: z.url().optional(),
-  API_KEY_EXCHANGE_URL: z.url().optional(),
-  API_KEY_CACHE_SECONDS: z.coerce.number().min(0).default(30),
+  TOKEN_EXCHANGE_URL: z.url().optional(),
+  TOKEN_EXCHANGE_CACHE_SECONDS: z.coerce.number().min(0).default(30),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -109,13 +110,13 @@ export function trustedIssuer(config: Config): { issuer: string; audience: strin
 export function trustTenancyIssuer(
   config: Config,
   tenancyBaseUrl: string,
-): Partial<Record<'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_JWKS_URL' | 'API_KEY_EXCHANGE_URL', string>> {
+): Partial<Record<'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_JWKS_URL' | 'TOKEN_EXCHANGE_URL', string>> {
   if (config.JWT_ISSUER) return {};
   return {
     JWT_ISSUER: config.TOKEN_ISSUER,
     JWT_AUDIENCE: config.TOKEN_AUDIENCE,
     JWT_JWKS_URL: `${tenancyBaseUrl}/.well-known/jwks.json`,
-    API_KEY_EXCHANGE_URL: `${tenancyBaseUrl}/oauth/token`,
+    TOKEN_EXCHANGE_URL: `${tenancyBaseUrl}/oauth/token`,
   };
 }
 

@@ -26,6 +26,12 @@ export const ANONYMOUS: Principal = Object.freeze({
 /** The OAuth2 grant type of local sign-in by tenant slug and email (tenancy's issuer, when AUTH_DEV_LOGIN is on). */
 export const DEV_LOGIN_GRANT = 'urn:jarvis:params:oauth:grant-type:dev-login';
 
+/** Only asymmetric algorithms: an HS256 token "signed" with a public key, or alg none, never verifies. */
+export const ASYMMETRIC_JWT_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'EdDSA'];
+
+/** RFC 8693 token exchange: how an external issuer's token is traded for a Jarvis one. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
 /** API keys start with this, so the gateway can tell one from a JWT in an Authorization header. */
 export const API_KEY_PREFIX = 'jvk_';
 

@@ -36,7 +36,7 @@ export interface SubgraphDefinition<Context extends BaseContext> {
    * callers). `unscoped` is the database before any confinement to the caller, for the few public operations
    * that act before a tenant is known (sign-up, accepting an invitation); everything else uses `base.db`.
    */
-  context: (base: BaseContext, unscoped: Database) => Context;
+  context: (base: BaseContext, services: { unscoped: Database; config: Config }) => Context;
   /**
    * The subgraph holds the tenant directory (tenancy): every tenant's rows stay in its shared schema, DEDICATED
    * ones included, so sign-in can find them. Other subgraphs put a DEDICATED tenant's data in its own schema.
@@ -98,7 +98,7 @@ export async function createSubgraphServer<Context extends BaseContext>(
     graphiql: false,
     context: (request) => {
       const scoped = scopeToPrincipal(db, request.principal, { dedicatedSchemas: !definition.tenantDirectory });
-      return definition.context({ db: scoped, log, principal: request.principal }, db);
+      return definition.context({ db: scoped, log, principal: request.principal }, { unscoped: db, config });
     },
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {

@@ -1,5 +1,7 @@
 import { DateTime, PERMISSIONS, requireTenant, type BaseContext } from '@jarvis/platform';
 import type { AccessService, Credentials } from './access/service.ts';
+import type { IssuerService } from './issuers/service.ts';
+import type { TrustedIssuer } from './issuers/store.ts';
 import type { Group, RoleAssignment, ServiceAccount } from './access/store.ts';
 import type { TenancyService } from './tenants/service.ts';
 import type { Tenant, User } from './tenants/store.ts';
@@ -8,6 +10,7 @@ export interface TenancyContext extends BaseContext {
   tenancy: TenancyService;
   access: AccessService;
   credentials: Credentials;
+  issuers: IssuerService;
 }
 
 type UserReference = { id: string; tenant: { id: string } };
@@ -39,6 +42,8 @@ export const resolvers = {
     createServiceAccount: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createServiceAccount(args.input),
     createApiKey: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createApiKey(args.input),
     revokeApiKey: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.access.revokeApiKey(args.id),
+    addTrustedIssuer: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.issuers.add(args.input),
+    removeTrustedIssuer: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.issuers.remove(args.id),
   },
   Tenant: {
     __resolveReference: (ref: { id: string }, ctx: TenancyContext) => ctx.tenancy.tenant(ref.id),
@@ -47,6 +52,7 @@ export const resolvers = {
     roles: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.roles(tenant.id),
     serviceAccounts: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.serviceAccounts(tenant.id),
     invitations: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.invitations(tenant.id),
+    trustedIssuers: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.issuers.list(tenant.id),
   },
   User: {
     __resolveReference: (ref: UserReference, ctx: TenancyContext) => ctx.tenancy.user(ref.tenant.id, ref.id),
@@ -63,6 +69,9 @@ export const resolvers = {
   ServiceAccount: {
     roles: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.rolesOfServiceAccount(account),
     apiKeys: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.apiKeysOf(account),
+  },
+  TrustedIssuer: {
+    roleMapping: (trusted: TrustedIssuer) => Object.entries(trusted.roleMapping).map(([value, role]) => ({ value, role })),
   },
   RoleAssignment: {
     user: (a: RoleAssignment, _: unknown, ctx: TenancyContext) => (a.userId ? ctx.tenancy.user(requireTenant(ctx.principal), a.userId) : null),

@@ -306,12 +306,16 @@ export class Credentials {
     });
   }
 
-  /** What a member may do, and where its tenant's data lives: the claims of its access tokens. */
-  async userClaims(tenantId: string, userId: string) {
+  /**
+   * What a member may do — its roles, plus any an external issuer's claims map to — and where its tenant's
+   * data lives: the claims of its access tokens.
+   */
+  async userClaims(tenantId: string, userId: string, mappedRoles: string[] = []) {
     return this.db.withTenant(tenantId, async (tx) => {
       const [tenant] = await tenantsByIds(tx, [tenantId]);
       if (!tenant) return undefined;
-      return { isolation: tenant.isolation, ...(await accessFromRoles(tx, await store.effectiveUserRoles(tx, userId))) };
+      const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
+      return { isolation: tenant.isolation, ...(await accessFromRoles(tx, roles)) };
     });
   }
 
@@ -350,7 +354,7 @@ async function requireHolder(tx: Transaction, holder: Holder): Promise<void> {
 }
 
 /** A role's permissions; BAD_USER_INPUT when the tenant has no role of that name. */
-async function permissionsOfRole(tx: Transaction, role: string): Promise<readonly string[]> {
+export async function permissionsOfRole(tx: Transaction, role: string): Promise<readonly string[]> {
   const builtIn = BUILT_IN_ROLES[role];
   if (builtIn) return builtIn;
   const [custom] = (await store.customRoles(tx)).filter((r) => r.name === role);

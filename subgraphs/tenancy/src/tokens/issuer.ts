@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import formBody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SignJWT } from 'jose';
-import { DEV_LOGIN_GRANT, type Config, type Database, type TenantIsolation } from '@jarvis/platform';
+import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, type Config, type Database, type TenantIsolation } from '@jarvis/platform';
 import { Credentials } from '../access/service.ts';
+import { ExternalIssuers } from '../issuers/service.ts';
 import { TenancyService } from '../tenants/service.ts';
 import { SigningKeys } from './keys.ts';
 import { RefreshTokens, type RefreshGrant } from './refresh.ts';
@@ -31,17 +32,21 @@ interface TokenSubject {
 
 type Form = Record<string, string | undefined>;
 
+const EXCHANGEABLE = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token']);
+
 /**
  * The tenancy subgraph as an OAuth2 authorization server: `/.well-known/jwks.json` publishes its keys and
  * `/oauth/token` issues short ES256 access tokens that the gateway verifies, carrying the tenant (`tid`), the
  * roles and permissions the subject holds, its scopes and the tenant's isolation (`iso`). Grants:
- * client_credentials (a service account's API key), refresh_token (rotating), and the dev-login grant (a
+ * client_credentials (a service account's API key), token exchange (a token of an external issuer a tenant
+ * trusts), refresh_token (rotating), and the dev-login grant (a
  * member's email and tenant slug, no secret) only where AUTH_DEV_LOGIN turns it on.
  */
 export function registerIssuer(app: FastifyInstance, db: Database, config: Config) {
   const keys = new SigningKeys(db, config.SIGNING_KEY_ROTATION_HOURS * 3_600_000, config.ACCESS_TOKEN_TTL_SECONDS * 1_000);
   const refreshTokens = new RefreshTokens(db, config.REFRESH_TOKEN_TTL_HOURS * 3_600_000);
   const credentials = new Credentials(db);
+  const externalIssuers = new ExternalIssuers(db);
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
@@ -63,8 +68,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
       .sign(key.privateKey);
   }
 
-  async function memberTokens(reply: FastifyReply, grant: RefreshGrant, refreshToken: string) {
-    const claims = await credentials.userClaims(grant.tenantId, grant.userId);
+  async function memberTokens(reply: FastifyReply, grant: RefreshGrant, refreshToken?: string, mappedRoles: string[] = []) {
+    const claims = await credentials.userClaims(grant.tenantId, grant.userId, mappedRoles);
     if (!claims) return refuse(reply, 'invalid_grant', 'the tenant no longer exists');
     const subject = { tenantId: grant.tenantId, subject: grant.userId, scopes: [], ...claims };
     return tokenResponse(reply, subject, refreshToken);
@@ -74,6 +79,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
     reply.header('cache-control', 'no-store');
     return {
       access_token: await accessToken(subject),
+      // RFC 8693 asks for it in exchange answers; it is true of every answer here
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
       token_type: 'Bearer',
       expires_in: config.ACCESS_TOKEN_TTL_SECONDS,
       ...(refreshToken ? { refresh_token: refreshToken } : {}),
@@ -100,6 +107,16 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
     return memberTokens(reply, redeemed.grant, redeemed.refreshToken);
   }
 
+  /** RFC 8693: a token of an external issuer a tenant trusts, for a Jarvis access token of its member. */
+  async function exchange({ subject_token: token, subject_token_type: type }: Form, reply: FastifyReply) {
+    if (!token || !type || !EXCHANGEABLE.has(type)) {
+      return refuse(reply, 'invalid_request', 'subject_token and a JWT subject_token_type are required');
+    }
+    const signedIn = await externalIssuers.signIn(token);
+    if (!signedIn) return refuse(reply, 'invalid_grant', 'the token is not from an issuer a tenant trusts, not valid, or names no member');
+    return memberTokens(reply, { tenantId: signedIn.tenantId, userId: signedIn.userId }, undefined, signedIn.mappedRoles);
+  }
+
   async function devLogin({ tenant, email }: Form, reply: FastifyReply) {
     if (!tenant || !email) return refuse(reply, 'invalid_request', 'tenant and email are required');
     const user = await new TenancyService(db).member(tenant, email);
@@ -117,6 +134,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
           return clientCredentials(request, reply);
         case 'refresh_token':
           return refresh(form.refresh_token, reply);
+        case TOKEN_EXCHANGE_GRANT:
+          return exchange(form, reply);
         case DEV_LOGIN_GRANT:
           if (config.AUTH_DEV_LOGIN) return devLogin(form, reply);
       }

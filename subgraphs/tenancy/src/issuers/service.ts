@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import {
+  ASYMMETRIC_JWT_ALGORITHMS,
+  badUserInput,
+  conflict,
+  isUniqueViolation,
+  notFound,
+  parseInput,
+  requirePermission,
+  type Database,
+  type Principal,
+} from '@jarvis/platform';
+import { z } from 'zod';
+import { permissionsOfRole } from '../access/service.ts';
+import * as users from '../tenants/store.ts';
+import * as store from './store.ts';
+import type { TrustedIssuer } from './store.ts';
+
+const claimName = z.string().trim().min(1).max(100);
+
+function issuerInput(allowHttp: boolean) {
+  const jwksUrl = z.url().refine((url) => allowHttp || url.startsWith('https://'), 'must be an https URL');
+  return z.object({
+    issuer: z.string().trim().min(1).max(500),
+    jwksUrl,
+    audience: z.string().trim().min(1).max(500),
+    emailClaim: claimName.default('email'),
+    rolesClaim: claimName.nullish(),
+    roleMapping: z.array(z.object({ value: z.string().min(1), role: z.string() })).default([]),
+    provisionUsers: z.boolean().default(false),
+  });
+}
+
+/** The external OpenID Connect issuers the caller's tenant trusts, managed by its admins. */
+export class IssuerService {
+  constructor(
+    private readonly db: Database,
+    private readonly principal: Principal,
+    private readonly allowHttp: boolean,
+  ) {}
+
+  list(tenantId: string): Promise<TrustedIssuer[]> {
+    return this.db.withTenant(tenantId, (tx) => store.trustedIssuers(tx));
+  }
+
+  async add(rawInput: unknown): Promise<TrustedIssuer> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const input = parseInput(issuerInput(this.allowHttp), rawInput);
+    try {
+      return await this.db.withTenant(tenantId, async (tx) => {
+        for (const { role } of input.roleMapping) {
+          const granted = await permissionsOfRole(tx, role);
+          const missing = granted.filter((p) => !this.principal.permissions.includes(p));
+          if (missing.length) throw badUserInput(`role "${role}" grants what you do not hold: ${missing.join(', ')}`, 'roleMapping');
+        }
+        const roleMapping = Object.fromEntries(input.roleMapping.map(({ value, role }) => [value, role]));
+        return store.insertTrustedIssuer(tx, { id: randomUUID(), tenantId, ...input, rolesClaim: input.rolesClaim ?? null, roleMapping });
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict('that issuer and audience are trusted already', 'audience');
+      throw error;
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    parseInput(z.object({ id: z.uuid('must be an id') }), { id });
+    const removed = await this.db.withTenant(tenantId, (tx) => store.deleteTrustedIssuer(tx, id));
+    if (!removed) throw notFound('no such trusted issuer');
+    return removed;
+  }
+}
+
+/** A member signed in through an external issuer, with the roles its claims map to. */
+export interface ExternalSignIn {
+  tenantId: string;
+  userId: string;
+  mappedRoles: string[];
+}
+
+/**
+ * Verifies a token of an external issuer that some tenant trusts (its JWKS, audience, expiry, asymmetric
+ * algorithms) and finds — or, where the tenant allows, provisions — the member it names.
+ */
+export class ExternalIssuers {
+  private readonly keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(private readonly db: Database) {}
+
+  async signIn(token: string): Promise<ExternalSignIn | undefined> {
+    const issuer = unverifiedIssuer(token);
+    if (!issuer) return undefined;
+    const tenants = await this.db.withoutTenant((tx) => store.tenantsTrusting(tx, issuer));
+    for (const tenantId of tenants) {
+      const candidates = (await this.db.withTenant(tenantId, (tx) => store.trustedIssuers(tx))).filter((t) => t.issuer === issuer);
+      for (const trusted of candidates) {
+        const claims = await this.verify(token, trusted);
+        if (claims) return this.member(trusted, claims);
+      }
+    }
+    return undefined;
+  }
+
+  private async verify(token: string, trusted: TrustedIssuer): Promise<JWTPayload | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, this.keySet(trusted.jwksUrl), {
+        issuer: trusted.issuer,
+        audience: trusted.audience,
+        algorithms: ASYMMETRIC_JWT_ALGORITHMS,
+        requiredClaims: ['exp'],
+        clockTolerance: 5,
+      });
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private keySet(url: string) {
+    let keys = this.keySets.get(url);
+    if (!keys) this.keySets.set(url, (keys = createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000 })));
+    return keys;
+  }
+
+  private member(trusted: TrustedIssuer, claims: JWTPayload): Promise<ExternalSignIn | undefined> {
+    const email = claims[trusted.emailClaim];
+    if (typeof email !== 'string' || !z.email().safeParse(email).success) return Promise.resolve(undefined);
+    const held = trusted.rolesClaim ? claims[trusted.rolesClaim] : undefined;
+    const values = Array.isArray(held) ? held : typeof held === 'string' ? held.split(' ') : [];
+    const mappedRoles = [...new Set(values.flatMap((value) => trusted.roleMapping[String(value)] ?? []))];
+    return this.db.withTenant(trusted.tenantId, async (tx) => {
+      let user = await users.userByEmail(tx, email.toLowerCase());
+      if (!user && trusted.provisionUsers) {
+        const name = typeof claims.name === 'string' && claims.name.trim() ? claims.name.trim().slice(0, 200) : email;
+        user = await users.insertUser(tx, { id: randomUUID(), tenantId: trusted.tenantId, email: email.toLowerCase(), name });
+      }
+      return user ? { tenantId: trusted.tenantId, userId: user.id, mappedRoles } : undefined;
+    });
+  }
+}
+
+function unverifiedIssuer(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+}
