@@ -61,6 +61,7 @@ export const configSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_HOURS: z.coerce.number().positive().default(720),
   SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),
+  SIGNING_KEY_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_URL: z.url().optional(),

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import type { Database } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
+import { keyWrapping } from '../src/tokens/key-wrapping.ts';
 import { SigningKeys } from '../src/tokens/keys.ts';
 
 const HOUR = 3_600_000;
@@ -39,6 +40,24 @@ for (const variant of databaseVariants()) {
       const jwks = createLocalJWKSet(await keys.jwks());
       await jwtVerify(oldToken, jwks);
       await jwtVerify(await sign(rotated), jwks);
+    });
+
+    test('with a key wrapping, private keys are stored sealed, and only the same secret opens them', async () => {
+      const secret = 's'.repeat(40);
+      // A rotation period of 1 ms makes this one sign with a new key; the instances below reuse it.
+      const sealed = await new SigningKeys(db, 1, 900_000, keyWrapping(secret)).signingKey(Date.now() + 10);
+      const [row] = await db.withSystem((tx) =>
+        tx.query<{ private_jwk: unknown; private_jwe: string }>(`SELECT private_jwk, private_jwe FROM system_signing_keys WHERE kid = $1`, [sealed.kid]),
+      );
+      assert.equal(row!.private_jwk, null);
+      assert.equal(row!.private_jwe.split('.').length, 5, 'a compact JWE');
+      const { d, kid } = await keyWrapping(secret).open(row!.private_jwe);
+      assert.equal(kid, sealed.kid);
+      assert.ok(d && !row!.private_jwe.includes(d), 'the private key is not readable in the row');
+
+      assert.equal((await new SigningKeys(db, 24 * HOUR, 900_000, keyWrapping(secret)).signingKey()).kid, sealed.kid);
+      await assert.rejects(new SigningKeys(db, 24 * HOUR, 900_000, keyWrapping('x'.repeat(40))).signingKey(), /does not open/);
+      await assert.rejects(new SigningKeys(db, 24 * HOUR, 900_000).signingKey(), /set SIGNING_KEY_SECRET/);
     });
 
     test('the application role cannot read the private keys', async () => {

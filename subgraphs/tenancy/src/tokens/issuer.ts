@@ -6,6 +6,7 @@ import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, type Config, type Database, type
 import { Credentials } from '../access/service.ts';
 import { ExternalIssuers } from '../issuers/service.ts';
 import { TenancyService } from '../tenants/service.ts';
+import { keyWrapping } from './key-wrapping.ts';
 import { SigningKeys } from './keys.ts';
 import { RefreshTokens, type RefreshGrant } from './refresh.ts';
 
@@ -43,7 +44,8 @@ const EXCHANGEABLE = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:
  * member's email and tenant slug, no secret) only where AUTH_DEV_LOGIN turns it on.
  */
 export function registerIssuer(app: FastifyInstance, db: Database, config: Config) {
-  const keys = new SigningKeys(db, config.SIGNING_KEY_ROTATION_HOURS * 3_600_000, config.ACCESS_TOKEN_TTL_SECONDS * 1_000);
+  const wrapping = config.SIGNING_KEY_SECRET ? keyWrapping(config.SIGNING_KEY_SECRET) : undefined;
+  const keys = new SigningKeys(db, config.SIGNING_KEY_ROTATION_HOURS * 3_600_000, config.ACCESS_TOKEN_TTL_SECONDS * 1_000, wrapping);
   const refreshTokens = new RefreshTokens(db, config.REFRESH_TOKEN_TTL_HOURS * 3_600_000);
   const credentials = new Credentials(db);
   const externalIssuers = new ExternalIssuers(db);

@@ -4,12 +4,15 @@ import type { JWK } from 'jose';
 export interface StoredKey {
   kid: string;
   algorithm: string;
-  privateJwk: JWK;
+  /** Exactly one of the two: the private key in the clear, or sealed (see key-wrapping.ts). */
+  privateJwk: JWK | null;
+  privateJwe: string | null;
   publicJwk: JWK;
   createdAt: Date;
 }
 
-const COLUMNS = `kid, algorithm, private_jwk AS "privateJwk", public_jwk AS "publicJwk", created_at AS "createdAt"`;
+const COLUMNS = `kid, algorithm, private_jwk AS "privateJwk", private_jwe AS "privateJwe", public_jwk AS "publicJwk",
+  created_at AS "createdAt"`;
 
 export async function newestKey(tx: Transaction): Promise<StoredKey | undefined> {
   const [row] = await tx.query<StoredKey>(`SELECT ${COLUMNS} FROM system_signing_keys ORDER BY created_at DESC LIMIT 1`);
@@ -22,7 +25,7 @@ export function publishedKeys(tx: Transaction): Promise<StoredKey[]> {
 
 export async function insertKey(tx: Transaction, key: Omit<StoredKey, 'createdAt'>, retireAt: Date): Promise<void> {
   await tx.query(
-    `INSERT INTO system_signing_keys (kid, algorithm, private_jwk, public_jwk, retire_at) VALUES ($1, $2, $3, $4, $5)`,
-    [key.kid, key.algorithm, JSON.stringify(key.privateJwk), JSON.stringify(key.publicJwk), retireAt],
+    `INSERT INTO system_signing_keys (kid, algorithm, private_jwk, private_jwe, public_jwk, retire_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+    [key.kid, key.algorithm, key.privateJwk && JSON.stringify(key.privateJwk), key.privateJwe, JSON.stringify(key.publicJwk), retireAt],
   );
 }
