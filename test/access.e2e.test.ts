@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
+import { DEV_LOGIN_GRANT, PRINCIPAL_HEADER, principalSigner, requestToken, type Config } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { addMember, as, errorCodes, respond, serviceKey, signIn, signUp, type Member } from './helpers.ts';
@@ -111,6 +111,24 @@ for (const variant of databaseVariants()) {
       assert.equal(lastOwner.errors?.[0]?.extensions?.code, 'CONFLICT');
       const { me } = await as<{ me: { roles: string[] } }>(stack, owner, `{ me { roles } }`);
       assert.deepEqual(me.roles, ['owner']);
+    });
+
+    test('members and groups can be removed, within what the remover holds', async () => {
+      const admin = await addMember(stack, owner, `remover@${owner.slug}.test`, 'admin');
+      const leaving = await addMember(stack, owner, `leaving@${owner.slug}.test`, 'member');
+      assert.deepEqual(await as(stack, admin, `mutation($u: ID!) { removeMember(userId: $u) }`, { u: leaving.userId }), { removeMember: true });
+      const signIn = await requestToken(stack.tokenUrl, { grant_type: DEV_LOGIN_GRANT, tenant: owner.slug, email: leaving.email });
+      assert.deepEqual([signIn.status, signIn.body.error], [400, 'invalid_grant'], 'a removed member cannot sign in');
+
+      const overreach = await respond(stack, admin, `mutation($u: ID!) { removeMember(userId: $u) }`, { u: owner.userId });
+      assert.equal(overreach.errors?.[0]?.extensions?.code, 'FORBIDDEN', 'an admin cannot remove the owner');
+      const alone = await respond(stack, owner, `mutation($u: ID!) { removeMember(userId: $u) }`, { u: owner.userId });
+      assert.equal(alone.errors?.[0]?.extensions?.code, 'CONFLICT', 'the last owner stays');
+
+      const { createGroup } = await as<{ createGroup: { id: string } }>(stack, owner, `mutation { createGroup(input: { name: "temporary" }) { id } }`);
+      assert.deepEqual(await as(stack, admin, `mutation($g: ID!) { deleteGroup(id: $g) }`, { g: createGroup.id }), { deleteGroup: true });
+      const again = await respond(stack, admin, `mutation($g: ID!) { deleteGroup(id: $g) }`, { g: createGroup.id });
+      assert.equal(again.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     });
 
     test('@requiresScopes: recording usage needs an API key with the usage:write scope', async () => {

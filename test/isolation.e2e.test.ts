@@ -118,6 +118,8 @@ for (const variant of databaseVariants()) {
           [`mutation($u: ID!) { revokeRole(input: { role: "owner", userId: $u }) }`, { u: victim.member.userId }],
           [`mutation($s: ID!) { assignRole(input: { role: "viewer", serviceAccountId: $s }) { role } }`, { s: victim.serviceAccountId }],
           [`mutation($k: ID!) { revokeApiKey(id: $k) { id } }`, { k: victim.keyId }],
+          [`mutation($u: ID!) { removeMember(userId: $u) }`, { u: victim.memberId }],
+          [`mutation($g: ID!) { deleteGroup(id: $g) }`, { g: victim.groupId }],
           [`mutation($s: ID!) { createApiKey(input: { serviceAccountId: $s, name: "stolen" }) { secret } }`, { s: victim.serviceAccountId }],
         ];
         for (const [query, variables] of attempts) {

@@ -33,7 +33,9 @@ export const resolvers = {
     deleteRole: (_: unknown, args: { name: string }, ctx: TenancyContext) => ctx.access.deleteRole(args.name),
     assignRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.assignRole(args.input),
     revokeRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.revokeRole(args.input),
+    removeMember: (_: unknown, args: { userId: string }, ctx: TenancyContext) => ctx.access.removeMember(args.userId),
     createGroup: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createGroup(args.input),
+    deleteGroup: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.access.deleteGroup(args.id),
     addGroupMember: (_: unknown, args: { groupId: string; userId: string }, ctx: TenancyContext) =>
       ctx.access.changeGroupMembership(args.groupId, args.userId, 'add'),
     removeGroupMember: (_: unknown, args: { groupId: string; userId: string }, ctx: TenancyContext) =>

@@ -188,10 +188,31 @@ export class AccessService {
       this.requireHeld(await permissionsOfRole(tx, role));
       await requireHolder(tx, holder);
       const revoked = await store.revokeRole(tx, role, holder);
-      if (role === 'owner' && !(await store.assignmentsOfRole(tx, 'owner')).some((a) => a.userId)) {
-        throw conflict('a tenant keeps at least one owner', 'role');
-      }
+      await requireOwner(tx);
       return revoked;
+    });
+  }
+
+  /** Nobody removes a member who holds more than they do, and the last owner stays. */
+  async removeMember(userId: string): Promise<boolean> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    parseInput(z.object({ userId: id }), { userId });
+    return this.db.withTenant(tenantId, async (tx) => {
+      await requireHolder(tx, { userId });
+      this.requireHeld((await accessFromRoles(tx, await store.effectiveUserRoles(tx, userId))).permissions);
+      await store.deleteUser(tx, userId);
+      await requireOwner(tx);
+      return true;
+    });
+  }
+
+  async deleteGroup(groupId: string): Promise<boolean> {
+    const tenantId = requirePermission(this.principal, 'members:manage');
+    parseInput(z.object({ groupId: id }), { groupId });
+    return this.db.withTenant(tenantId, async (tx) => {
+      this.requireHeld((await accessFromRoles(tx, (await store.rolesHeld(tx, 'group_id', [groupId])).map((r) => r.role))).permissions);
+      if (!(await store.deleteGroup(tx, groupId))) throw notFound('no such group');
+      return true;
     });
   }
 
@@ -331,6 +352,11 @@ export class Credentials {
       return { apiKey, isolation: tenant!.isolation, ...access };
     });
   }
+}
+
+/** Rolls the change back when it left the tenant without a member holding the owner role. */
+async function requireOwner(tx: Transaction): Promise<void> {
+  if (!(await store.assignmentsOfRole(tx, 'owner')).some((a) => a.userId)) throw conflict('a tenant keeps at least one owner', 'role');
 }
 
 function parseHolder(rawInput: unknown): { role: string; holder: Holder } {

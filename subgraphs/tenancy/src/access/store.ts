@@ -140,6 +140,14 @@ export async function permissionsOfCustomRoles(tx: Transaction, names: string[])
   return rows.map((row) => row.permission);
 }
 
+export async function deleteGroup(tx: Transaction, id: string): Promise<boolean> {
+  return (await tx.query(`DELETE FROM groups WHERE id = $1 RETURNING id`, [id])).length > 0;
+}
+
+export async function deleteUser(tx: Transaction, id: string): Promise<boolean> {
+  return (await tx.query(`DELETE FROM users WHERE id = $1 RETURNING id`, [id])).length > 0;
+}
+
 export async function insertGroup(tx: Transaction, group: Omit<Group, 'createdAt'>): Promise<Group> {
   const [row] = await tx.query<Group>(
     `INSERT INTO groups (id, tenant_id, name) VALUES ($1, $2, $3) RETURNING ${GROUP_COLUMNS}`,
