@@ -735,9 +735,9 @@ function forgetTypename(value: unknown, path: readonly Step[], at: number): void
 // ---------------------------------------------------------------------------------------------------------
 // The gateway, wrapped
 
-type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
-type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
-type GatewayRequestContext = Parameters<GatewayExecutor>[0];
+export type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
+export type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
+export type GatewayRequestContext = Parameters<GatewayExecutor>[0];
 
 /**
  * Wraps a gateway so every operation is authorized before it is planned. The rules follow the gateway's
@@ -774,7 +774,7 @@ function authorizingExecutor(execute: GatewayExecutor, authorizer: () => Authori
     const invalidVariables = variableErrors(requestContext);
     if (invalidVariables) return { errors: invalidVariables };
     if (analysis.kind === 'rejected') return { data: null, errors: unauthorizedErrors(analysis.unauthorized) };
-    return completeResult(await execute(filteredRequest(requestContext, analysis)), analysis);
+    return completeResult(await execute(withOperation(requestContext, analysis)), analysis);
   };
 }
 
@@ -790,9 +790,9 @@ function variableErrors({ schema, operation, request }: GatewayRequestContext) {
  * @apollo/gateway caches query plans by `queryHash` and operation name and plans from `document`, so all of
  * them (and the source they stand for) must describe the filtered operation.
  */
-function filteredRequest(
+export function withOperation(
   requestContext: GatewayRequestContext,
-  { document, operation, source, queryHash }: Extract<Analysis, { kind: 'filtered' }>,
+  { document, operation, source, queryHash }: Pick<Extract<Analysis, { kind: 'filtered' }>, 'document' | 'operation' | 'source' | 'queryHash'>,
 ): GatewayRequestContext {
   return {
     ...requestContext,

@@ -4,6 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import {
   createHttpApp,
   createLogger,
+  openLimitStore,
   internalAuthSecret,
   PRINCIPAL_HEADER,
   principalSigner,
@@ -17,6 +18,7 @@ import {
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
 import { authorizingGateway, readAuthorization } from './authorization.ts';
+import { rateLimitingGateway } from './rate-limits.ts';
 import { serveGraphQL } from './http.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
@@ -24,6 +26,8 @@ import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 /** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
 interface GatewayContext {
   principal: Principal;
+  /** The client's address, for limits that count per IP. */
+  ip: string;
   principalToken: () => Promise<string>;
 }
 
@@ -33,7 +37,14 @@ interface GatewayContext {
  */
 export async function createGatewayServer(config: Config, log: Logger = createLogger('gateway', config.LOG_LEVEL)) {
   const signer = principalSigner(internalAuthSecret(config));
-  const { gatewaySdl } = readAuthorization(readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8'));
+  const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8');
+  const { gatewaySdl } = readAuthorization(supergraphSdl);
+  const limits = openLimitStore({
+    redisUrl: config.REDIS_URL,
+    prefix: `${config.REDIS_KEY_PREFIX}limits:`,
+    failureMode: config.LIMITS_FAILURE_MODE,
+    log,
+  });
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
@@ -48,7 +59,10 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
       }),
   });
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: authorizingGateway(gateway, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED }),
+    // Authorization first, so fields a caller may not see never count against its limits.
+    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, () => supergraphSdl), {
+      rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED,
+    }),
     logger: log,
     ...documentLimits(config),
     includeStacktraceInErrorResponses: false,
@@ -68,7 +82,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   serveGraphQL(app, apollo, '/graphql', async (request) => {
     const principal = await authenticate(request.headers.authorization);
     let token: Promise<string> | undefined;
-    return { principal, principalToken: () => (token ??= signer.sign(principal)) };
+    return { principal, ip: request.ip, principalToken: () => (token ??= signer.sign(principal)) };
   });
   registerHealth(app, async () => {});
 
@@ -76,6 +90,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     await app.close();
     await apollo.stop();
     await subgraphs.close();
+    await limits.close();
   }
 
   return {

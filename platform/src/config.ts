@@ -44,6 +44,9 @@ export const configSchema = z.object({
     .optional(),
   DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('jarvis_app'),
   DATA_DIR: z.string().min(1).default('.jarvis/data'),
+  REDIS_URL: z.url().optional(),
+  REDIS_KEY_PREFIX: z.string().min(1).default('jarvis:'),
+  LIMITS_FAILURE_MODE: z.enum(['open', 'closed']).default('closed'),
   SUPERGRAPH_PATH: z.string().min(1).optional(),
   SUBGRAPH_URLS: urlMap.default({}),
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),
@@ -67,6 +70,8 @@ export const configSchema = z.object({
   JWT_JWKS_URL: z.url().optional(),
   TOKEN_EXCHANGE_URL: z.url().optional(),
   TOKEN_EXCHANGE_CACHE_SECONDS: z.coerce.number().min(0).default(30),
+  AMQP_URL: z.url().optional(),
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -7,6 +7,8 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',
+  RATE_LIMITED: 'RATE_LIMITED',
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -25,6 +27,9 @@ export const badUserInput = (message: string, field?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
 export const unauthenticated = (message: string) => new AppError(ErrorCode.UNAUTHENTICATED, message);
 export const forbidden = (message: string) => new AppError(ErrorCode.FORBIDDEN, message);
+/** Refused for now: `retryAfter` (whole seconds, at least 1) says when trying again can succeed. */
+export const rateLimited = (message: string, retryAfterMs: number, code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED' = ErrorCode.RATE_LIMITED) =>
+  new AppError(code, message, { retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000)) });
 export const notFound = (message: string) => new AppError(ErrorCode.NOT_FOUND, message);
 export const conflict = (message: string, field?: string) =>
   new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});

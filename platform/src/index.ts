@@ -11,3 +11,6 @@ export * from './validation.ts';
 export * from './client.ts';
 export * from './principal.ts';
 export * from './permissions.ts';
+export * from './bus/index.ts';
+export * from './outbox.ts';
+export * from './limits/index.ts';

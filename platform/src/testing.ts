@@ -1,6 +1,7 @@
-/** Helpers for tests: database variants, throw-away schemas, a quiet configuration. */
+/** Helpers for tests: database and Redis variants, throw-away schemas, a quiet configuration. */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 
@@ -36,6 +37,37 @@ export async function dropSchemas(url: string, prefix: string): Promise<void> {
     for (const { nspname } of rows) await client.query(`DROP SCHEMA "${nspname}" CASCADE`);
   } finally {
     await client.end();
+  }
+}
+
+export interface RedisVariant {
+  name: 'memory' | 'redis';
+  url: string | undefined;
+  skip: string | false;
+}
+
+/** The in-process store always; Redis too when REDIS_URL is set (CI sets it). */
+export function redisVariants(): RedisVariant[] {
+  const url = process.env.REDIS_URL || undefined;
+  return [
+    { name: 'memory', url: undefined, skip: false },
+    { name: 'redis', url, skip: url ? false : 'REDIS_URL is not set' },
+  ];
+}
+
+/** A key prefix no other test run uses, so runs against one Redis never see each other's keys. */
+export function uniqueRedisPrefix(): string {
+  return `jarvis:test:${randomBytes(5).toString('hex')}:`;
+}
+
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await redis.unlink(...keys);
+    }
+  } finally {
+    await redis.quit();
   }
 }
 
@@ -85,5 +117,45 @@ export async function openTestDatabase(variant: DatabaseVariant, service: string
       await db.close();
       if (variant.url) await dropSchemas(variant.url, prefix);
     },
+  };
+}
+
+export interface LocalSubgraph {
+  name: string;
+  sdl: string;
+  resolvers: object;
+}
+
+/**
+ * Small subgraphs served by mercurius on free ports and composed into a supergraph file, for running the
+ * gateway over a schema of a test's own: `SUPERGRAPH_PATH` and `SUBGRAPH_URLS` point a gateway at them.
+ */
+export async function serveSupergraph(subgraphs: LocalSubgraph[]) {
+  const [{ composeServices }, { buildSubgraphSchema }, { default: Fastify }, { default: mercurius }, { parse }] = await Promise.all([
+    import('@apollo/composition'),
+    import('@apollo/subgraph'),
+    import('fastify'),
+    import('mercurius'),
+    import('graphql'),
+  ]);
+  const servers = await Promise.all(
+    subgraphs.map(async ({ name, sdl, resolvers }) => {
+      const server = Fastify();
+      await server.register(mercurius, { schema: buildSubgraphSchema([{ typeDefs: parse(sdl), resolvers: resolvers as never }]) });
+      return { name, sdl, server, url: `${await server.listen({ port: 0, host: '127.0.0.1' })}/graphql` };
+    }),
+  );
+  const composed = composeServices(servers.map(({ name, sdl, url }) => ({ name, url, typeDefs: parse(sdl) })));
+  if (composed.errors) throw new Error(`composition failed: ${composed.errors.join('; ')}`);
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const supergraphPath = join(mkdtempSync(join(tmpdir(), 'supergraph-')), 'supergraph.graphql');
+  writeFileSync(supergraphPath, composed.supergraphSdl);
+  return {
+    supergraphPath,
+    supergraphSdl: composed.supergraphSdl,
+    subgraphUrls: servers.map(({ name, url }) => `${name}=${url}`).join(','),
+    close: () => Promise.all(servers.map(({ server }) => server.close())).then(() => undefined),
   };
 }

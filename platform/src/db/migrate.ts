@@ -21,7 +21,8 @@ export async function readMigrations(dir: string): Promise<Migration[]> {
 
 /**
  * Everything a service schema needs before its own migrations: the application role (cluster-wide,
- * created once), the schema, the ledger of applied migrations, and `current_tenant_id()` for policies.
+ * created once), the schema, the ledger of applied migrations, `current_tenant_id()` for policies, and the
+ * event outbox.
  */
 function bootstrapSql(schema: string, appRole: string): string {
   return `
@@ -40,12 +41,42 @@ function bootstrapSql(schema: string, appRole: string): string {
     CREATE OR REPLACE FUNCTION ${schema}.current_tenant_id() RETURNS uuid
       LANGUAGE sql STABLE AS $fn$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $fn$;
     GRANT EXECUTE ON FUNCTION ${schema}.current_tenant_id() TO ${appRole};
+    ${outboxSql(schema)}
+  `;
+}
+
+/**
+ * The transactional outbox (platform/src/outbox.ts). Producers write to it from tenant transactions, as the
+ * application role, so it cannot be an owner-only `system_*` table; instead that role may only INSERT
+ * (see grantsSql), and only rows of the transaction's own tenant (the policy), so a tenant can neither read
+ * nor alter nor forge another tenant's events. Without a SELECT policy RLS hides every row from it as well.
+ * The relay reads and marks rows as the owner, whom RLS does not apply to (it is enabled, not forced).
+ */
+function outboxSql(schema: string): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${schema}.outbox (
+      id uuid PRIMARY KEY,
+      tenant_id uuid NOT NULL,
+      topic text NOT NULL,
+      event jsonb NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      published_at timestamptz
+    );
+    CREATE INDEX IF NOT EXISTS outbox_unpublished ON ${schema}.outbox (created_at) WHERE published_at IS NULL;
+    ALTER TABLE ${schema}.outbox ENABLE ROW LEVEL SECURITY;
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_policies WHERE schemaname = '${schema}' AND tablename = 'outbox') THEN
+        CREATE POLICY tenant_writes ON ${schema}.outbox FOR INSERT
+          WITH CHECK (tenant_id = ${schema}.current_tenant_id());
+      END IF;
+    END $$;
   `;
 }
 
 /**
  * The application role may use every table but the service's own: `schema_migrations` and tables named
- * `system_*` (signing keys and the like), which only `withSystem` — the owner — reaches.
+ * `system_*` (signing keys and the like), which only `withSystem` — the owner — reaches; and it may only
+ * add to the outbox.
  */
 function grantsSql(schema: string, appRole: string): string {
   return `
@@ -58,6 +89,8 @@ function grantsSql(schema: string, appRole: string): string {
         EXECUTE format('REVOKE ALL ON %I.%I FROM ${appRole}', '${schema}', owner_only.tablename);
       END LOOP;
     END $$;
+    REVOKE ALL ON ${schema}.outbox FROM ${appRole};
+    GRANT INSERT ON ${schema}.outbox TO ${appRole};
   `;
 }
 

@@ -1,0 +1,144 @@
+/**
+ * `@rateLimit` through the real gateway: kept in the supergraph by @composeDirective, enforced per root field
+ * and per key before planning, exact under concurrency — across two gateway replicas sharing Redis when
+ * REDIS_URL is set (CI), in one gateway's memory otherwise.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import Fastify from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { createGatewayServer } from '@jarvis/gateway';
+import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
+import { serveSupergraph } from '@jarvis/platform/testing';
+import { readRateLimits } from '../src/rate-limits.ts';
+
+const SDL = `
+  extend schema
+    @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@composeDirective"])
+    @link(url: "https://jarvis.dev/rate-limit/v1.0", import: ["@rateLimit", "RateLimitBy"])
+    @composeDirective(name: "@rateLimit")
+  enum RateLimitBy { PRINCIPAL TENANT IP }
+  directive @rateLimit(max: Int!, window: String!, by: RateLimitBy = PRINCIPAL) on FIELD_DEFINITION
+  type Query {
+    open: String
+    hundred: String @rateLimit(max: 100, window: "1h", by: IP)
+    few: String @rateLimit(max: 2, window: "1h")
+    tenantWide: String @rateLimit(max: 3, window: "1h", by: TENANT)
+  }
+  type Mutation { send: String @rateLimit(max: 1, window: "1h", by: IP) }
+`;
+
+const RESOLVERS = { Query: { open: () => 'open', hundred: () => 'ok', few: () => 'ok', tenantWide: () => 'ok' }, Mutation: { send: () => 'sent' } };
+
+const ISSUER = 'https://issuer.limits.test';
+const AUDIENCE = 'jarvis-api';
+const variants = [
+  { name: 'memory, one gateway', redisUrl: undefined as string | undefined, skip: false as string | false },
+  { name: 'Redis, two gateways', redisUrl: process.env.REDIS_URL || undefined, skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' },
+];
+
+let supergraph: Awaited<ReturnType<typeof serveSupergraph>>;
+let privateKey: CryptoKey;
+const jwks = Fastify();
+let jwksUrl: string;
+
+before(async () => {
+  supergraph = await serveSupergraph([{ name: 'limited', sdl: SDL, resolvers: RESOLVERS }]);
+  const keys = await generateKeyPair('ES256');
+  privateKey = keys.privateKey;
+  const publicJwk = { ...(await exportJWK(keys.publicKey)), kid: 'k', alg: 'ES256' };
+  jwks.get('/jwks.json', async () => ({ keys: [publicJwk] }));
+  jwksUrl = `${await jwks.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+});
+after(async () => {
+  await supergraph?.close();
+  await jwks.close();
+});
+
+const tokenFor = (tenantId: string, userId = randomUUID()) =>
+  new SignJWT({ tid: tenantId }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer(ISSUER).setAudience(AUDIENCE)
+    .setSubject(userId).setExpirationTime('10m').sign(privateKey);
+
+test('@rateLimit survives composition with its arguments', () => {
+  const limits = readRateLimits(supergraph.supergraphSdl);
+  assert.deepEqual([...limits.values()].map((l) => [l.coordinate, l.max, l.windowMs, l.by]).sort(), [
+    ['Mutation.send', 1, 3_600_000, 'IP'],
+    ['Query.few', 2, 3_600_000, 'PRINCIPAL'],
+    ['Query.hundred', 100, 3_600_000, 'IP'],
+    ['Query.tenantWide', 3, 3_600_000, 'TENANT'],
+  ]);
+});
+
+for (const variant of variants) {
+  describe(`@rateLimit at the gateway, ${variant.name}`, { skip: variant.skip }, () => {
+    const gateways: RunningService[] = [];
+    before(async () => {
+      const config = loadConfig({
+        LOG_LEVEL: 'silent',
+        SUPERGRAPH_PATH: supergraph.supergraphPath,
+        SUBGRAPH_URLS: supergraph.subgraphUrls,
+        INTERNAL_AUTH_SECRET: 'a-secret-this-test-subgraph-simply-ignores',
+        JWT_ISSUER: ISSUER,
+        JWT_AUDIENCE: AUDIENCE,
+        JWT_JWKS_URL: jwksUrl,
+        ...(variant.redisUrl ? { REDIS_URL: variant.redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` } : {}),
+      });
+      for (let i = 0; i < (variant.redisUrl ? 2 : 1); i++) gateways.push(await (await createGatewayServer(config)).start(0));
+    });
+    after(() => Promise.all(gateways.map((g) => g.close())));
+
+    test('1,000 concurrent requests against a limit of 100 admit exactly 100; the rest get 429 with Retry-After', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 1000 }, async (_, i) => {
+          const response = await fetch(gateways[i % gateways.length]!.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+            body: JSON.stringify({ query: '{ hundred }' }),
+          });
+          const body = (await response.json()) as { data?: { hundred: string | null } | null; errors?: { extensions?: { code?: string; retryAfter?: number } }[] };
+          return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
+        }),
+      );
+      const admitted = answers.filter((a) => a.body.data?.hundred === 'ok');
+      assert.equal(admitted.length, 100);
+      const refused = answers.filter((a) => a.status === 429);
+      assert.equal(refused.length, 900);
+      for (const answer of refused) {
+        assert.equal(answer.body.errors?.[0]?.extensions?.code, 'RATE_LIMITED');
+        assert.ok(Number(answer.retryAfter) >= 1 && answer.body.errors?.[0]?.extensions?.retryAfter === Number(answer.retryAfter));
+      }
+    });
+
+    test('a limited field is refused on its own: the rest of the request answers', async () => {
+      const headers = { authorization: `Bearer ${await tokenFor(randomUUID())}` };
+      for (let i = 0; i < 2; i++) assert.deepEqual((await postGraphQL(gateways[0]!.url, '{ few }', {}, headers)).body.data, { few: 'ok' });
+      const { status, body } = await postGraphQL(gateways.at(-1)!.url, '{ open few }', {}, headers);
+      assert.equal(status, 200);
+      assert.deepEqual(body.data, { open: 'open', few: null });
+      assert.deepEqual(body.errors?.map((e) => [e.path, e.extensions?.code]), [[['few'], 'RATE_LIMITED']]);
+      assert.ok((body.errors?.[0]?.extensions?.retryAfter as number) > 0);
+    });
+
+    test('each key counts on its own: per user, per tenant', async () => {
+      const tenant = randomUUID();
+      const ada = { authorization: `Bearer ${await tokenFor(tenant)}` };
+      const bob = { authorization: `Bearer ${await tokenFor(tenant)}` };
+      const stranger = { authorization: `Bearer ${await tokenFor(randomUUID())}` };
+      const ask = async (query: string, headers: Record<string, string>) => (await postGraphQL(gateways[0]!.url, query, {}, headers)).body.data;
+      for (let i = 0; i < 2; i++) await ask('{ few }', ada);
+      assert.deepEqual(await ask('{ few }', ada), null, 'ada has used hers');
+      assert.deepEqual(await ask('{ few }', bob), { few: 'ok' }, "bob's count is his own");
+
+      for (let i = 0; i < 3; i++) assert.deepEqual(await ask('{ tenantWide }', i % 2 ? ada : bob), { tenantWide: 'ok' });
+      assert.deepEqual(await ask('{ tenantWide }', bob), null, 'the tenant has used its three');
+      assert.deepEqual(await ask('{ tenantWide }', stranger), { tenantWide: 'ok' }, 'another tenant has its own');
+    });
+
+    test('aliases do not multiply the allowance: each occurrence counts', async () => {
+      const { body } = await postGraphQL(gateways[0]!.url, 'mutation { a: send b: send }');
+      assert.deepEqual(body.data, { a: 'sent', b: null });
+      assert.deepEqual(body.errors?.map((e) => e.path), [['b']]);
+    });
+  });
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { duration, newReservationId, periodTtlOf, wholeNumber } from './arguments.ts';
+import { gcraSteps } from './gcra.ts';
+import { ACQUIRE, CONSUMED, HIT, RELEASE, RENEW, RESERVE, SETTLE, type LuaScript } from './scripts.ts';
+import type { Lease, LimitStore, RateDecision, RateLimit, Reservation, ReserveOptions } from './types.ts';
+
+export interface RedisLimitStoreOptions {
+  url: string;
+  /** Namespaces every key, so tests can use their own and delete them afterwards. */
+  prefix?: string;
+  /** Hears about connection errors (ioredis reports each failed reconnection). */
+  onConnectionError?: (error: Error) => void;
+}
+
+/** A limit check sits on every request's path: a dead or hung Redis must answer in about a second, not hold it up. */
+const CONNECT_TIMEOUT_MS = 1_000;
+const COMMAND_TIMEOUT_MS = 500;
+
+/** The limits port on Redis: each operation is one Lua script, atomic across every replica sharing the server. */
+export class RedisLimitStore implements LimitStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly connected: Promise<unknown>;
+
+  constructor({ url, prefix = 'jarvis:limits:', onConnectionError = () => {} }: RedisLimitStoreOptions) {
+    this.prefix = prefix;
+    this.redis = new Redis(url, {
+      lazyConnect: true,
+      // While Redis is away a command fails at once (and the failure mode answers) instead of waiting in a queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // A command cut off with its connection fails, rather than being sent again after its caller gave up on it.
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
+    this.redis.on('error', onConnectionError);
+    // Calls wait for the first connection only; once it has succeeded or failed, they fail fast while Redis is away.
+    this.connected = this.redis.connect().catch(() => undefined);
+  }
+
+  async hit(key: string, limit: RateLimit, cost = 1): Promise<RateDecision> {
+    const { intervalUs, toleranceUs, incrementUs } = gcraSteps(limit, cost);
+    const [allowed, remaining, retryAfterMs, resetMs] = await this.numbers(HIT, [this.key('rate', key)], [intervalUs, toleranceUs, incrementUs]);
+    return { allowed: allowed === 1, remaining: remaining!, retryAfterMs: retryAfterMs!, resetMs: resetMs! };
+  }
+
+  async reserve(key: string, amount: number, budget: number, options: ReserveOptions): Promise<Reservation> {
+    wholeNumber('amount', amount);
+    wholeNumber('budget', budget);
+    const periodTtl = duration('periodTtlMs', options.periodTtlMs);
+    const holdTtl = duration('reservationTtlMs', options.reservationTtlMs);
+    const id = newReservationId(periodTtl);
+    const [granted, remaining] = await this.numbers(RESERVE, this.budgetKeys(key), [id, amount, budget, periodTtl, holdTtl]);
+    return { id, granted: granted === 1, remaining: remaining! };
+  }
+
+  async settle(key: string, reservationId: string, actual: number): Promise<void> {
+    wholeNumber('actual', actual);
+    await this.run(SETTLE, this.budgetKeys(key), [reservationId, actual, periodTtlOf(reservationId)]);
+  }
+
+  async release(key: string, reservationId: string): Promise<void> {
+    await this.run(RELEASE, this.budgetKeys(key), [reservationId]);
+  }
+
+  async consumed(key: string): Promise<number> {
+    return Number(await this.run(CONSUMED, this.budgetKeys(key), []));
+  }
+
+  async acquire(key: string, max: number, ttlMs: number): Promise<Lease | null> {
+    wholeNumber('max', max, 1);
+    const id = randomUUID();
+    const taken = await this.run(ACQUIRE, [this.key('lease', key)], [id, max, duration('ttlMs', ttlMs)]);
+    return taken === 1 ? { id } : null;
+  }
+
+  async renew(key: string, leaseId: string, ttlMs: number): Promise<boolean> {
+    return (await this.run(RENEW, [this.key('lease', key)], [leaseId, duration('ttlMs', ttlMs)])) === 1;
+  }
+
+  /** One ZREM: atomic on its own, and it needs no clock. */
+  async releaseLease(key: string, leaseId: string): Promise<void> {
+    await this.connected;
+    await this.redis.zrem(this.key('lease', key), leaseId);
+  }
+
+  async close(): Promise<void> {
+    await this.connected;
+    if (this.redis.status !== 'ready') return this.redis.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Braces make the key a hash tag, so a period's two keys stay on one Redis Cluster slot. */
+  private key(kind: 'rate' | 'budget' | 'holds' | 'lease', key: string): string {
+    return `${this.prefix}${kind}:{${key}}`;
+  }
+
+  private budgetKeys(key: string): string[] {
+    return [this.key('budget', key), this.key('holds', key)];
+  }
+
+  private async numbers(script: LuaScript, keys: string[], args: (string | number)[]): Promise<number[]> {
+    return (await this.run(script, keys, args)) as number[];
+  }
+
+  private async run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    await this.connected;
+    try {
+      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+      return this.redis.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
