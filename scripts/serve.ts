@@ -2,7 +2,7 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, servicePort, type ServiceName } from '@jarvis/platform';
+import { ConfigError, createLogger, loadConfig, openConfiguredBus, servicePort, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
 const NAMES = ['gateway', 'tenancy', 'knowledge', 'chat', 'usage'];
@@ -15,7 +15,9 @@ if (names.length === 0 || names.some((name) => !NAMES.includes(name))) {
 try {
   const config = loadConfig();
   const log = createLogger(names.join('+'), config.LOG_LEVEL);
-  const services = await Promise.all(names.map((name) => startService(name, config)));
+  // The subgraphs of one process share a bus: in-process events then reach every subgraph here.
+  const bus = names.some((name) => name !== 'gateway') ? await openConfiguredBus(config, log) : undefined;
+  const services = await Promise.all(names.map((name) => startService(name, config, undefined, bus)));
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
@@ -26,6 +28,7 @@ try {
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     await Promise.all(services.map((service) => service.close()));
+    await bus?.close();
     clearTimeout(timer);
     process.exit(0);
   };

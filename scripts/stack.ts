@@ -1,6 +1,9 @@
 /** The whole platform — four subgraphs and the gateway — started in this process. */
 import {
+  createLogger,
   createSubgraphServer,
+  openConfiguredBus,
+  type Bus,
   servicePort,
   SUBGRAPHS,
   type Config,
@@ -19,13 +22,13 @@ const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinitio
   usage: async () => (await import('@jarvis/usage')).usageSubgraph as SubgraphDefinition<never>,
 };
 
-/** Starts one service on its configured port (0 picks a free one). */
-export async function startService(name: ServiceName, config: Config, port = servicePort(config, name)) {
+/** Starts one service on its configured port (0 picks a free one); subgraphs of one process share `bus`. */
+export async function startService(name: ServiceName, config: Config, port = servicePort(config, name), bus?: Bus) {
   if (name === 'gateway') {
     const { createGatewayServer } = await import('@jarvis/gateway');
     return (await createGatewayServer(config)).start(port);
   }
-  return (await createSubgraphServer(await SUBGRAPH_DEFINITIONS[name](), config)).start(port);
+  return (await createSubgraphServer(await SUBGRAPH_DEFINITIONS[name](), config, { bus })).start(port);
 }
 
 export interface Stack {
@@ -39,15 +42,17 @@ export interface Stack {
 /** Subgraphs first (each on a free port when `freePorts`), then a gateway pointed at them. */
 export async function startStack(config: Config, { freePorts = false } = {}): Promise<Stack> {
   const started: RunningService[] = [];
+  const bus = await openConfiguredBus(config, createLogger('bus', config.LOG_LEVEL));
   // The gateway first, so its in-flight requests can still reach the subgraphs; then the subgraphs.
   const close = async () => {
     const gateway = started.filter((service) => service.name === 'gateway');
     await Promise.allSettled(gateway.map((service) => service.close()));
     await Promise.allSettled(started.filter((service) => !gateway.includes(service)).map((service) => service.close()));
+    await bus.close();
   };
   try {
     // allSettled, not all: when one fails, the others must have finished starting before they can be closed.
-    const results = await Promise.allSettled(SUBGRAPHS.map(({ name }) => startService(name, config, freePorts ? 0 : undefined)));
+    const results = await Promise.allSettled(SUBGRAPHS.map(({ name }) => startService(name, config, freePorts ? 0 : servicePort(config, name), bus)));
     const subgraphs = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     started.push(...subgraphs);
     const failure = results.find((result) => result.status === 'rejected');

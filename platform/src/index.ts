@@ -14,3 +14,4 @@ export * from './permissions.ts';
 export * from './bus/index.ts';
 export * from './outbox.ts';
 export * from './limits/index.ts';
+export * from './usage-events.ts';

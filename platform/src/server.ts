@@ -4,6 +4,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
+import { openBus, type Bus, type BusEvent } from './bus/index.ts';
 import { internalAuthSecret, servicePort, type Config } from './config.ts';
 import { openDatabase, scopeToPrincipal, type Database } from './db/index.ts';
 import { ErrorCode, errorBody, isSafeForClient, maskError } from './errors.ts';
@@ -42,8 +43,19 @@ export interface SubgraphDefinition<Context extends BaseContext> {
    * ones included, so sign-in can find them. Other subgraphs put a DEDICATED tenant's data in its own schema.
    */
   tenantDirectory?: boolean;
+  /**
+   * Events the subgraph consumes: each handler runs for every event of its topic, at least once (a durable
+   * subscription named `group`), so it must count an event id once. Handlers work on the unscoped database.
+   */
+  subscriptions?: EventSubscription[];
   /** HTTP routes beside `/graphql` (no principal required), such as the token issuer's JWKS. */
   routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger }) => void;
+}
+
+export interface EventSubscription {
+  topic: string;
+  group: string;
+  handle: (event: BusEvent, services: { db: Database; log: Logger }) => Promise<void>;
 }
 
 /** Identity function that fixes the context type; each subgraph's `server.ts` exports one definition. */
@@ -64,10 +76,16 @@ export interface SubgraphServer {
   start(port?: number): Promise<RunningService>;
 }
 
+export interface SubgraphServerOptions {
+  log?: Logger;
+  /** The bus the subgraph's subscriptions consume from; shared by the services of one process. */
+  bus?: Bus;
+}
+
 export async function createSubgraphServer<Context extends BaseContext>(
   definition: SubgraphDefinition<Context>,
   config: Config,
-  log: Logger = createLogger(definition.name, config.LOG_LEVEL),
+  { log = createLogger(definition.name, config.LOG_LEVEL), bus }: SubgraphServerOptions = {},
 ): Promise<SubgraphServer> {
   const signer = principalSigner(internalAuthSecret(config));
   const db = await openDatabase({
@@ -118,14 +136,39 @@ export async function createSubgraphServer<Context extends BaseContext>(
       const address = await app.listen({ port, host: config.HOST });
       const url = `${address.replace('[::1]', 'localhost')}/graphql`;
       log.info({ url }, 'subgraph listening');
-      return { name: definition.name, url, close: () => closeAll(app, db) };
+      const consumers = await consume(definition.subscriptions ?? [], { db, log, config, bus });
+      return {
+        name: definition.name,
+        url,
+        async close() {
+          await app.close();
+          await consumers.close();
+          await db.close();
+        },
+      };
     },
   };
 }
 
-async function closeAll(app: FastifyInstance, db: Database) {
-  await app.close();
-  await db.close();
+/** Subscribes the subgraph's handlers, on the given bus or — when it has subscriptions but none was given — its own. */
+async function consume(subscriptions: EventSubscription[], { db, log, config, bus }: { db: Database; log: Logger; config: Config; bus?: Bus }) {
+  if (subscriptions.length === 0) return { close: async () => {} };
+  const own = bus ? undefined : await openConfiguredBus(config, log);
+  const active = await Promise.all(
+    subscriptions.map(({ topic, group, handle }) => (bus ?? own)!.subscribe(topic, group, (event) => handle(event, { db, log }))),
+  );
+  return {
+    async close() {
+      await Promise.all(active.map((subscription) => subscription.close()));
+      await own?.close();
+    },
+  };
+}
+
+/** The bus configuration names: RabbitMQ at AMQP_URL (or in-process), exchange and queues under BUS_NAMESPACE. */
+export function openConfiguredBus(config: Config, log: Logger): Promise<Bus> {
+  const namespace = config.BUS_NAMESPACE;
+  return openBus({ amqpUrl: config.AMQP_URL, exchange: `${namespace}.events`, queuePrefix: `${namespace}.`, log });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { DateTime, type BaseContext } from '@jarvis/platform';
 import type { UsageService } from './ledger/service.ts';
+import type { GroupBy } from './ledger/store.ts';
 
 export interface UsageContext extends BaseContext {
   usage: UsageService;
@@ -11,7 +12,7 @@ export const resolvers = {
     recordUsage: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.usage.record(args.input),
   },
   Tenant: {
-    usage: (tenant: { id: string }, args: { period?: unknown }, ctx: UsageContext) =>
-      ctx.usage.summary(tenant.id, args.period),
+    usage: (tenant: { id: string }, args: { period?: unknown; groupBy?: GroupBy | null }, ctx: UsageContext) =>
+      ctx.usage.summary(tenant.id, args.period, args.groupBy),
   },
 };

@@ -1,5 +1,6 @@
 import { defineSubgraph } from '@jarvis/platform';
 import { resolvers, type UsageContext } from './resolvers.ts';
+import { ledgerSubscription } from './ledger/consumer.ts';
 import { UsageService } from './ledger/service.ts';
 
 export const usageSubgraph = defineSubgraph<UsageContext>({
@@ -7,4 +8,5 @@ export const usageSubgraph = defineSubgraph<UsageContext>({
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   context: (base) => ({ ...base, usage: new UsageService(base.db, base.principal) }),
+  subscriptions: [ledgerSubscription],
 });

@@ -20,10 +20,13 @@ const periodInput = z
   .refine((p) => p.from < p.to, { message: 'from must be before to', path: ['from'] })
   .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_PERIOD_MS, { message: 'at most 366 days', path: ['to'] });
 
+type Totals = { metric: string; quantity: number }[];
+
 export interface UsageSummary {
   from: Date;
   to: Date;
-  totals: { metric: string; quantity: number }[];
+  totals: Totals;
+  groups: { key: string | null; totals: Totals }[];
 }
 
 export class UsageService {
@@ -44,13 +47,24 @@ export class UsageService {
     return stored;
   }
 
-  async summary(tenantId: string, period: unknown): Promise<UsageSummary> {
+  async summary(tenantId: string, period: unknown, groupBy?: store.GroupBy | null): Promise<UsageSummary> {
     requirePermission(this.principal, 'usage:read');
     const { from, to } = period ? parseInput(periodInput, period) : currentMonth(new Date());
-    const rows = await this.db.withTenant(tenantId, (tx) => store.totalsBetween(tx, from, to));
-    const byMetric = new Map(rows.map((row) => [row.metric, Number(row.quantity)]));
-    return { from, to, totals: METRICS.map((metric) => ({ metric, quantity: byMetric.get(metric) ?? 0 })) };
+    return this.db.withTenant(tenantId, async (tx) => {
+      const totals = everyMetric(await store.totalsBetween(tx, from, to));
+      if (!groupBy) return { from, to, totals, groups: [] };
+      const rows = await store.totalsByGroup(tx, from, to, groupBy);
+      const keys = [...new Set(rows.map((row) => row.key))];
+      const groups = keys.map((key) => ({ key, totals: everyMetric(rows.filter((row) => row.key === key)) }));
+      return { from, to, totals, groups };
+    });
   }
+}
+
+/** One total for every metric, zero where nothing was recorded. */
+function everyMetric(rows: { metric: string; quantity: number }[]): Totals {
+  const byMetric = new Map(rows.map((row) => [row.metric, Number(row.quantity)]));
+  return METRICS.map((metric) => ({ metric, quantity: byMetric.get(metric) ?? 0 }));
 }
 
 export function currentMonth(now: Date): { from: Date; to: Date } {

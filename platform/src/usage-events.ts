@@ -1,0 +1,28 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { BusEvent } from './bus/index.ts';
+import type { TenantIsolation } from './principal.ts';
+
+/** The topic services announce consumption on; the usage subgraph keeps the ledger of it. */
+export const USAGE_TOPIC = 'usage.recorded';
+
+export const USAGE_METRICS = ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'STORAGE_BYTES'] as const;
+export type UsageMetric = (typeof USAGE_METRICS)[number];
+
+export const usagePayload = z.object({
+  metric: z.enum(USAGE_METRICS),
+  quantity: z.number().finite().nonnegative(),
+  /** The model a token count is for, where there is one. */
+  model: z.string().min(1).max(200).nullish(),
+  /** The member whose work it was, where there is one. */
+  userId: z.uuid().nullish(),
+  /** Where the tenant's data lives, so the consumer writes the ledger row in the right schema. */
+  isolation: z.enum(['SHARED', 'DEDICATED']).default('SHARED'),
+});
+
+export type UsagePayload = z.input<typeof usagePayload>;
+
+/** A usage event; `id` is its idempotency key, so retries of the same work must pass the same id. */
+export function usageEvent(tenantId: string, payload: UsagePayload & { isolation?: TenantIsolation }, id: string = randomUUID()): BusEvent {
+  return { id, type: USAGE_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: usagePayload.parse(payload) };
+}

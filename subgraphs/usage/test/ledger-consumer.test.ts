@@ -1,0 +1,218 @@
+/**
+ * Usage events reach the ledger at least once and count exactly once: through a producer's transactional
+ * outbox and the bus (in-process; RabbitMQ when AMQP_URL is set), duplicated, redelivered, and — on RabbitMQ
+ * with PostgreSQL — with the usage service killed mid-stream and started again.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect } from 'amqplib';
+import pg from 'pg';
+import {
+  createLogger,
+  createSubgraphServer,
+  openConfiguredBus,
+  postGraphQL,
+  PRINCIPAL_HEADER,
+  principalSigner,
+  startOutboxRelay,
+  USAGE_TOPIC,
+  usageEvent,
+  writeEvent,
+  type Bus,
+  type Config,
+  type Principal,
+  type RunningService,
+} from '@jarvis/platform';
+import { databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig } from '@jarvis/platform/testing';
+import { usageSubgraph } from '@jarvis/usage';
+
+const AMQP_URL = process.env.AMQP_URL || undefined;
+const LEDGER_QUEUE = `usage-ledger.${USAGE_TOPIC}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await sleep(25);
+  }
+}
+
+/** Drops the exchange and queues of a bus namespace once a suite is done with RabbitMQ. */
+async function deleteNamespace(amqpUrl: string, namespace: string) {
+  const connection = await connect(amqpUrl);
+  const channel = await connection.createChannel();
+  for (const suffix of ['', '.retry', '.dead']) await channel.deleteQueue(`${namespace}.${LEDGER_QUEUE}${suffix}`);
+  await channel.deleteExchange(`${namespace}.events`);
+  await connection.close();
+}
+
+const reader = (tenantId: string, isolation: Principal['isolation'] = 'SHARED'): Principal => ({
+  tenantId,
+  roles: ['admin'],
+  scopes: [],
+  permissions: ['usage:read'],
+  isolation,
+});
+
+for (const variant of databaseVariants()) {
+  for (const transport of [{ name: 'in-process', amqpUrl: undefined }, { name: 'RabbitMQ', amqpUrl: AMQP_URL }]) {
+    const skip = variant.skip || (transport.name === 'RabbitMQ' && !AMQP_URL && 'AMQP_URL is not set');
+    describe(`usage ledger from the bus, ${transport.name}, on ${variant.name}`, { skip }, () => {
+      let config: Config;
+      let bus: Bus;
+      let usage: RunningService;
+      const namespace = `test-${randomBytes(4).toString('hex')}`;
+
+      before(async () => {
+        config = testConfig(variant, { BUS_NAMESPACE: namespace, ...(transport.amqpUrl ? { AMQP_URL: transport.amqpUrl } : {}) });
+        bus = await openConfiguredBus(config, createLogger('bus', 'silent'));
+        usage = await (await createSubgraphServer(usageSubgraph, config, { bus })).start(0);
+      });
+      after(async () => {
+        await usage?.close();
+        await bus?.close();
+        if (transport.amqpUrl) await deleteNamespace(transport.amqpUrl, namespace);
+        if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
+      });
+
+      async function usageOf(principal: Principal, groupBy?: string) {
+        const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(principal);
+        const query = `query($r: [_Any!]!, $g: UsageGroupBy) { _entities(representations: $r) {
+          ... on Tenant { usage(groupBy: $g) { totals { metric quantity } groups { key totals { metric quantity } } } } } }`;
+        const { body } = await postGraphQL<{ _entities: { usage: { totals: { metric: string; quantity: number }[]; groups: { key: string | null; totals: { metric: string; quantity: number }[] }[] } }[] }>(
+          usage.url,
+          query,
+          { r: [{ __typename: 'Tenant', id: principal.tenantId }], g: groupBy },
+          { [PRINCIPAL_HEADER]: token },
+        );
+        assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+        return body.data!._entities[0]!.usage;
+      }
+      const total = (totals: { metric: string; quantity: number }[], metric: string) => totals.find((t) => t.metric === metric)!.quantity;
+
+      test('events written through a producer outbox count once, duplicates and redeliveries included, broken down by model and member', async () => {
+        const producer = await openTestDatabase(variant, 'producer');
+        await producer.migrate(mkdtempSync(join(tmpdir(), 'no-migrations-')));
+        const relay = startOutboxRelay({ db: producer, bus, log: createLogger('relay', 'silent'), pollMs: 20 });
+        try {
+          const tenantId = randomUUID();
+          const ada = randomUUID();
+          const events = [
+            usageEvent(tenantId, { metric: 'PROMPT_TOKENS', quantity: 100, model: 'small', userId: ada }),
+            usageEvent(tenantId, { metric: 'PROMPT_TOKENS', quantity: 50, model: 'large', userId: ada }),
+            usageEvent(tenantId, { metric: 'COMPLETION_TOKENS', quantity: 7, model: 'large' }),
+          ];
+          await producer.withTenant(tenantId, async (tx) => {
+            for (const event of events) await writeEvent(tx, USAGE_TOPIC, event);
+          });
+          // A producer's transaction that rolls back announces nothing.
+          await producer
+            .withTenant(tenantId, async (tx) => {
+              await writeEvent(tx, USAGE_TOPIC, usageEvent(tenantId, { metric: 'PROMPT_TOKENS', quantity: 1_000_000 }));
+              throw new Error('rolled back');
+            })
+            .catch(() => {});
+          // The same events again, straight on the bus: a producer retrying, the broker redelivering.
+          for (const event of [...events, events[0]!]) await bus.publish(USAGE_TOPIC, event);
+          relay.notify();
+
+          const summary = await eventually(() => usageOf(reader(tenantId), 'MODEL'), (u) => total(u.totals, 'COMPLETION_TOKENS') === 7, 'the events');
+          await sleep(200); // and nothing more arrives
+          const settled = await usageOf(reader(tenantId), 'MODEL');
+          assert.deepEqual([total(settled.totals, 'PROMPT_TOKENS'), total(settled.totals, 'COMPLETION_TOKENS')], [150, 7]);
+          assert.deepEqual(
+            settled.groups.map((g) => [g.key, total(g.totals, 'PROMPT_TOKENS'), total(g.totals, 'COMPLETION_TOKENS')]),
+            [['large', 50, 7], ['small', 100, 0]],
+          );
+          assert.equal(summary.groups.length, 2);
+          const byMember = await usageOf(reader(tenantId), 'USER');
+          assert.deepEqual(byMember.groups.map((g) => [g.key, total(g.totals, 'PROMPT_TOKENS')]), [[ada, 150], [null, 0]]);
+          const byDay = await usageOf(reader(tenantId), 'DAY');
+          assert.deepEqual(byDay.groups.map((g) => g.key), [new Date().toISOString().slice(0, 10)]);
+        } finally {
+          await relay.stop();
+          await producer.close();
+        }
+      });
+
+      test("a DEDICATED tenant's usage is kept in its own schema", async () => {
+        const tenantId = randomUUID();
+        await bus.publish(USAGE_TOPIC, usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 4096, isolation: 'DEDICATED' }));
+        const own = await eventually(() => usageOf(reader(tenantId, 'DEDICATED')), (u) => total(u.totals, 'STORAGE_BYTES') === 4096, 'the event');
+        assert.equal(total(own.totals, 'STORAGE_BYTES'), 4096);
+        assert.equal(total((await usageOf(reader(tenantId))).totals, 'STORAGE_BYTES'), 0, 'nothing in the shared schema');
+      });
+    });
+  }
+}
+
+describe('the usage service killed mid-stream and started again loses no event and counts none twice', {
+  skip: !(AMQP_URL && process.env.DATABASE_URL) && 'needs AMQP_URL and DATABASE_URL',
+}, () => {
+  const variant = databaseVariants()[1]!;
+  const namespace = `test-${randomBytes(4).toString('hex')}`;
+  let config: Config;
+  let bus: Bus;
+  let child: ChildProcess | undefined;
+
+  before(async () => {
+    config = testConfig(variant, { BUS_NAMESPACE: namespace, AMQP_URL: AMQP_URL!, USAGE_PORT: String(await freePort()) });
+    bus = await openConfiguredBus(config, createLogger('bus', 'silent'));
+    // The service's durable queue exists before the first event, as it would in a running deployment.
+    await (await bus.subscribe(USAGE_TOPIC, 'usage-ledger', async () => {})).close();
+  });
+  after(async () => {
+    child?.kill('SIGKILL');
+    await bus?.close();
+    await deleteNamespace(AMQP_URL!, namespace);
+    await dropSchemas(variant.url!, config.DATABASE_SCHEMA_PREFIX!);
+  });
+
+  function startUsageService(): ChildProcess {
+    const env = Object.fromEntries(Object.entries(config).flatMap(([key, value]) => (typeof value === 'string' || typeof value === 'number' ? [[key, String(value)]] : [])));
+    return spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts', 'usage'], {
+      cwd: new URL('../../../', import.meta.url).pathname,
+      env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' },
+      stdio: 'ignore',
+    });
+  }
+
+  test('3,000 events, the consumer killed part way', async () => {
+    const tenantId = randomUUID();
+    const client = new pg.Client({ connectionString: variant.url });
+    await client.connect();
+    const ledger = `${config.DATABASE_SCHEMA_PREFIX}_usage.usage_events`;
+    const counted = async () => {
+      const result = await client.query(`SELECT count(*)::int AS n, coalesce(sum(quantity), 0)::float AS q FROM ${ledger} WHERE tenant_id = $1`, [tenantId]).catch(() => ({ rows: [{ n: 0, q: 0 }] }));
+      return result.rows[0] as { n: number; q: number };
+    };
+    try {
+      const events = Array.from({ length: 3000 }, (_, i) => usageEvent(tenantId, { metric: 'REQUESTS', quantity: 1 + (i % 3) }));
+      for (const event of events) await bus.publish(USAGE_TOPIC, event);
+      for (const event of events.slice(0, 100)) await bus.publish(USAGE_TOPIC, event); // duplicates too
+
+      child = startUsageService();
+      const atKill = await eventually(counted, ({ n }) => n >= 300, 'the first events to be counted', 60_000);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child!.once('exit', resolve));
+      assert.ok(atKill.n < events.length, `killed mid-stream (${atKill.n} of ${events.length} counted)`);
+
+      child = startUsageService();
+      const expected = events.reduce((sum, event) => sum + (event.payload.quantity as number), 0);
+      const final = await eventually(counted, ({ n }) => n === events.length, 'every event', 60_000);
+      await sleep(500);
+      assert.deepEqual(await counted(), { n: events.length, q: expected });
+      assert.equal(final.n, events.length);
+    } finally {
+      await client.end();
+    }
+  });
+});
