@@ -1,5 +1,5 @@
 /** The first-run demo data, created through the public API so it is exactly what a client could make. */
-import { bearer, devLogin, graphql, postGraphQL } from '@jarvis/platform';
+import { bearer, devLogin, graphql, postGraphQL, type Plan } from '@jarvis/platform';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_OWNER = 'owner@demo.test';
@@ -19,11 +19,11 @@ export const EXAMPLE_QUERY = `{
  * Creates the demo tenant unless it exists, signed in as its owner through dev-login; returns whether it was
  * created and a token for the owner.
  */
-export async function seedDemo(gatewayUrl: string, tokenUrl: string): Promise<{ created: boolean; token: string }> {
+export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan = 'TEAM'): Promise<{ created: boolean; token: string }> {
   const { body } = await postGraphQL(
     gatewayUrl,
     `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`,
-    { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan: 'TEAM', owner: { email: DEMO_OWNER, name: 'Dana Demo' } } },
+    { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } } },
   );
   const created = !body.errors?.length;
   if (!created && body.errors?.[0]?.extensions?.code !== 'CONFLICT') {

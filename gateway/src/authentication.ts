@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, isPlan, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -147,10 +147,11 @@ const strings = (value: unknown): string[] =>
 
 /**
  * Jarvis access tokens: `tid` the tenant, `sub` the user — or, with `akid`, the service account whose API key
- * `akid` is — `roles` and `permissions` arrays, `scope` space-separated (RFC 8693), `iso` the tenant's isolation.
+ * `akid` is — `roles` and `permissions` arrays, `scope` space-separated (RFC 8693), `iso` the tenant's isolation,
+ * `plan` its plan.
  */
 function principalFromClaims(claims: JWTPayload): Principal {
-  const { sub, tid, akid, roles, permissions, scope, iso } = claims as JWTPayload & Record<string, unknown>;
+  const { sub, tid, akid, roles, permissions, scope, iso, plan } = claims as JWTPayload & Record<string, unknown>;
   if (typeof tid !== 'string' || !isUuid(tid)) throw unauthenticated('the token names no valid tenant');
   if (typeof sub !== 'string' || !isUuid(sub)) throw unauthenticated('the token names no valid subject');
   if (akid !== undefined && (typeof akid !== 'string' || !isUuid(akid))) throw unauthenticated('the token names no valid API key');
@@ -161,5 +162,6 @@ function principalFromClaims(claims: JWTPayload): Principal {
     scopes: typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [],
     permissions: strings(permissions),
     isolation: iso === 'DEDICATED' ? 'DEDICATED' : 'SHARED',
+    ...(isPlan(plan) ? { plan } : {}),
   };
 }

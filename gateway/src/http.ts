@@ -12,7 +12,8 @@ export function serveGraphQL<Context extends BaseContext>(
   app: FastifyInstance,
   server: ApolloServer<Context>,
   path: string,
-  contextFor: (request: FastifyRequest) => Promise<Context>,
+  /** The request's context; it may refuse the request with an AppError, or add response headers. */
+  contextFor: (request: FastifyRequest, reply: FastifyReply) => Promise<Context>,
 ) {
   app.setErrorHandler(requestErrorHandler);
   methodNotAllowed(app, path);
@@ -22,14 +23,10 @@ export function serveGraphQL<Context extends BaseContext>(
     handler: async (request, reply) => {
       let context: Context;
       try {
-        context = await contextFor(request);
+        context = await contextFor(request, reply);
       } catch (error) {
-        if (!(error instanceof AppError) || error.code !== ErrorCode.UNAUTHENTICATED) throw error;
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer error="invalid_token"')
-          .type('application/json; charset=utf-8')
-          .send(errorBody(error.message, error.code));
+        if (error instanceof AppError && REFUSALS[error.code]) return refuse(reply, error);
+        throw error;
       }
       const response = await server.executeHTTPGraphQLRequest({
         httpGraphQLRequest: {
@@ -49,6 +46,18 @@ export function serveGraphQL<Context extends BaseContext>(
       return response.body.string;
     },
   });
+}
+
+/** Requests refused before any GraphQL work: who the caller is, or how much it has asked of late. */
+const REFUSALS: Partial<Record<string, (reply: FastifyReply, error: AppError) => FastifyReply>> = {
+  [ErrorCode.UNAUTHENTICATED]: (reply) => reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"'),
+  [ErrorCode.RATE_LIMITED]: (reply, error) => reply.code(429).header('retry-after', String(error.extensions.retryAfter)),
+  [ErrorCode.QUOTA_EXCEEDED]: (reply, error) => reply.code(429).header('retry-after', String(error.extensions.retryAfter)),
+};
+
+function refuse(reply: FastifyReply, error: AppError) {
+  const body = { errors: [{ message: error.message, extensions: error.extensions }] };
+  return REFUSALS[error.code]!(reply, error).type('application/json; charset=utf-8').send(body);
 }
 
 /** Errors in a well-formed request: the document does not parse or validate, or variables do not coerce. */

@@ -18,6 +18,7 @@ import {
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
 import { authorizingGateway, readAuthorization } from './authorization.ts';
+import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway } from './rate-limits.ts';
 import { serveGraphQL } from './http.ts';
 import { documentLimits } from './limits.ts';
@@ -79,8 +80,11 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     tokenExchangeUrl: config.TOKEN_EXCHANGE_URL,
     tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
   });
-  serveGraphQL(app, apollo, '/graphql', async (request) => {
+  const admit = planLimiter(limits);
+  serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);
+    const rateHeaders = await admit(principal);
+    if (rateHeaders) reply.headers(rateHeaders);
     let token: Promise<string> | undefined;
     return { principal, ip: request.ip, principalToken: () => (token ??= signer.sign(principal)) };
   });

@@ -15,3 +15,4 @@ export * from './bus/index.ts';
 export * from './outbox.ts';
 export * from './limits/index.ts';
 export * from './usage-events.ts';
+export * from './plans.ts';

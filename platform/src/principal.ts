@@ -1,5 +1,6 @@
 import { jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
+import { PLANS, type Plan } from './plans.ts';
 
 /** Who is calling, as the gateway established it. Subgraphs trust it only with the gateway's signature. */
 export interface Principal {
@@ -11,6 +12,8 @@ export interface Principal {
   permissions: string[];
   /** Where the tenant's data lives: rows in the shared schemas, or schemas of its own. */
   isolation: TenantIsolation;
+  /** The tenant's plan, which sets its quotas; absent for an anonymous caller. */
+  plan?: Plan;
 }
 
 export type TenantIsolation = 'SHARED' | 'DEDICATED';
@@ -50,6 +53,7 @@ const principalSchema = z.object({
   scopes: z.array(z.string()),
   permissions: z.array(z.string()),
   isolation: z.enum(['SHARED', 'DEDICATED']),
+  plan: z.enum(PLANS).optional(),
 });
 
 export class InvalidPrincipalError extends Error {

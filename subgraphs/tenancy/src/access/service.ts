@@ -336,7 +336,7 @@ export class Credentials {
       const [tenant] = await tenantsByIds(tx, [tenantId]);
       if (!tenant) return undefined;
       const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
-      return { isolation: tenant.isolation, ...(await accessFromRoles(tx, roles)) };
+      return { isolation: tenant.isolation, plan: tenant.plan, ...(await accessFromRoles(tx, roles)) };
     });
   }
 
@@ -349,7 +349,7 @@ export class Credentials {
       if (!apiKey) return undefined;
       const [tenant] = await tenantsByIds(tx, [parsed.tenantId]);
       const access = await accessFromRoles(tx, await store.serviceAccountRoles(tx, apiKey.serviceAccountId));
-      return { apiKey, isolation: tenant!.isolation, ...access };
+      return { apiKey, isolation: tenant!.isolation, plan: tenant!.plan, ...access };
     });
   }
 }

@@ -1,6 +1,6 @@
-import type { TenantIsolation, Transaction } from '@jarvis/platform';
+import type { Plan, TenantIsolation, Transaction } from '@jarvis/platform';
 
-export type Plan = 'FREE' | 'TEAM' | 'ENTERPRISE';
+export type { Plan };
 
 export interface Tenant {
   id: string;

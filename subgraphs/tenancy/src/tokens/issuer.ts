@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import formBody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SignJWT } from 'jose';
-import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, type Config, type Database, type TenantIsolation } from '@jarvis/platform';
+import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, type Config, type Database, type Plan, type TenantIsolation } from '@jarvis/platform';
 import { Credentials } from '../access/service.ts';
 import { ExternalIssuers } from '../issuers/service.ts';
 import { TenancyService } from '../tenants/service.ts';
@@ -29,6 +29,7 @@ interface TokenSubject {
   permissions: string[];
   scopes: string[];
   isolation: TenantIsolation;
+  plan: Plan;
 }
 
 type Form = Record<string, string | undefined>;
@@ -38,7 +39,7 @@ const EXCHANGEABLE = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:
 /**
  * The tenancy subgraph as an OAuth2 authorization server: `/.well-known/jwks.json` publishes its keys and
  * `/oauth/token` issues short ES256 access tokens that the gateway verifies, carrying the tenant (`tid`), the
- * roles and permissions the subject holds, its scopes and the tenant's isolation (`iso`). Grants:
+ * roles and permissions the subject holds, its scopes, the tenant's isolation (`iso`) and plan. Grants:
  * client_credentials (a service account's API key), token exchange (a token of an external issuer a tenant
  * trusts), refresh_token (rotating), and the dev-login grant (a
  * member's email and tenant slug, no secret) only where AUTH_DEV_LOGIN turns it on.
@@ -58,8 +59,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
   async function accessToken(subject: TokenSubject): Promise<string> {
     const key = await keys.signingKey();
     const issuedAt = Math.floor(Date.now() / 1000);
-    const { tenantId, apiKeyId, roles, permissions, scopes, isolation } = subject;
-    return new SignJWT({ tid: tenantId, akid: apiKeyId, roles, permissions, scope: scopes.join(' '), iso: isolation })
+    const { tenantId, apiKeyId, roles, permissions, scopes, isolation, plan } = subject;
+    return new SignJWT({ tid: tenantId, akid: apiKeyId, roles, permissions, scope: scopes.join(' '), iso: isolation, plan })
       .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: 'at+jwt' })
       .setIssuer(config.TOKEN_ISSUER)
       .setAudience(config.TOKEN_AUDIENCE)
@@ -97,8 +98,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
     if (!key || (client.id && client.id !== key.apiKey.id)) {
       return refuse(reply, 'invalid_client', 'the API key is unknown, revoked or expired');
     }
-    const { apiKey, roles, permissions, isolation } = key;
-    const subject = { tenantId: apiKey.tenantId, subject: apiKey.serviceAccountId, apiKeyId: apiKey.id, roles, permissions, isolation };
+    const { apiKey, roles, permissions, isolation, plan } = key;
+    const subject = { tenantId: apiKey.tenantId, subject: apiKey.serviceAccountId, apiKeyId: apiKey.id, roles, permissions, isolation, plan };
     return tokenResponse(reply, { ...subject, scopes: apiKey.scopes });
   }
 

@@ -1,0 +1,78 @@
+/**
+ * The plan's request rate at the gateway: per tenant and, tighter, per API key; over it the whole request is
+ * refused with 429, Retry-After and RATE_LIMITED; under it every answer says what is left (RateLimit fields).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PLAN_QUOTAS, type Config } from '@jarvis/platform';
+import { databaseVariants, testConfig } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+import { serviceKey, signUp } from './helpers.ts';
+
+const FREE = PLAN_QUOTAS.FREE;
+
+async function ask(stack: Stack, headers: Record<string, string>) {
+  const response = await fetch(stack.gatewayUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query: '{ tenant { slug } }' }),
+  });
+  const body = (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string; retryAfter?: number } }[] };
+  return { status: response.status, headers: response.headers, body };
+}
+
+describe('plan request rates at the gateway', () => {
+  let stack: Stack;
+  let config: Config;
+  before(async () => {
+    config = testConfig(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '30' });
+    stack = await startStack(config, { freePorts: true });
+  });
+  after(() => stack?.close());
+
+  test("a FREE tenant gets its burst, then 429 with Retry-After until the rate replenishes; answers carry what is left", async () => {
+    const owner = await signUp(stack, 'free', { plan: 'FREE' });
+    const first = await ask(stack, owner.headers);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('ratelimit-limit'), String(FREE.burst));
+    assert.equal(Number(first.headers.get('ratelimit-remaining')), FREE.burst - 1);
+
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 3 * FREE.burst }, () => ask(stack, owner.headers)));
+    const elapsedSeconds = (Date.now() - started) / 1000;
+    const admitted = answers.filter((a) => a.status === 200).length;
+    // The burst left, plus what the sustained rate replenished while the requests were under way.
+    assert.ok(admitted >= FREE.burst - 1 && admitted <= FREE.burst - 1 + Math.ceil(elapsedSeconds * FREE.requestsPerSecond) + 1, `admitted ${admitted}`);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(refused.length, answers.length - admitted);
+    for (const answer of refused) {
+      assert.equal(answer.body.errors?.[0]?.extensions?.code, 'RATE_LIMITED');
+      assert.equal(Number(answer.headers.get('retry-after')), answer.body.errors?.[0]?.extensions?.retryAfter);
+    }
+
+    await new Promise((resolve) => setTimeout(resolve, 1000 / FREE.requestsPerSecond + 50));
+    assert.equal((await ask(stack, owner.headers)).status, 200, 'the rate replenishes');
+  });
+
+  test('an API key has a tighter rate of its own; its tenant keeps the rest', async () => {
+    const owner = await signUp(stack, 'keyed', { plan: 'FREE' });
+    const key = await serviceKey(stack, owner, { roles: ['viewer'] });
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the tenant's burst back after setting up
+    const byKey = [];
+    for (let i = 0; i < FREE.apiKeyBurst + 5; i++) byKey.push((await ask(stack, key.headers)).status);
+    const admitted = byKey.filter((status) => status === 200).length;
+    assert.ok(admitted >= FREE.apiKeyBurst && admitted < FREE.apiKeyBurst + 5, `the key got ${admitted}`);
+    assert.equal(byKey.at(-1), 429);
+    assert.equal((await ask(stack, owner.headers)).status, 200, 'the owner still has the tenant allowance');
+  });
+
+  test('anonymous callers have no plan and no plan limit', async () => {
+    const answer = await fetch(stack.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ permissions { name } }' }),
+    });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('ratelimit-limit'), null);
+  });
+});
