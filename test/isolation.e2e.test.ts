@@ -23,6 +23,7 @@ const EVERYTHING = `{
     knowledgeBases { id name }
     conversations { id title createdBy { id email } }
     usage { totals { metric quantity } }
+    quota { tokensToday memberAllowances { user { id } } }
   }
 }`;
 

@@ -2,11 +2,12 @@ import { defineSubgraph } from '@jarvis/platform';
 import { resolvers, type UsageContext } from './resolvers.ts';
 import { ledgerSubscription } from './ledger/consumer.ts';
 import { UsageService } from './ledger/service.ts';
+import { QuotaService } from './quotas/service.ts';
 
 export const usageSubgraph = defineSubgraph<UsageContext>({
   name: 'usage',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, usage: new UsageService(base.db, base.principal) }),
+  context: (base) => ({ ...base, usage: new UsageService(base.db, base.principal), quotas: new QuotaService(base.db, base.principal) }),
   subscriptions: [ledgerSubscription],
 });

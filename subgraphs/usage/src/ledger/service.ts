@@ -9,6 +9,8 @@ const recordInput = z.object({
   quantity: z.number().finite().nonnegative('must not be negative'),
   idempotencyKey: z.string().min(1, 'must not be empty').max(200, 'at most 200 characters'),
   occurredAt: z.date().nullish(),
+  userId: z.uuid('must be a user id').nullish(),
+  model: z.string().trim().min(1).max(200).nullish(),
 });
 
 /** Usage is recorded by services (API keys with this scope), not by people. */

@@ -1,0 +1,123 @@
+import {
+  badUserInput,
+  forbidden,
+  parseInput,
+  PLAN_QUOTAS,
+  requirePermission,
+  type Database,
+  type Principal,
+  type Quota,
+} from '@jarvis/platform';
+import { z } from 'zod';
+import * as store from './store.ts';
+import type { QuotaOverrides } from './store.ts';
+
+export interface QuotaView {
+  plan: string;
+  planLimits: Quota;
+  /** The plan's limits, lowered where the tenant chose to. */
+  limits: Quota;
+  tokensToday: number;
+  tokensThisMonth: number;
+  storageBytes: number;
+  memberAllowances: { userId: string; tenantId: string; tokensPerDay: number; usedToday: number }[];
+}
+
+const limit = z.number().finite().nonnegative('must not be negative').nullish();
+const setQuotaInput = z.object({
+  tokensPerDay: limit,
+  tokensPerMonth: limit,
+  storageBytes: limit,
+  concurrentStreams: z.number().int().nonnegative('must not be negative').nullish(),
+});
+const allowanceInput = z.object({ userId: z.uuid('must be a user id'), tokensPerDay: limit });
+
+const startOfDay = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+const startOfMonth = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+
+/**
+ * A tenant's quotas: its plan's limits (the plan is in the caller's signed principal), lowered where the
+ * tenant's admins chose to, per-member token allowances, and what has been used against them.
+ */
+export class QuotaService {
+  constructor(
+    private readonly db: Database,
+    private readonly principal: Principal,
+  ) {}
+
+  async quota(tenantId: string): Promise<QuotaView> {
+    requirePermission(this.principal, 'usage:read');
+    const plan = this.plan();
+    const now = new Date();
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [overrides, allowances, today, month, storageBytes] = await Promise.all([
+        store.overrides(tx),
+        store.allowances(tx),
+        store.tokensSince(tx, startOfDay(now)),
+        store.tokensSince(tx, startOfMonth(now)),
+        store.storageRecorded(tx),
+      ]);
+      const usedToday = new Map(today.map((row) => [row.userId, row.tokens]));
+      return {
+        plan,
+        planLimits: PLAN_QUOTAS[plan],
+        limits: effective(PLAN_QUOTAS[plan], overrides),
+        tokensToday: sum(today),
+        tokensThisMonth: sum(month),
+        storageBytes,
+        memberAllowances: allowances.map((a) => ({ ...a, usedToday: usedToday.get(a.userId) ?? 0 })),
+      };
+    });
+  }
+
+  /** Lowers (or, with null, restores) the tenant's limits; a plan's limit cannot be raised here. */
+  async setQuota(rawInput: unknown): Promise<QuotaView> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const input = parseInput(setQuotaInput, rawInput);
+    const planLimits = PLAN_QUOTAS[this.plan()];
+    const values: QuotaOverrides = {
+      tokensPerDay: input.tokensPerDay ?? null,
+      tokensPerMonth: input.tokensPerMonth ?? null,
+      storageBytes: input.storageBytes ?? null,
+      concurrentStreams: input.concurrentStreams ?? null,
+    };
+    for (const [field, value] of Object.entries(values) as [keyof QuotaOverrides, number | null][]) {
+      if (value !== null && value > planLimits[field]) {
+        throw badUserInput(`${field} cannot exceed the plan's ${planLimits[field]}; a higher limit needs another plan`, field);
+      }
+    }
+    await this.db.withTenant(tenantId, (tx) => store.saveOverrides(tx, tenantId, values));
+    return this.quota(tenantId);
+  }
+
+  /** A member's own daily token allowance inside the tenant's; null removes it. */
+  async setMemberAllowance(rawInput: unknown): Promise<QuotaView> {
+    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const input = parseInput(allowanceInput, rawInput);
+    await this.db.withTenant(tenantId, async (tx) => {
+      if (input.tokensPerDay === null || input.tokensPerDay === undefined) return store.removeAllowance(tx, input.userId);
+      const ceiling = effective(PLAN_QUOTAS[this.plan()], await store.overrides(tx)).tokensPerDay;
+      if (input.tokensPerDay > ceiling) throw badUserInput(`a member's allowance cannot exceed the tenant's ${ceiling} tokens a day`, 'tokensPerDay');
+      return store.saveAllowance(tx, { tenantId, userId: input.userId, tokensPerDay: input.tokensPerDay });
+    });
+    return this.quota(tenantId);
+  }
+
+  private plan() {
+    if (!this.principal.plan) throw forbidden('the caller carries no plan');
+    return this.principal.plan;
+  }
+}
+
+function effective(plan: Quota, overrides: QuotaOverrides): Quota {
+  const lower = (own: number | null, planned: number) => (own === null ? planned : Math.min(own, planned));
+  return {
+    ...plan,
+    tokensPerDay: lower(overrides.tokensPerDay, plan.tokensPerDay),
+    tokensPerMonth: lower(overrides.tokensPerMonth, plan.tokensPerMonth),
+    storageBytes: lower(overrides.storageBytes, plan.storageBytes),
+    concurrentStreams: lower(overrides.concurrentStreams, plan.concurrentStreams),
+  };
+}
+
+const sum = (rows: { tokens: number }[]) => rows.reduce((total, row) => total + Number(row.tokens), 0);

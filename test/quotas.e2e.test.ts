@@ -1,0 +1,100 @@
+/** Quotas: the plan's limits, lowered by the tenant's admins, per-member allowances, and usage against them. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PLAN_QUOTAS, type Config } from '@jarvis/platform';
+import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+import { addMember, as, errorCodes, respond, serviceKey, signUp, type Member } from './helpers.ts';
+
+const QUOTA = `{ tenant { quota {
+  plan tokensToday tokensThisMonth
+  limits { tokensPerDay tokensPerMonth storageBytes concurrentStreams requestsPerSecond }
+  planLimits { tokensPerDay }
+  memberAllowances { user { id } tokensPerDay usedToday }
+} } }`;
+
+interface QuotaAnswer {
+  tenant: {
+    quota: {
+      plan: string;
+      tokensToday: number;
+      tokensThisMonth: number;
+      limits: { tokensPerDay: number; tokensPerMonth: number; storageBytes: number; concurrentStreams: number; requestsPerSecond: number };
+      planLimits: { tokensPerDay: number };
+      memberAllowances: { user: { id: string }; tokensPerDay: number; usedToday: number }[];
+    };
+  };
+}
+
+for (const variant of databaseVariants()) {
+  describe(`quotas on ${variant.name}`, { skip: variant.skip }, () => {
+    let stack: Stack;
+    let config: Config;
+    let owner: Member;
+    let member: Member;
+
+    before(async () => {
+      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true' });
+      stack = await startStack(config, { freePorts: true });
+      owner = await signUp(stack, 'quota', { plan: 'TEAM' });
+      member = await addMember(stack, owner, `member@${owner.slug}.test`, 'member');
+      const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
+      const record = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { id } }`;
+      await as(stack, meter, record, { u: { metric: 'PROMPT_TOKENS', quantity: 1200, idempotencyKey: 'q-1', userId: member.userId, model: 'small' } });
+      await as(stack, meter, record, { u: { metric: 'COMPLETION_TOKENS', quantity: 300, idempotencyKey: 'q-2' } });
+    });
+    after(async () => {
+      await stack?.close();
+      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
+    });
+
+    test("a tenant's quota is its plan's, with what it has used today and this month", async () => {
+      const { quota } = (await as<QuotaAnswer>(stack, owner, QUOTA)).tenant;
+      assert.equal(quota.plan, 'TEAM');
+      assert.deepEqual(quota.limits, {
+        tokensPerDay: PLAN_QUOTAS.TEAM.tokensPerDay,
+        tokensPerMonth: PLAN_QUOTAS.TEAM.tokensPerMonth,
+        storageBytes: PLAN_QUOTAS.TEAM.storageBytes,
+        concurrentStreams: PLAN_QUOTAS.TEAM.concurrentStreams,
+        requestsPerSecond: PLAN_QUOTAS.TEAM.requestsPerSecond,
+      });
+      assert.deepEqual([quota.tokensToday, quota.tokensThisMonth], [1500, 1500]);
+    });
+
+    test('admins lower limits below the plan, never above it, and null restores the plan', async () => {
+      const set = `mutation($q: SetQuotaInput!) { setQuota(input: $q) { limits { tokensPerDay concurrentStreams } planLimits { tokensPerDay } } }`;
+      const lowered = await as<{ setQuota: { limits: { tokensPerDay: number; concurrentStreams: number }; planLimits: { tokensPerDay: number } } }>(
+        stack,
+        owner,
+        set,
+        { q: { tokensPerDay: 10_000, concurrentStreams: 3 } },
+      );
+      assert.deepEqual(lowered.setQuota.limits, { tokensPerDay: 10_000, concurrentStreams: 3 });
+      assert.equal(lowered.setQuota.planLimits.tokensPerDay, PLAN_QUOTAS.TEAM.tokensPerDay);
+
+      const above = await respond(stack, owner, set, { q: { tokensPerDay: PLAN_QUOTAS.TEAM.tokensPerDay + 1 } });
+      assert.deepEqual([above.errors?.[0]?.extensions?.code, above.errors?.[0]?.extensions?.field], ['BAD_USER_INPUT', 'tokensPerDay']);
+      assert.equal((await as<QuotaAnswer>(stack, owner, QUOTA)).tenant.quota.limits.tokensPerDay, 10_000, 'nothing changed');
+
+      const restored = await as<{ setQuota: { limits: { tokensPerDay: number } } }>(stack, owner, set, { q: { concurrentStreams: 3 } });
+      assert.equal(restored.setQuota.limits.tokensPerDay, PLAN_QUOTAS.TEAM.tokensPerDay);
+
+      const byMember = await respond(stack, member, set, { q: { tokensPerDay: 1 } });
+      assert.deepEqual(errorCodes(byMember), { setQuota: 'UNAUTHORIZED_FIELD_OR_TYPE' });
+    });
+
+    test("a member's allowance sits within the tenant's and shows what the member used today", async () => {
+      const allow = `mutation($a: MemberAllowanceInput!) { setMemberAllowance(input: $a) { memberAllowances { user { id } tokensPerDay usedToday } } }`;
+      const { setMemberAllowance } = await as<{ setMemberAllowance: { memberAllowances: unknown[] } }>(stack, owner, allow, {
+        a: { userId: member.userId, tokensPerDay: 5_000 },
+      });
+      assert.deepEqual(setMemberAllowance.memberAllowances, [{ user: { id: member.userId }, tokensPerDay: 5_000, usedToday: 1200 }]);
+
+      const tooMuch = await respond(stack, owner, allow, { a: { userId: member.userId, tokensPerDay: PLAN_QUOTAS.TEAM.tokensPerDay + 1 } });
+      assert.equal(tooMuch.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+
+      const removed = await as<{ setMemberAllowance: { memberAllowances: unknown[] } }>(stack, owner, allow, { a: { userId: member.userId } });
+      assert.deepEqual(removed.setMemberAllowance.memberAllowances, []);
+    });
+  });
+}
