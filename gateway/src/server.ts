@@ -20,6 +20,7 @@ import { createAuthenticator } from './authentication.ts';
 import { authorizingGateway, readAuthorization } from './authorization.ts';
 import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway } from './rate-limits.ts';
+import { requestMeter, subgraphUrlIn } from './request-meter.ts';
 import { serveGraphQL } from './http.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
@@ -81,10 +82,13 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
   });
   const admit = planLimiter(limits);
+  const usageUrl = config.SUBGRAPH_URLS.usage ?? subgraphUrlIn(supergraphSdl, 'usage');
+  const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log }) : undefined;
   serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);
     const rateHeaders = await admit(principal);
     if (rateHeaders) reply.headers(rateHeaders);
+    meter?.count(principal);
     let token: Promise<string> | undefined;
     return { principal, ip: request.ip, principalToken: () => (token ??= signer.sign(principal)) };
   });
@@ -92,6 +96,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
 
   async function close() {
     await app.close();
+    await meter?.close();
     await apollo.stop();
     await subgraphs.close();
     await limits.close();

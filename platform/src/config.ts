@@ -49,6 +49,7 @@ export const configSchema = z.object({
   LIMITS_FAILURE_MODE: z.enum(['open', 'closed']).default('closed'),
   SUPERGRAPH_PATH: z.string().min(1).optional(),
   SUBGRAPH_URLS: urlMap.default({}),
+  REQUEST_METER_FLUSH_MS: z.coerce.number().int().min(10).default(60_000),
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SEED_DEMO: flag.default(true),

@@ -1,0 +1,44 @@
+/** The gateway counts each tenant's requests into the usage ledger (REQUESTS), once per flush, each once. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { graphql, PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
+import { databaseVariants, testConfig } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+import { as, signUp, type Member } from './helpers.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("the gateway meters each tenant's requests", () => {
+  let stack: Stack;
+  let config: Config;
+  before(async () => {
+    config = testConfig(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', REQUEST_METER_FLUSH_MS: '100' });
+    stack = await startStack(config, { freePorts: true });
+  });
+  after(() => stack?.close());
+
+  /** Read straight from the usage subgraph, so reading is not itself a metered request. */
+  async function requests(member: Member): Promise<number> {
+    const principal = { tenantId: member.tenantId, roles: [], scopes: [], permissions: ['usage:read'], isolation: 'SHARED' as const };
+    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(principal);
+    const data = await graphql<{ _entities: { usage: { totals: { metric: string; quantity: number }[] } }[] }>(
+      stack.subgraphUrls.usage!,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { usage { totals { metric quantity } } } } }`,
+      { r: [{ __typename: 'Tenant', id: member.tenantId }] },
+      { [PRINCIPAL_HEADER]: token },
+    );
+    return data._entities[0]!.usage.totals.find((t) => t.metric === 'REQUESTS')!.quantity;
+  }
+
+  test('requests of a signed-in caller are counted for its tenant, and only its', async () => {
+    const acme = await signUp(stack, 'metered');
+    const other = await signUp(stack, 'unmetered');
+    for (let i = 0; i < 5; i++) await as(stack, acme, `{ tenant { slug } }`);
+    await sleep(400);
+    assert.equal(await requests(acme), 5);
+    assert.equal(await requests(other), 0, 'none of them for the neighbour');
+    await as(stack, other, `{ tenant { slug } }`);
+    await sleep(400);
+    assert.deepEqual([await requests(acme), await requests(other)], [5, 1]);
+  });
+});
