@@ -58,11 +58,12 @@ describe('plan request rates at the gateway', () => {
     const owner = await signUp(stack, 'keyed', { plan: 'FREE' });
     const key = await serviceKey(stack, owner, { roles: ['viewer'] });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // the tenant's burst back after setting up
-    const byKey = [];
-    for (let i = 0; i < FREE.apiKeyBurst + 5; i++) byKey.push((await ask(stack, key.headers)).status);
+    const started = Date.now();
+    const byKey = await Promise.all(Array.from({ length: 2 * FREE.apiKeyBurst }, async () => (await ask(stack, key.headers)).status));
+    const replenished = Math.ceil(((Date.now() - started) / 1000) * FREE.apiKeyRequestsPerSecond) + 1;
     const admitted = byKey.filter((status) => status === 200).length;
-    assert.ok(admitted >= FREE.apiKeyBurst && admitted < FREE.apiKeyBurst + 5, `the key got ${admitted}`);
-    assert.equal(byKey.at(-1), 429);
+    assert.ok(admitted >= FREE.apiKeyBurst && admitted <= FREE.apiKeyBurst + replenished, `the key got ${admitted}`);
+    assert.ok(byKey.includes(429));
     assert.equal((await ask(stack, owner.headers)).status, 200, 'the owner still has the tenant allowance');
   });
 
