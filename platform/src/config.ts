@@ -74,6 +74,7 @@ export const configSchema = z.object({
   AMQP_URL: z.url().optional(),
   BUS_NAMESPACE: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, _ and -').default('jarvis'),
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
+  QDRANT_URL: z.url().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
