@@ -1,0 +1,180 @@
+/**
+ * Retrieval quality and speed of the knowledge subgraph's search core on SciFact (BEIR format, training
+ * split): BM25 (lexical), the local hashed embedder with exact cosine over every document (vector), and
+ * their fusion (hybrid). Documents are indexed as title + text. Prints a markdown table.
+ * The data lives beside the repository, in ../shared/data/scifact.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Bm25Index, DEFAULT_BM25 } from '../subgraphs/knowledge/src/retrieval/bm25.ts';
+import { LocalHashEmbedder } from '../subgraphs/knowledge/src/retrieval/embedder.ts';
+import { DEFAULT_HYBRID_WEIGHTS, DEFAULT_RRF, fuseHybrid, rrf } from '../subgraphs/knowledge/src/retrieval/fusion.ts';
+import { ndcgAtK, recallAtK, type Qrels } from '../subgraphs/knowledge/src/retrieval/metrics.ts';
+import { topK, type ScoredId } from '../subgraphs/knowledge/src/retrieval/ranking.ts';
+
+const DATA_DIR = new URL('../../shared/data/scifact/', import.meta.url);
+/** How many results each retriever hands to fusion, and how deep recall is measured. */
+const DEPTH = 100;
+
+interface Doc {
+  id: string;
+  text: string;
+}
+
+interface Query {
+  id: string;
+  text: string;
+}
+
+const DATA_FILES = ['corpus.jsonl', 'queries.jsonl', 'qrels/train.tsv'];
+
+function missingDataFiles(): string[] {
+  return DATA_FILES.map((name) => fileURLToPath(new URL(name, DATA_DIR))).filter((path) => !existsSync(path));
+}
+
+function dataFile(name: string): string {
+  return readFileSync(new URL(name, DATA_DIR), 'utf8');
+}
+
+function jsonLines<T>(name: string): T[] {
+  return dataFile(name)
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as T);
+}
+
+function loadCorpus(): Doc[] {
+  return jsonLines<{ _id: string; title: string; text: string }>('corpus.jsonl').map((doc) => ({
+    id: doc._id,
+    text: `${doc.title}\n${doc.text}`,
+  }));
+}
+
+function loadQrels(): Map<string, Map<string, number>> {
+  const qrels = new Map<string, Map<string, number>>();
+  for (const line of dataFile('qrels/train.tsv').split('\n').slice(1)) {
+    const [queryId, docId, grade] = line.trim().split('\t');
+    if (!queryId || !docId || !grade) continue;
+    if (!qrels.has(queryId)) qrels.set(queryId, new Map());
+    qrels.get(queryId)!.set(docId, Number(grade));
+  }
+  return qrels;
+}
+
+function loadQueries(qrels: Map<string, Qrels>): Query[] {
+  return jsonLines<{ _id: string; text: string }>('queries.jsonl')
+    .filter((query) => qrels.has(query._id))
+    .map((query) => ({ id: query._id, text: query.text }));
+}
+
+/** Exact cosine over every document: the vectors are unit length, so cosine is the dot product. */
+class ExactVectorIndex {
+  private readonly matrix: Float32Array;
+
+  constructor(
+    private readonly ids: string[],
+    vectors: Float32Array[],
+    private readonly dimensions: number,
+  ) {
+    this.matrix = new Float32Array(ids.length * dimensions);
+    vectors.forEach((vector, row) => this.matrix.set(vector, row * dimensions));
+  }
+
+  search(query: Float32Array, k: number): ScoredId[] {
+    const { matrix, dimensions } = this;
+    const scores = new Float32Array(this.ids.length);
+    for (let row = 0; row < this.ids.length; row++) {
+      const offset = row * dimensions;
+      let dot = 0;
+      for (let i = 0; i < dimensions; i++) dot += matrix[offset + i]! * query[i]!;
+      scores[row] = dot;
+    }
+    return topK(this.ids.length, (row) => scores[row]!, (row) => this.ids[row]!, k);
+  }
+}
+
+interface ModeRun {
+  mode: string;
+  rankings: Map<string, string[]>;
+  latenciesMs: number[];
+}
+
+async function timed<T>(work: () => T | Promise<T>): Promise<{ result: T; ms: number }> {
+  const started = performance.now();
+  const result = await work();
+  return { result, ms: performance.now() - started };
+}
+
+async function runQueries(mode: string, queries: Query[], search: (text: string) => Promise<ScoredId[]>): Promise<ModeRun> {
+  const rankings = new Map<string, string[]>();
+  const latenciesMs: number[] = [];
+  for (const query of queries) {
+    const { result, ms } = await timed(() => search(query.text));
+    rankings.set(query.id, result.map((hit) => hit.id));
+    latenciesMs.push(ms);
+  }
+  return { mode, rankings, latenciesMs };
+}
+
+function mean(values: number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+}
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? 0;
+}
+
+function perSecond(count: number, ms: number): string {
+  return Math.round((count / ms) * 1000).toLocaleString('en-US');
+}
+
+function tableRow(run: ModeRun, qrels: Map<string, Qrels>, indexing: string): string {
+  const judged = [...run.rankings].map(([queryId, ranked]) => ({ ranked, judgements: qrels.get(queryId)! }));
+  const ndcg = mean(judged.map(({ ranked, judgements }) => ndcgAtK(ranked, judgements, 10)));
+  const recall = mean(judged.map(({ ranked, judgements }) => recallAtK(ranked, judgements, DEPTH)));
+  const latency = `${percentile(run.latenciesMs, 0.5).toFixed(2)} / ${percentile(run.latenciesMs, 0.95).toFixed(2)}`;
+  return `| ${run.mode} | ${ndcg.toFixed(4)} | ${recall.toFixed(4)} | ${indexing} | ${latency} |`;
+}
+
+async function main(): Promise<void> {
+  const missing = missingDataFiles();
+  if (missing.length > 0) {
+    console.error(`SciFact not found: missing ${missing.join(', ')}.\nPut the BEIR SciFact files (corpus.jsonl, queries.jsonl, qrels/train.tsv) in ${fileURLToPath(DATA_DIR)}`);
+    process.exitCode = 1;
+    return;
+  }
+  const qrels = loadQrels();
+  const docs = loadCorpus();
+  const queries = loadQueries(qrels);
+
+  const bm25 = new Bm25Index();
+  const lexicalIndexing = await timed(() => bm25.index(docs));
+  const embedder = new LocalHashEmbedder();
+  const embedding = await timed(() => embedder.embed(docs.map((doc) => doc.text)));
+  const vectors = new ExactVectorIndex(docs.map((doc) => doc.id), embedding.result, embedder.dimensions);
+
+  const lexicalSearch = (text: string) => Promise.resolve(bm25.search(text, DEPTH));
+  const vectorSearch = async (text: string) => vectors.search((await embedder.embed([text]))[0]!, DEPTH);
+  const hybridSearch = async (text: string) => fuseHybrid(await lexicalSearch(text), await vectorSearch(text)).slice(0, DEPTH);
+  const rrfSearch = async (text: string) => rrf([await lexicalSearch(text), await vectorSearch(text)], DEFAULT_RRF).slice(0, DEPTH);
+
+  const { lexical: lexicalWeight, vector: vectorWeight } = DEFAULT_HYBRID_WEIGHTS;
+  const runs = [
+    await runQueries('LEXICAL (BM25)', queries, lexicalSearch),
+    await runQueries(`VECTOR (${embedder.id}, exact cosine)`, queries, vectorSearch),
+    await runQueries(`HYBRID (score blend ${lexicalWeight}/${vectorWeight}, default)`, queries, hybridSearch),
+    await runQueries(`HYBRID (RRF k=${DEFAULT_RRF.k}, equal weights)`, queries, rrfSearch),
+  ];
+
+  const lexicalRate = perSecond(docs.length, lexicalIndexing.ms);
+  const vectorRate = perSecond(docs.length, embedding.ms);
+  const hybridRate = perSecond(docs.length, lexicalIndexing.ms + embedding.ms);
+  const rates = [lexicalRate, vectorRate, hybridRate, hybridRate];
+  console.log(`SciFact train: ${docs.length} documents (title + text), ${queries.length} queries; BM25 k1=${DEFAULT_BM25.k1} b=${DEFAULT_BM25.b}; each list cut at ${DEPTH} before fusion\n`);
+  console.log('| mode | nDCG@10 | recall@100 | indexing (docs/s) | query p50 / p95 (ms) |');
+  console.log('|---|---:|---:|---:|---:|');
+  runs.forEach((run, i) => console.log(tableRow(run, qrels, rates[i]!)));
+}
+
+await main();
