@@ -109,7 +109,7 @@ function normalize(vector: Float32Array): Float32Array {
   return vector;
 }
 
-export function hashEmbedding(text: string, dimensions: number): Float32Array {
+function hashEmbedding(text: string, dimensions: number): Float32Array {
   const vector = new Float32Array(dimensions);
   addFamily(vector, wordFeatures(analyze(text)));
   addFamily(vector, charFeatures(tokenize(text)));
