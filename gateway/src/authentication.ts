@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, isPlan, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, isPlan, requestToken, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -32,10 +32,10 @@ const BEARER_API_KEY = new RegExp(`^Bearer (${API_KEY_PREFIX}[0-9a-f-]{36}\\.[A-
  * else is UNAUTHENTICATED.
  */
 export function createAuthenticator(issuers: TrustedIssuer[], options: AuthenticatorOptions = {}) {
-  const verify = jwtVerifier(issuers, options);
+  const jwts = jwtVerifier(issuers, options);
   const trusted = new Set(issuers.map((issuer) => issuer.issuer));
   const exchange = options.tokenExchangeUrl
-    ? tokenExchange(options.tokenExchangeUrl, verify, options.tokenExchangeCacheMs ?? 30_000)
+    ? tokenExchange(options.tokenExchangeUrl, (token) => jwts.verify(token), options.tokenExchangeCacheMs ?? 30_000)
     : undefined;
 
   return async function authenticate(authorization: string | undefined): Promise<Principal> {
@@ -47,8 +47,10 @@ export function createAuthenticator(issuers: TrustedIssuer[], options: Authentic
     }
     const token = BEARER_JWT.exec(authorization)?.[1];
     if (!token) throw unauthenticated('Authorization must be "Bearer <JWT or API key>"');
+    const known = jwts.verified(token);
+    if (known) return known;
     const { iss, exp } = unverifiedClaims(token);
-    if ((iss !== undefined && trusted.has(iss)) || !exchange) return verify(token);
+    if ((iss !== undefined && trusted.has(iss)) || !exchange) return jwts.verify(token, iss);
     const form = { grant_type: TOKEN_EXCHANGE_GRANT, subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' };
     return exchange(token, form, 'the token is not from a trusted issuer, or not valid', exp);
   };
@@ -71,16 +73,19 @@ function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwks
   // authenticating a request.
   const verified = new LRUCache<string, Principal>({ max: 10_000 });
 
-  return async function verify(token: string): Promise<Principal> {
-    const known = verified.get(token);
-    if (known) return known;
-    const { principal, expiresAt } = await verifySignature(token);
-    verified.set(token, principal, { ttl: Math.max(1, expiresAt - Date.now()) });
-    return principal;
+  return {
+    /** The principal of a token verified before and not expired since, without decoding it again. */
+    verified: (token: string): Principal | undefined => verified.get(token),
+    async verify(token: string, issuer = unverifiedClaims(token).iss): Promise<Principal> {
+      const known = verified.get(token);
+      if (known) return known;
+      const { principal, expiresAt } = await verifySignature(token, issuer);
+      verified.set(token, principal, { ttl: Math.max(1, expiresAt - Date.now()) });
+      return principal;
+    },
   };
 
-  async function verifySignature(token: string): Promise<{ principal: Principal; expiresAt: number }> {
-    const { iss: issuer } = unverifiedClaims(token);
+  async function verifySignature(token: string, issuer: string | undefined): Promise<{ principal: Principal; expiresAt: number }> {
     const keySet = issuer === undefined ? undefined : keySets.get(issuer);
     if (!keySet) throw unauthenticated('the token is not from a trusted issuer');
     try {
@@ -109,15 +114,10 @@ function tokenExchange(tokenUrl: string, verify: (token: string) => Promise<Prin
   const traded = new LRUCache<string, Promise<Principal>>({ max: 10_000 });
 
   async function trade(form: Record<string, string>, refusal: string): Promise<Principal> {
-    const response = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form),
-    });
-    if (response.status === 400 || response.status === 401) throw unauthenticated(refusal);
-    if (!response.ok) throw new Error(`the token endpoint answered ${response.status}`);
-    const body = (await response.json()) as { access_token: string };
-    return verify(body.access_token);
+    const { status, body } = await requestToken(tokenUrl, form);
+    if (status === 400 || status === 401) throw unauthenticated(refusal);
+    if (status !== 200) throw new Error(`the token endpoint answered ${status}`);
+    return verify(body.access_token as string);
   }
 
   return function exchange(credential: string, form: Record<string, string>, refusal: string, expiresAtSeconds?: number): Promise<Principal> {

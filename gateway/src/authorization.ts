@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
 import {
   getNamedType,
   getOperationAST,
@@ -16,9 +14,7 @@ import {
   isUnionType,
   Kind,
   parse,
-  print,
   visit,
-  type ArgumentNode,
   type ASTNode,
   type ConstDirectiveNode,
   type ConstValueNode,
@@ -41,6 +37,16 @@ import {
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ANONYMOUS, type Principal } from '@jarvis/platform';
+import {
+  rewritten,
+  withOperation,
+  wrapExecutor,
+  type GatewayExecutor,
+  type GatewayInterface,
+  type GatewayRequestContext,
+  type RewrittenOperation,
+} from './gateway-wrapper.ts';
+import { argument, importedName, linksTo, stringValue } from './links.ts';
 
 /*
  * Federation 2.6 authorization directives (@authenticated, @requiresScopes, @policy) enforced the way Apollo
@@ -81,23 +87,9 @@ interface FeatureLink {
  * The authorization rules of a supergraph, and the copy of it @apollo/gateway accepts: the gateway refuses
  * features linked `for: SECURITY` that it cannot enforce, so that argument is cut from their @link.
  */
-export function readAuthorization(supergraphSdl: string): { rules: AuthorizationRules; gatewaySdl: string } {
-  const document = parse(supergraphSdl);
-  const links = featureLinks(document);
+export function readAuthorization(supergraphSdl: string, document = parse(supergraphSdl)): { rules: AuthorizationRules; gatewaySdl: string } {
+  const links = linksTo(document, FEATURE_URL).map(({ match, link }) => ({ feature: match[1] as Feature, directive: link }));
   return { rules: collectRules(document, directiveNames(links)), gatewaySdl: withoutPurpose(supergraphSdl, links) };
-}
-
-function featureLinks(document: DocumentNode): FeatureLink[] {
-  const links: FeatureLink[] = [];
-  for (const definition of document.definitions) {
-    if (definition.kind !== Kind.SCHEMA_DEFINITION && definition.kind !== Kind.SCHEMA_EXTENSION) continue;
-    for (const directive of definition.directives ?? []) {
-      const url = stringValue(argument(directive, 'url'));
-      const feature = directive.name.value === 'link' ? FEATURE_URL.exec(url ?? '')?.[1] : undefined;
-      if (feature) links.push({ feature: feature as Feature, directive });
-    }
-  }
-  return links;
 }
 
 /**
@@ -111,18 +103,6 @@ function directiveNames(links: FeatureLink[]): Record<Feature, string> {
     names[feature] = importedName(directive, feature) ?? stringValue(argument(directive, 'as')) ?? feature;
   }
   return names;
-}
-
-function importedName(link: ConstDirectiveNode, feature: Feature): string | undefined {
-  const imports = argument(link, 'import');
-  if (imports?.kind !== Kind.LIST) return undefined;
-  for (const entry of imports.values) {
-    if (stringValue(entry) === `@${feature}`) return feature;
-    if (entry.kind !== Kind.OBJECT) continue;
-    const field = (name: string) => stringValue(entry.fields.find((f) => f.name.value === name)?.value);
-    if (field('name') === `@${feature}`) return (field('as') ?? `@${feature}`).slice(1);
-  }
-  return undefined;
 }
 
 function withoutPurpose(sdl: string, links: FeatureLink[]): string {
@@ -182,14 +162,6 @@ function anyOfAll(value: ConstValueNode | undefined): AnyOfAll {
   const listOf = (v: ConstValueNode) => (v.kind === Kind.LIST ? v.values : [v]);
   if (!value) return [];
   return listOf(value).map((inner) => listOf(inner).map(stringValue).filter((s) => s !== undefined));
-}
-
-function argument(directive: ConstDirectiveNode, name: string): ConstValueNode | undefined {
-  return directive.arguments?.find((arg: ArgumentNode) => arg.name.value === name)?.value as ConstValueNode | undefined;
-}
-
-function stringValue(value: ConstValueNode | undefined): string | undefined {
-  return value?.kind === Kind.STRING ? value.value : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -546,21 +518,18 @@ function restrictableField(parent: GraphQLCompositeType, name: string): GraphQLF
 export type Analysis =
   | { kind: 'unchanged' }
   | { kind: 'rejected'; unauthorized: readonly ErrorPath[] }
-  | {
+  | (RewrittenOperation & {
       kind: 'filtered';
       unauthorized: readonly ErrorPath[];
-      document: DocumentNode;
-      operation: OperationDefinitionNode;
-      source: string;
-      queryHash: string;
       nulls: readonly Step[][];
       typenames: readonly Step[][];
-    };
+    });
 
 const UNCHANGED: Analysis = Object.freeze({ kind: 'unchanged' });
 
 export interface AnalysisRequest {
-  source: string;
+  /** The hash of the operation's source (Apollo Server's `queryHash`): with the caller, the cache key. */
+  queryHash: string;
   document: DocumentNode;
   operationName?: string | null;
   principal: Principal;
@@ -584,10 +553,10 @@ export function createAuthorizer(apiSchema: GraphQLSchema, rules: AuthorizationR
   const cache = new LRUCache<string, Analysis>({ max: options.cacheSize ?? 1000 });
 
   return {
-    analyze({ source, document, operationName, principal }: AnalysisRequest): Analysis {
+    analyze({ queryHash, document, operationName, principal }: AnalysisRequest): Analysis {
       if (requirements.length === 0) return UNCHANGED;
       const caller = callerOf(principal, scopesNamed, policiesNamed);
-      const key = `${caller.key}\u0000${operationName ?? ''}\u0000${source}`;
+      const key = `${caller.key}\u0000${operationName ?? ''}\u0000${queryHash}`;
       const cached = cache.get(key);
       if (cached) return cached;
       const analysis = analyzeOperation(apiSchema, rules, document, operationName, caller, options);
@@ -617,13 +586,10 @@ function analyzeOperation(
   if (findings.unauthorized.length === 0) return UNCHANGED;
   if (selections.length === 0 || rejectUnauthorized) return { kind: 'rejected', unauthorized: findings.unauthorized };
   const filtered = filteredDocument(withSelections(operation, selections), filter);
-  const source = print(filtered.document);
   return {
     kind: 'filtered',
     unauthorized: findings.unauthorized,
-    ...filtered,
-    source,
-    queryHash: createHash('sha256').update(source).digest('hex'),
+    ...rewritten(filtered.document, filtered.operation),
     nulls: findings.nulls,
     typenames: findings.typenames,
   };
@@ -678,7 +644,7 @@ export function completeResult(result: ExecutionResult, analysis: Extract<Analys
 
 type ResponseObject = Record<string, unknown>;
 
-export function unauthorizedErrors(paths: readonly ErrorPath[]): GraphQLError[] {
+function unauthorizedErrors(paths: readonly ErrorPath[]): GraphQLError[] {
   return paths.map(
     (path) => new GraphQLError('Unauthorized field or type', { path, extensions: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' } }),
   );
@@ -731,41 +697,27 @@ function forgetTypename(value: unknown, path: readonly Step[], at: number): void
   else forgetTypename(object[step.key], path, at + 1);
 }
 
-/** A Map bounded to its most recently used entries. */
 // ---------------------------------------------------------------------------------------------------------
 // The gateway, wrapped
 
-export type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
-export type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
-export type GatewayRequestContext = Parameters<GatewayExecutor>[0];
-
-/**
- * Wraps a gateway so every operation is authorized before it is planned. The rules follow the gateway's
- * schema: they are read again from each supergraph it loads.
- */
-export function authorizingGateway(gateway: GatewayInterface, options: AuthorizerOptions = {}): GatewayInterface {
+/** Wraps a gateway so every operation is authorized, against `rules`, before it is planned. */
+export function authorizingGateway(gateway: GatewayInterface, rules: AuthorizationRules, options: AuthorizerOptions = {}): GatewayInterface {
   let authorizer: Authorizer | undefined;
-  gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-    authorizer = createAuthorizer(apiSchema, readAuthorization(coreSupergraphSdl).rules, options);
+  // The authorizer needs the API schema, which the gateway has once it has loaded.
+  gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
+    authorizer = createAuthorizer(apiSchema, rules, options);
   });
   const current = () => {
     if (!authorizer) throw new Error('the gateway executed an operation before loading its schema');
     return authorizer;
   };
-  return {
-    onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
-    stop: () => gateway.stop(),
-    async load(loadOptions) {
-      const { executor } = await gateway.load(loadOptions);
-      return { executor: executor && authorizingExecutor(executor, current) };
-    },
-  };
+  return wrapExecutor(gateway, (execute) => authorizingExecutor(execute, current));
 }
 
 function authorizingExecutor(execute: GatewayExecutor, authorizer: () => Authorizer): GatewayExecutor {
   return async (requestContext) => {
     const analysis = authorizer().analyze({
-      source: requestContext.source,
+      queryHash: requestContext.queryHash,
       document: requestContext.document,
       operationName: requestContext.request.operationName,
       principal: (requestContext.context as { principal?: Principal }).principal ?? ANONYMOUS,
@@ -786,20 +738,3 @@ function variableErrors({ schema, operation, request }: GatewayRequestContext) {
   return getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}).errors;
 }
 
-/**
- * @apollo/gateway caches query plans by `queryHash` and operation name and plans from `document`, so all of
- * them (and the source they stand for) must describe the filtered operation.
- */
-export function withOperation(
-  requestContext: GatewayRequestContext,
-  { document, operation, source, queryHash }: Pick<Extract<Analysis, { kind: 'filtered' }>, 'document' | 'operation' | 'source' | 'queryHash'>,
-): GatewayRequestContext {
-  return {
-    ...requestContext,
-    request: { ...requestContext.request, query: source },
-    document,
-    operation,
-    source,
-    queryHash,
-  };
-}

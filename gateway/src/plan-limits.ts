@@ -13,22 +13,21 @@ export function planLimiter(store: LimitStore) {
     if (!principal.tenantId || !principal.plan) return undefined;
     const quota = PLAN_QUOTAS[principal.plan];
     // The narrower key first, so a refused key does not spend its tenant's allowance.
-    const checks: { limit: number; decision: RateDecision }[] = [];
-    if (principal.apiKeyId) {
-      const limit = { limit: quota.apiKeyRequestsPerSecond, windowMs: 1000, burst: quota.apiKeyBurst };
-      checks.push({ limit: limit.burst, decision: await store.hit(`plan:key:${principal.apiKeyId}`, limit) });
-    }
-    if (checks.every((check) => check.decision.allowed)) {
-      const limit = { limit: quota.requestsPerSecond, windowMs: 1000, burst: quota.burst };
-      checks.push({ limit: limit.burst, decision: await store.hit(`plan:tenant:${principal.tenantId}`, limit) });
-    }
-    const refused = checks.find((check) => !check.decision.allowed);
-    if (refused) throw rateLimited(`the ${principal.plan} plan's request rate is used up`, refused.decision.retryAfterMs);
-    const tightest = checks.reduce((a, b) => (b.decision.remaining < a.decision.remaining ? b : a));
+    const key = principal.apiKeyId
+      ? await check(`plan:key:${principal.apiKeyId}`, quota.apiKeyRequestsPerSecond, quota.apiKeyBurst, principal)
+      : undefined;
+    const tenant = await check(`plan:tenant:${principal.tenantId}`, quota.requestsPerSecond, quota.burst, principal);
+    const tightest = key && key.decision.remaining < tenant.decision.remaining ? key : tenant;
     return {
-      'ratelimit-limit': String(tightest.limit),
+      'ratelimit-limit': String(tightest.burst),
       'ratelimit-remaining': String(Math.max(0, tightest.decision.remaining)),
       'ratelimit-reset': String(Math.ceil(tightest.decision.resetMs / 1000)),
     };
   };
+
+  async function check(key: string, perSecond: number, burst: number, principal: Principal): Promise<{ burst: number; decision: RateDecision }> {
+    const decision = await store.hit(key, { limit: perSecond, windowMs: 1000, burst });
+    if (!decision.allowed) throw rateLimited(`the ${principal.plan} plan's request rate is used up`, decision.retryAfterMs);
+    return { burst, decision };
+  }
 }

@@ -1,7 +1,7 @@
-import { GraphQLError, Kind, parse, print, type DocumentNode, type FieldNode, type OperationDefinitionNode } from 'graphql';
-import { createHash } from 'node:crypto';
+import { GraphQLError, Kind, type DocumentNode, type FieldNode, type OperationDefinitionNode } from 'graphql';
 import { ANONYMOUS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
-import { withOperation, type GatewayExecutor, type GatewayInterface, type GatewayRequestContext } from './authorization.ts';
+import { rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface, type GatewayRequestContext } from './gateway-wrapper.ts';
+import { importedName, linksTo } from './links.ts';
 
 export type RateLimitBy = 'PRINCIPAL' | 'TENANT' | 'IP';
 
@@ -23,8 +23,7 @@ const ROOT_TYPES = new Set(['Query', 'Mutation']);
  * are enforced on root fields, where a call is one request's worth of work; anywhere else the gateway refuses
  * to start rather than silently not limiting.
  */
-export function readRateLimits(supergraphSdl: string): Map<string, FieldRateLimit> {
-  const document = parse(supergraphSdl);
+export function readRateLimits(document: DocumentNode): Map<string, FieldRateLimit> {
   const name = directiveName(document);
   const limits = new Map<string, FieldRateLimit>();
   for (const definition of document.definitions) {
@@ -47,22 +46,9 @@ export function readRateLimits(supergraphSdl: string): Map<string, FieldRateLimi
 
 /** The name `@rateLimit` goes by in this supergraph: imported under its own name, or renamed in the import. */
 function directiveName(document: DocumentNode): string {
-  for (const definition of document.definitions) {
-    if (definition.kind !== Kind.SCHEMA_DEFINITION && definition.kind !== Kind.SCHEMA_EXTENSION) continue;
-    for (const link of definition.directives ?? []) {
-      const url = link.arguments?.find((a) => a.name.value === 'url')?.value;
-      if (link.name.value !== 'link' || url?.kind !== Kind.STRING || !RATE_LIMIT_URL.test(url.value)) continue;
-      const imports = link.arguments?.find((a) => a.name.value === 'import')?.value;
-      if (imports?.kind !== Kind.LIST) continue;
-      for (const entry of imports.values) {
-        if (entry.kind === Kind.STRING && entry.value === '@rateLimit') return 'rateLimit';
-        if (entry.kind !== Kind.OBJECT) continue;
-        const field = (key: string) => entry.fields.find((f) => f.name.value === key)?.value;
-        const original = field('name');
-        const renamed = field('as');
-        if (original?.kind === Kind.STRING && original.value === '@rateLimit' && renamed?.kind === Kind.STRING) return renamed.value.slice(1);
-      }
-    }
+  for (const { link } of linksTo(document, RATE_LIMIT_URL)) {
+    const name = importedName(link, 'rateLimit');
+    if (name) return name;
   }
   return 'rateLimit';
 }
@@ -85,24 +71,13 @@ interface LimitedField {
  * request is refused with HTTP 429 and Retry-After. Counters live in the shared limit store, so the limit holds
  * across gateway replicas.
  */
-export function rateLimitingGateway(gateway: GatewayInterface, store: LimitStore, supergraphSdl: () => string): GatewayInterface {
-  let limits = readRateLimits(supergraphSdl());
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
-    limits = readRateLimits(coreSupergraphSdl);
-  });
-  return {
-    onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
-    stop: () => gateway.stop(),
-    async load(options) {
-      const { executor } = await gateway.load(options);
-      return { executor: executor && rateLimitingExecutor(executor, store, () => limits) };
-    },
-  };
+export function rateLimitingGateway(gateway: GatewayInterface, store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayInterface {
+  return wrapExecutor(gateway, (execute) => rateLimitingExecutor(execute, store, limits));
 }
 
-function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limits: () => Map<string, FieldRateLimit>): GatewayExecutor {
+function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayExecutor {
   return async (requestContext) => {
-    const limited = limitedRootFields(requestContext.operation, limits());
+    const limited = limitedRootFields(requestContext.operation, limits);
     if (limited.length === 0) return execute(requestContext);
     const context = requestContext.context as { principal?: Principal; ip?: string };
     const refused = await overLimit(store, limited, context.principal ?? ANONYMOUS, context.ip ?? 'unknown');
@@ -162,6 +137,5 @@ function withoutFields(requestContext: GatewayRequestContext, selections: Operat
     ...requestContext.document,
     definitions: requestContext.document.definitions.map((d) => (d === requestContext.operation ? operation : d)),
   };
-  const source = print(document);
-  return withOperation(requestContext, { document, operation, source, queryHash: createHash('sha256').update(source).digest('hex') });
+  return withOperation(requestContext, rewritten(document, operation));
 }

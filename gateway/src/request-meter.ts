@@ -64,10 +64,3 @@ export function requestMeter({ usageUrl, signer, flushMs, log }: { usageUrl: str
     },
   };
 }
-
-export type RequestMeter = ReturnType<typeof requestMeter>;
-
-/** Where a supergraph says a subgraph is (its join__Graph entry), if it has one of that name. */
-export function subgraphUrlIn(supergraphSdl: string, name: string): string | undefined {
-  return new RegExp(`@join__graph\\(name: "${name}", url: "([^"]+)"\\)`).exec(supergraphSdl)?.[1];
-}

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
@@ -19,8 +20,8 @@ import {
 import { createAuthenticator } from './authentication.ts';
 import { authorizingGateway, readAuthorization } from './authorization.ts';
 import { planLimiter } from './plan-limits.ts';
-import { rateLimitingGateway } from './rate-limits.ts';
-import { requestMeter, subgraphUrlIn } from './request-meter.ts';
+import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
+import { requestMeter } from './request-meter.ts';
 import { serveGraphQL } from './http.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
@@ -40,7 +41,10 @@ interface GatewayContext {
 export async function createGatewayServer(config: Config, log: Logger = createLogger('gateway', config.LOG_LEVEL)) {
   const signer = principalSigner(internalAuthSecret(config));
   const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, 'utf8');
-  const { gatewaySdl } = readAuthorization(supergraphSdl);
+  const document = parse(supergraphSdl);
+  const { rules, gatewaySdl } = readAuthorization(supergraphSdl, document);
+  // Read before the gateway starts: a misplaced @rateLimit stops start-up instead of going unenforced.
+  const rateLimits = readRateLimits(document);
   const limits = openLimitStore({
     redisUrl: config.REDIS_URL,
     prefix: `${config.REDIS_KEY_PREFIX}limits:`,
@@ -48,21 +52,25 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     log,
   });
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
+  const subgraphUrls = new Map<string, string>();
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     logger: log,
-    buildService: ({ name, url }) =>
-      new RemoteGraphQLDataSource<GatewayContext>({
-        url: config.SUBGRAPH_URLS[name] ?? url,
+    buildService: ({ name, url }) => {
+      const resolved = config.SUBGRAPH_URLS[name] ?? url;
+      if (resolved) subgraphUrls.set(name, resolved);
+      return new RemoteGraphQLDataSource<GatewayContext>({
+        url: resolved,
         fetcher: subgraphs.fetcher,
         willSendRequest: async ({ request, context }) => {
           request.http?.headers.set(PRINCIPAL_HEADER, await context.principalToken());
         },
-      }),
+      });
+    },
   });
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization first, so fields a caller may not see never count against its limits.
-    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, () => supergraphSdl), {
+    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), rules, {
       rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED,
     }),
     logger: log,
@@ -82,7 +90,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
   });
   const admit = planLimiter(limits);
-  const usageUrl = config.SUBGRAPH_URLS.usage ?? subgraphUrlIn(supergraphSdl, 'usage');
+  // Known once the gateway has built its subgraph services (apollo.start): absent from foreign supergraphs.
+  const usageUrl = subgraphUrls.get('usage');
   const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log }) : undefined;
   serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);

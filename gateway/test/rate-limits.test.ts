@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
+import { parse } from 'graphql';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
@@ -61,7 +62,7 @@ const tokenFor = (tenantId: string, userId = randomUUID()) =>
     .setSubject(userId).setExpirationTime('10m').sign(privateKey);
 
 test('@rateLimit survives composition with its arguments', () => {
-  const limits = readRateLimits(supergraph.supergraphSdl);
+  const limits = readRateLimits(parse(supergraph.supergraphSdl));
   assert.deepEqual([...limits.values()].map((l) => [l.coordinate, l.max, l.windowMs, l.by]).sort(), [
     ['Mutation.send', 1, 3_600_000, 'IP'],
     ['Query.few', 2, 3_600_000, 'PRINCIPAL'],

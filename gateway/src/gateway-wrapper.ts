@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
+import { print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+
+export type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
+export type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
+export type GatewayRequestContext = Parameters<GatewayExecutor>[0];
+
+/** The gateway as Apollo Server sees it, with every operation passing through `wrap` before it is planned. */
+export function wrapExecutor(gateway: GatewayInterface, wrap: (execute: GatewayExecutor) => GatewayExecutor): GatewayInterface {
+  return {
+    onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
+    stop: () => gateway.stop(),
+    async load(options) {
+      const { executor } = await gateway.load(options);
+      return { executor: executor && wrap(executor) };
+    },
+  };
+}
+
+export interface RewrittenOperation {
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  source: string;
+  queryHash: string;
+}
+
+/** An operation rewritten from `document`, with the source and hash @apollo/gateway keys its plans on. */
+export function rewritten(document: DocumentNode, operation: OperationDefinitionNode): RewrittenOperation {
+  const source = print(document);
+  return { document, operation, source, queryHash: createHash('sha256').update(source).digest('hex') };
+}
+
+/**
+ * @apollo/gateway caches query plans by `queryHash` and operation name and plans from `document`, so all of
+ * them (and the source they stand for) must describe the rewritten operation.
+ */
+export function withOperation(requestContext: GatewayRequestContext, { document, operation, source, queryHash }: RewrittenOperation): GatewayRequestContext {
+  return {
+    ...requestContext,
+    request: { ...requestContext.request, query: source },
+    document,
+    operation,
+    source,
+    queryHash,
+  };
+}
