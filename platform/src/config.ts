@@ -73,7 +73,6 @@ export const configSchema = z.object({
   TOKEN_EXCHANGE_CACHE_SECONDS: z.coerce.number().min(0).default(30),
   AMQP_URL: z.url().optional(),
   BUS_NAMESPACE: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, _ and -').default('jarvis'),
-  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
   QDRANT_URL: z.url().optional(),
 });
 

@@ -16,7 +16,8 @@ export interface Principal {
   plan?: Plan;
 }
 
-export type TenantIsolation = 'SHARED' | 'DEDICATED';
+export const TENANT_ISOLATIONS = ['SHARED', 'DEDICATED'] as const;
+export type TenantIsolation = (typeof TENANT_ISOLATIONS)[number];
 
 export const ANONYMOUS: Principal = Object.freeze({
   tenantId: null,
@@ -52,7 +53,7 @@ const principalSchema = z.object({
   roles: z.array(z.string()),
   scopes: z.array(z.string()),
   permissions: z.array(z.string()),
-  isolation: z.enum(['SHARED', 'DEDICATED']),
+  isolation: z.enum(TENANT_ISOLATIONS),
   plan: z.enum(PLANS).optional(),
 });
 

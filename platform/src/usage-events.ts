@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { BusEvent } from './bus/index.ts';
-import type { TenantIsolation } from './principal.ts';
+import { TENANT_ISOLATIONS } from './principal.ts';
 
 /** The topic services announce consumption on; the usage subgraph keeps the ledger of it. */
 export const USAGE_TOPIC = 'usage.recorded';
@@ -17,12 +17,12 @@ export const usagePayload = z.object({
   /** The member whose work it was, where there is one. */
   userId: z.uuid().nullish(),
   /** Where the tenant's data lives, so the consumer writes the ledger row in the right schema. */
-  isolation: z.enum(['SHARED', 'DEDICATED']).default('SHARED'),
+  isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
 });
 
 export type UsagePayload = z.input<typeof usagePayload>;
 
 /** A usage event; `id` is its idempotency key, so retries of the same work must pass the same id. */
-export function usageEvent(tenantId: string, payload: UsagePayload & { isolation?: TenantIsolation }, id: string = randomUUID()): BusEvent {
+export function usageEvent(tenantId: string, payload: UsagePayload, id: string = randomUUID()): BusEvent {
   return { id, type: USAGE_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: usagePayload.parse(payload) };
 }

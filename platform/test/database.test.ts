@@ -163,10 +163,12 @@ for (const variant of databaseVariants()) {
 
     test('an anonymous caller reaches no tenant at all', async () => {
       const anonymous = scopeToPrincipal(db, ANONYMOUS);
-      await assert.rejects(
-        anonymous.withTenant(tenantA, (tx) => tx.query(`SELECT 1 FROM notes`)),
-        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'UNAUTHENTICATED',
-      );
+      for (const enter of [anonymous.withTenant, anonymous.withDedicatedTenant]) {
+        await assert.rejects(
+          enter(tenantA, (tx) => tx.query(`SELECT 1 FROM notes`)),
+          (error: { extensions?: { code?: string } }) => error.extensions?.code === 'UNAUTHENTICATED',
+        );
+      }
     });
 
     test("a DEDICATED tenant's rows live in a schema of its own, migrated on first use, still under row-level security", async () => {
@@ -192,10 +194,12 @@ for (const variant of databaseVariants()) {
         /row-level security/,
       );
       const neighbour = scopeToPrincipal(db, signedIn(tenantB, 'DEDICATED'));
-      await assert.rejects(
-        neighbour.withTenant(tenantC, (tx) => tx.query(`SELECT 1 FROM notes`)),
-        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'FORBIDDEN',
-      );
+      for (const enter of [neighbour.withTenant, neighbour.withDedicatedTenant]) {
+        await assert.rejects(
+          enter(tenantC, (tx) => tx.query(`SELECT 1 FROM notes`)),
+          (error: { extensions?: { code?: string } }) => error.extensions?.code === 'FORBIDDEN',
+        );
+      }
     });
 
     test('tenantLoader batches keys into one transaction per tenant and keeps them apart', async () => {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { badUserInput, forbidden, unauthenticated } from '../errors.ts';
-import type { Principal } from '../principal.ts';
+import type { Principal, TenantIsolation } from '../principal.ts';
 import { applyMigrations, readMigrations, type Migration } from './migrate.ts';
 import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
@@ -119,15 +119,19 @@ function asAppRole<T>(driver: Driver, appRole: string, tenantId: string, work: (
  */
 export function scopeToPrincipal(db: Database, principal: Principal, { dedicatedSchemas = true } = {}): Database {
   if (principal.tenantId === null) {
-    return { ...db, withTenant: () => Promise.reject(unauthenticated('sign in first')) };
+    const refuse = () => Promise.reject(unauthenticated('sign in first'));
+    return { ...db, withTenant: refuse, withDedicatedTenant: refuse };
   }
   const own = principal.tenantId;
-  const enter = principal.isolation === 'DEDICATED' && dedicatedSchemas ? db.withDedicatedTenant : db.withTenant;
-  return {
-    ...db,
-    withTenant: (tenantId, work) =>
-      tenantId === own ? enter(tenantId, work) : Promise.reject(forbidden('that belongs to another tenant')),
-  };
+  const enter = enterTenant(db, dedicatedSchemas ? principal.isolation : 'SHARED');
+  const confined: Database['withTenant'] = (tenantId, work) =>
+    tenantId === own ? enter(tenantId, work) : Promise.reject(forbidden('that belongs to another tenant'));
+  return { ...db, withTenant: confined, withDedicatedTenant: confined };
+}
+
+/** How to open a transaction for a tenant with that isolation: in the shared schema or in its own. */
+export function enterTenant(db: Database, isolation: TenantIsolation): Database['withTenant'] {
+  return isolation === 'DEDICATED' ? db.withDedicatedTenant : db.withTenant;
 }
 
 /** PostgreSQL's SQLSTATE for a unique violation, from pg and PGlite alike. */

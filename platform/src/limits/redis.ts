@@ -36,6 +36,7 @@ export class RedisLimitStore implements LimitStore {
       commandTimeout: COMMAND_TIMEOUT_MS,
     });
     this.redis.on('error', onConnectionError);
+    for (const { name, lua } of [HIT, RESERVE, SETTLE, RELEASE, CONSUMED, ACQUIRE, RENEW]) this.redis.defineCommand(name, { lua });
     // Calls wait for the first connection only; once it has succeeded or failed, they fail fast while Redis is away.
     this.connected = this.redis.connect().catch(() => undefined);
   }
@@ -105,13 +106,10 @@ export class RedisLimitStore implements LimitStore {
     return (await this.run(script, keys, args)) as number[];
   }
 
+  /** Commands defined without a key count take it as their first argument. */
   private async run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
     await this.connected;
-    try {
-      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      return this.redis.eval(script.lua, keys.length, ...keys, ...args);
-    }
+    const command = (this.redis as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[script.name]!;
+    return command.call(this.redis, keys.length, ...keys, ...args);
   }
 }

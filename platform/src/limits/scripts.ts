@@ -1,14 +1,11 @@
-import { createHash } from 'node:crypto';
-
-/** A Lua script run with EVALSHA, loaded by EVAL the first time a server does not know it. */
+/** A Lua script, registered with ioredis (`defineCommand`), which runs it by its SHA and loads it when needed. */
 export interface LuaScript {
+  name: string;
   lua: string;
-  sha: string;
 }
 
-function script(body: string): LuaScript {
-  const lua = `${PRELUDE}\n${body}`;
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+function script(name: string, body: string): LuaScript {
+  return { name, lua: `${PRELUDE}\n${body}` };
 }
 
 /**
@@ -26,7 +23,7 @@ local function ceil_ms(us) return math.ceil(us / 1000) end
 `;
 
 /** KEYS: tat. ARGV: interval, tolerance, increment (µs). Returns {allowed, remaining, retryAfterMs, resetMs}; see gcra.ts. */
-export const HIT = script(`
+export const HIT = script('jarvisLimitsHit', `
 local interval, tolerance, increment = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_us()
 local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now, now)
@@ -66,7 +63,7 @@ end
 `;
 
 /** ARGV: id, amount, budget, periodTtlMs, reservationTtlMs. Returns {granted, remaining}. */
-export const RESERVE = script(`${BUDGET}
+export const RESERVE = script('jarvisLimitsReserve', `${BUDGET}
 local id, amount, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 prune(now)
@@ -80,7 +77,7 @@ return {1, budget - used - amount}
 `);
 
 /** ARGV: id, actual, periodTtlMs. */
-export const SETTLE = script(`${BUDGET}
+export const SETTLE = script('jarvisLimitsSettle', `${BUDGET}
 local id = ARGV[1]
 prune(now_ms())
 if redis.call('HEXISTS', period, 'done:' .. id) == 1 then return 0 end
@@ -92,13 +89,13 @@ return 1
 `);
 
 /** ARGV: id. */
-export const RELEASE = script(`${BUDGET}
+export const RELEASE = script('jarvisLimitsRelease', `${BUDGET}
 prune(now_ms())
 drop_hold(ARGV[1])
 return 1
 `);
 
-export const CONSUMED = script(`${BUDGET}
+export const CONSUMED = script('jarvisLimitsConsumed', `${BUDGET}
 prune(now_ms())
 return consumed()
 `);
@@ -114,7 +111,7 @@ end
 `;
 
 /** ARGV: id, max, ttlMs. Returns 1 when the lease was taken. */
-export const ACQUIRE = script(`${LEASES}
+export const ACQUIRE = script('jarvisLimitsAcquire', `${LEASES}
 local now = now_ms()
 prune(now)
 if redis.call('ZCARD', leases) >= tonumber(ARGV[2]) then return 0 end
@@ -123,7 +120,7 @@ return 1
 `);
 
 /** ARGV: id, ttlMs. Returns 1 when the lease was still held. */
-export const RENEW = script(`${LEASES}
+export const RENEW = script('jarvisLimitsRenew', `${LEASES}
 local now = now_ms()
 prune(now)
 if not redis.call('ZSCORE', leases, ARGV[1]) then return 0 end

@@ -7,10 +7,10 @@ import {
   forbidden,
   groupBy,
   isBuiltInRole,
+  isPermission,
   isUniqueViolation,
   notFound,
   parseInput,
-  PERMISSIONS,
   requirePermission,
   requireTenant,
   tenantLoader,
@@ -45,7 +45,7 @@ export interface Access {
 
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters');
 const roleName = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'use 1-40 lower-case letters, digits and hyphens, starting with a letter');
-const permission = z.string().refine((value) => Object.hasOwn(PERMISSIONS, value), 'is not a permission');
+const permission = z.string().refine(isPermission, 'is not a permission');
 const scope = z.string().regex(/^[a-z][a-z0-9:._-]{0,63}$/, 'use lower-case letters, digits and : . _ -');
 const email = z.email().transform((value) => value.toLowerCase());
 const id = z.uuid('must be an id');

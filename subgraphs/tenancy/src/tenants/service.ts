@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, isUniqueViolation, parseInput, tenantLoader, type Database } from '@jarvis/platform';
+import { conflict, isUniqueViolation, parseInput, TENANT_ISOLATIONS, tenantLoader, type Database } from '@jarvis/platform';
 import { z } from 'zod';
 import { assignRole } from '../access/store.ts';
 import * as store from './store.ts';
@@ -14,7 +14,7 @@ const createTenantInput = z.object({
   name: displayName,
   slug,
   plan: z.enum(['FREE', 'TEAM', 'ENTERPRISE']).default('FREE'),
-  isolation: z.enum(['SHARED', 'DEDICATED']).default('SHARED'),
+  isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
   owner: z.object({ email: z.email().transform((email) => email.toLowerCase()), name: displayName }),
 });
 

@@ -1,4 +1,4 @@
-import { USAGE_TOPIC, usagePayload, type BusEvent, type Database, type EventSubscription } from '@jarvis/platform';
+import { enterTenant, USAGE_TOPIC, usagePayload, type BusEvent, type Database, type EventSubscription } from '@jarvis/platform';
 import * as store from './store.ts';
 
 /**
@@ -14,8 +14,7 @@ export const ledgerSubscription: EventSubscription = {
 
 async function recordEvent(db: Database, event: BusEvent): Promise<void> {
   const { metric, quantity, model, userId, isolation } = usagePayload.parse(event.payload);
-  const enter = isolation === 'DEDICATED' ? db.withDedicatedTenant : db.withTenant;
-  await enter(event.tenantId, (tx) =>
+  await enterTenant(db, isolation)(event.tenantId, (tx) =>
     store.recordOnce(tx, {
       id: event.id,
       tenantId: event.tenantId,
