@@ -124,7 +124,7 @@ export class AccessService {
 
   /** Effective roles and permissions of a user of the tenant, groups included. */
   async accessOfUser(tenantId: string, userId: string): Promise<Access> {
-    return this.db.withTenant(tenantId, async (tx) => accessFromRoles(tx, await store.effectiveUserRoles(tx, userId)));
+    return this.db.withTenant(tenantId, (tx) => userAccess(tx, userId));
   }
 
   groups(tenantId: string): Promise<Group[]> {
@@ -335,8 +335,7 @@ export class Credentials {
     return this.db.withTenant(tenantId, async (tx) => {
       const [tenant] = await tenantsByIds(tx, [tenantId]);
       if (!tenant) return undefined;
-      const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
-      return { isolation: tenant.isolation, plan: tenant.plan, ...(await accessFromRoles(tx, roles)) };
+      return { isolation: tenant.isolation, plan: tenant.plan, ...(await userAccess(tx, userId, mappedRoles)) };
     });
   }
 
@@ -383,9 +382,15 @@ async function requireHolder(tx: Transaction, holder: Holder): Promise<void> {
 export async function permissionsOfRole(tx: Transaction, role: string): Promise<readonly string[]> {
   const builtIn = BUILT_IN_ROLES[role];
   if (builtIn) return builtIn;
-  const [custom] = (await store.customRoles(tx)).filter((r) => r.name === role);
+  const custom = await store.customRole(tx, role);
   if (!custom) throw badUserInput(`there is no role "${role}"`, 'role');
   return custom.permissions;
+}
+
+/** A member's roles, directly and through groups (plus any an external issuer's claims map to), and their permissions. */
+async function userAccess(tx: Transaction, userId: string, mappedRoles: string[] = []): Promise<Access> {
+  const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
+  return accessFromRoles(tx, roles);
 }
 
 async function accessFromRoles(tx: Transaction, roles: string[]): Promise<Access> {

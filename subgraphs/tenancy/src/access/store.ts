@@ -63,6 +63,11 @@ export function customRoles(tx: Transaction): Promise<CustomRole[]> {
   return tx.query<CustomRole>(`SELECT name, description, permissions FROM roles ORDER BY name`);
 }
 
+export async function customRole(tx: Transaction, name: string): Promise<CustomRole | undefined> {
+  const [row] = await tx.query<CustomRole>(`SELECT name, description, permissions FROM roles WHERE name = $1`, [name]);
+  return row;
+}
+
 export async function insertRole(tx: Transaction, tenantId: string, role: CustomRole): Promise<CustomRole> {
   const [row] = await tx.query<CustomRole>(
     `INSERT INTO roles (tenant_id, name, description, permissions) VALUES ($1, $2, $3, $4)
