@@ -54,7 +54,7 @@ for (const variant of databaseVariants()) {
         [claims.sub, claims.tid, claims.iss, claims.aud, claims.exp! - claims.iat!],
         [ownerId, tenantId, config.TOKEN_ISSUER, config.TOKEN_AUDIENCE, config.ACCESS_TOKEN_TTL_SECONDS],
       );
-      assert.deepEqual([claims.roles, claims.iso, claims.scope], [['owner'], 'SHARED', '']);
+      assert.deepEqual([claims.roles, claims.groups, claims.iso, claims.scope], [['owner'], [], 'SHARED', '']);
       assert.ok((claims.permissions as string[]).includes('tenant:admin'), 'the owner holds every permission');
 
       const response = await fetch(stack.gatewayUrl, {

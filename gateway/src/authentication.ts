@@ -147,11 +147,11 @@ const strings = (value: unknown): string[] =>
 
 /**
  * Jarvis access tokens: `tid` the tenant, `sub` the user — or, with `akid`, the service account whose API key
- * `akid` is — `roles` and `permissions` arrays, `scope` space-separated (RFC 8693), `iso` the tenant's isolation,
+ * `akid` is — `roles`, `permissions` and `groups` arrays, `scope` space-separated (RFC 8693), `iso` the tenant's isolation,
  * `plan` its plan.
  */
 function principalFromClaims(claims: JWTPayload): Principal {
-  const { sub, tid, akid, roles, permissions, scope, iso, plan } = claims as JWTPayload & Record<string, unknown>;
+  const { sub, tid, akid, roles, permissions, groups, scope, iso, plan } = claims as JWTPayload & Record<string, unknown>;
   if (typeof tid !== 'string' || !isUuid(tid)) throw unauthenticated('the token names no valid tenant');
   if (typeof sub !== 'string' || !isUuid(sub)) throw unauthenticated('the token names no valid subject');
   if (akid !== undefined && (typeof akid !== 'string' || !isUuid(akid))) throw unauthenticated('the token names no valid API key');
@@ -161,6 +161,7 @@ function principalFromClaims(claims: JWTPayload): Principal {
     roles: strings(roles),
     scopes: typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [],
     permissions: strings(permissions),
+    ...(akid ? {} : { groups: strings(groups).filter(isUuid) }),
     isolation: iso === 'DEDICATED' ? 'DEDICATED' : 'SHARED',
     ...(isPlan(plan) ? { plan } : {}),
   };

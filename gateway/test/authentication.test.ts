@@ -29,10 +29,11 @@ describe('gateway authentication with bearer JWTs', () => {
   let current: SigningKey;
   const tenantId = randomUUID();
   const userId = randomUUID();
+  const groupId = randomUUID();
 
   const token = (key: SigningKey, edit: (jwt: SignJWT) => SignJWT = (jwt) => jwt) =>
     edit(
-      new SignJWT({ tid: tenantId, roles: ['member'], scope: 'kb:read chat:use' })
+      new SignJWT({ tid: tenantId, roles: ['member'], groups: [groupId, 'not-a-group-id'], scope: 'kb:read chat:use' })
         .setProtectedHeader({ alg: 'ES256', kid: key.kid })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -149,7 +150,7 @@ describe('gateway authentication with bearer JWTs', () => {
     assert.equal((await ask(`Bearer ${oldToken}`)).status, 200, 'and through the gateway an unexpired old token works');
   });
 
-  test('the principal carries tenant, user, roles and scopes from the token', async () => {
+  test('the principal carries tenant, user, roles, groups and scopes from the token', async () => {
     const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl }]);
     assert.deepEqual(await authenticate(`Bearer ${await token(current)}`), {
       tenantId,
@@ -157,6 +158,7 @@ describe('gateway authentication with bearer JWTs', () => {
       roles: ['member'],
       scopes: ['kb:read', 'chat:use'],
       permissions: [],
+      groups: [groupId],
       isolation: 'SHARED',
     });
   });

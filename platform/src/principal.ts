@@ -10,6 +10,8 @@ export interface Principal {
   roles: string[];
   scopes: string[];
   permissions: string[];
+  /** The member's groups in its tenant, as of its token: what knowledge-base grants to groups are matched against. */
+  groups?: string[];
   /** Where the tenant's data lives: rows in the shared schemas, or schemas of its own. */
   isolation: TenantIsolation;
   /** The tenant's plan, which sets its quotas; absent for an anonymous caller. */
@@ -53,6 +55,7 @@ const principalSchema = z.object({
   roles: z.array(z.string()),
   scopes: z.array(z.string()),
   permissions: z.array(z.string()),
+  groups: z.array(z.uuid()).optional(),
   isolation: z.enum(TENANT_ISOLATIONS),
   plan: z.enum(PLANS).optional(),
 });

@@ -43,6 +43,10 @@ export interface Access {
   permissions: string[];
 }
 
+export interface MemberAccess extends Access {
+  groups: string[];
+}
+
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters');
 const roleName = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'use 1-40 lower-case letters, digits and hyphens, starting with a letter');
 const permission = z.string().refine(isPermission, 'is not a permission');
@@ -388,9 +392,10 @@ export async function permissionsOfRole(tx: Transaction, role: string): Promise<
 }
 
 /** A member's roles, directly and through groups (plus any an external issuer's claims map to), and their permissions. */
-async function userAccess(tx: Transaction, userId: string, mappedRoles: string[] = []): Promise<Access> {
+async function userAccess(tx: Transaction, userId: string, mappedRoles: string[] = []): Promise<MemberAccess> {
   const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
-  return accessFromRoles(tx, roles);
+  const groups = (await store.groupsOfUsers(tx, [userId])).map((group) => group.id).sort();
+  return { ...(await accessFromRoles(tx, roles)), groups };
 }
 
 async function accessFromRoles(tx: Transaction, roles: string[]): Promise<Access> {

@@ -27,6 +27,8 @@ interface TokenSubject {
   apiKeyId?: string;
   roles: string[];
   permissions: string[];
+  /** A member's groups; a service account has none. */
+  groups?: string[];
   scopes: string[];
   isolation: TenantIsolation;
   plan: Plan;
@@ -59,8 +61,8 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
   async function accessToken(subject: TokenSubject): Promise<string> {
     const key = await keys.signingKey();
     const issuedAt = Math.floor(Date.now() / 1000);
-    const { tenantId, apiKeyId, roles, permissions, scopes, isolation, plan } = subject;
-    return new SignJWT({ tid: tenantId, akid: apiKeyId, roles, permissions, scope: scopes.join(' '), iso: isolation, plan })
+    const { tenantId, apiKeyId, roles, permissions, groups, scopes, isolation, plan } = subject;
+    return new SignJWT({ tid: tenantId, akid: apiKeyId, roles, permissions, groups, scope: scopes.join(' '), iso: isolation, plan })
       .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: 'at+jwt' })
       .setIssuer(config.TOKEN_ISSUER)
       .setAudience(config.TOKEN_AUDIENCE)
