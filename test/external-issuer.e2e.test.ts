@@ -4,39 +4,26 @@
  * tenant, with members found by email or provisioned, and roles mapped from a claim.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import Fastify from 'fastify';
-import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { decodeJwt } from 'jose';
 import { bearer, requestToken, TOKEN_EXCHANGE_GRANT, type Config } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, testConfig, testIssuer, testSigningKey, type TestIssuer } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { as, respond, signUp, type Member } from './helpers.ts';
 
 const ISSUER = 'https://login.example.test';
 
-async function startIssuer() {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const server = Fastify();
-  server.get('/jwks.json', async () => ({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-  const jwksUrl = `${await server.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
-  const sign = (claims: Record<string, unknown>, { audience = 'jarvis-acme', expiresIn = '5m', key = privateKey as CryptoKey, issuer = ISSUER } = {}) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience(audience)
-      .setSubject(randomUUID()).setIssuedAt().setExpirationTime(expiresIn).sign(key);
-  return { jwksUrl, sign, close: () => server.close() };
-}
-
 for (const variant of databaseVariants()) {
   describe(`external issuers trusted by a tenant, on ${variant.name}`, { skip: variant.skip }, () => {
     let stack: Stack;
     let config: Config;
-    let issuer: Awaited<ReturnType<typeof startIssuer>>;
+    let issuer: TestIssuer;
     let acme: Member;
     let other: Member;
     const ME = `{ me { email roles permissions tenant { id } } }`;
 
     before(async () => {
-      issuer = await startIssuer();
+      issuer = await testIssuer({ issuer: ISSUER, audience: 'jarvis-acme', kid: 'k1' });
       config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TRUSTED_ISSUER_ALLOW_HTTP: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       stack = await startStack(config, { freePorts: true });
       acme = await signUp(stack, 'acme');
@@ -84,7 +71,7 @@ for (const variant of databaseVariants()) {
     });
 
     test('tokens that are expired, for an untrusted audience or issuer, signed by another key, or naming nobody are refused', async () => {
-      const { privateKey: stranger } = await generateKeyPair('ES256');
+      const stranger = await testSigningKey('k1');
       const refused = {
         expired: await issuer.sign({ email: acme.email }, { expiresIn: '-1m' }),
         'unknown audience': await issuer.sign({ email: acme.email }, { audience: 'someone-else' }),

@@ -1,46 +1,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import Fastify from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, type RunningService } from '@jarvis/platform';
+import { testIssuer, testSigningKey, type TestIssuer, type TestSigningKey } from '@jarvis/platform/testing';
 
 const ISSUER = 'https://issuer.jarvis.test';
 const AUDIENCE = 'jarvis-api';
 
-interface SigningKey {
-  kid: string;
-  privateKey: CryptoKey;
-  publicJwk: JWK;
-}
-
-async function signingKey(kid: string): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
-}
-
 describe('gateway authentication with bearer JWTs', () => {
-  const published: JWK[] = [];
-  const jwks = Fastify();
+  let issuer: TestIssuer;
   let gateway: RunningService;
-  let jwksUrl: string;
-  let current: SigningKey;
   const tenantId = randomUUID();
   const userId = randomUUID();
   const groupId = randomUUID();
 
-  const token = (key: SigningKey, edit: (jwt: SignJWT) => SignJWT = (jwt) => jwt) =>
-    edit(
-      new SignJWT({ tid: tenantId, roles: ['member'], groups: [groupId, 'not-a-group-id'], scope: 'kb:read chat:use' })
-        .setProtectedHeader({ alg: 'ES256', kid: key.kid })
-        .setSubject(userId)
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setIssuedAt()
-        .setExpirationTime('5m'),
-    ).sign(key.privateKey);
+  const token = (key: TestSigningKey = issuer.key, edit?: (jwt: SignJWT) => SignJWT) =>
+    issuer.sign({ tid: tenantId, roles: ['member'], groups: [groupId, 'not-a-group-id'], scope: 'kb:read chat:use' }, { subject: userId, key, edit });
 
   async function ask(authorization?: string) {
     const response = await fetch(gateway.url, {
@@ -53,22 +31,17 @@ describe('gateway authentication with bearer JWTs', () => {
   }
 
   before(async () => {
-    current = await signingKey('key-1');
-    published.push(current.publicJwk);
-    jwks.get('/jwks.json', async () => ({ keys: published }));
-    jwksUrl = `${await jwks.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+    issuer = await testIssuer({ issuer: ISSUER, audience: AUDIENCE, kid: 'key-1' });
     const config = loadConfig({
       LOG_LEVEL: 'silent',
       INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-      JWT_JWKS_URL: jwksUrl,
+      ...issuer.env,
     });
     gateway = await (await createGatewayServer(config)).start(0);
   });
   after(async () => {
     await gateway?.close();
-    await jwks.close();
+    await issuer?.close();
   });
 
   test('no Authorization header is an anonymous caller', async () => {
@@ -76,23 +49,23 @@ describe('gateway authentication with bearer JWTs', () => {
   });
 
   test('a valid token is accepted', async () => {
-    const { status, body } = await ask(`Bearer ${await token(current)}`);
+    const { status, body } = await ask(`Bearer ${await token()}`);
     assert.equal(status, 200, JSON.stringify(body));
     assert.deepEqual(body.data, { __typename: 'Query' });
   });
 
   const now = () => Math.floor(Date.now() / 1000);
   const rejected: Record<string, () => Promise<string>> = {
-    expired: async () => `Bearer ${await token(current, (jwt) => jwt.setIssuedAt(now() - 600).setExpirationTime(now() - 60))}`,
-    'not yet valid': async () => `Bearer ${await token(current, (jwt) => jwt.setNotBefore(now() + 600))}`,
-    'wrong issuer': async () => `Bearer ${await token(current, (jwt) => jwt.setIssuer('https://evil.test'))}`,
-    'wrong audience': async () => `Bearer ${await token(current, (jwt) => jwt.setAudience('someone-else'))}`,
+    expired: async () => `Bearer ${await token(issuer.key, (jwt) => jwt.setIssuedAt(now() - 600).setExpirationTime(now() - 60))}`,
+    'not yet valid': async () => `Bearer ${await token(issuer.key, (jwt) => jwt.setNotBefore(now() + 600))}`,
+    'wrong issuer': async () => `Bearer ${await token(issuer.key, (jwt) => jwt.setIssuer('https://evil.test'))}`,
+    'wrong audience': async () => `Bearer ${await token(issuer.key, (jwt) => jwt.setAudience('someone-else'))}`,
     'alg none': async () =>
       `Bearer ${new UnsecuredJWT({ tid: tenantId }).setSubject(userId).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').encode()}`,
     'HS256 signed with the public key': async () => {
-      const secret = new TextEncoder().encode(JSON.stringify(current.publicJwk));
+      const secret = new TextEncoder().encode(JSON.stringify(issuer.key.publicJwk));
       const forged = await new SignJWT({ tid: tenantId })
-        .setProtectedHeader({ alg: 'HS256', kid: current.kid })
+        .setProtectedHeader({ alg: 'HS256', kid: issuer.key.kid })
         .setSubject(userId)
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
@@ -100,21 +73,14 @@ describe('gateway authentication with bearer JWTs', () => {
         .sign(secret);
       return `Bearer ${forged}`;
     },
-    'unknown key id': async () => `Bearer ${await token(await signingKey('never-published'))}`,
+    'unknown key id': async () => `Bearer ${await token(await testSigningKey('never-published'))}`,
     'tampered payload': async () => {
-      const [header, payload, signature] = (await token(current)).split('.');
+      const [header, payload, signature] = (await token()).split('.');
       const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
       const edited = Buffer.from(JSON.stringify({ ...claims, tid: randomUUID() })).toString('base64url');
       return `Bearer ${header}.${edited}.${signature}`;
     },
-    'no tenant claim': async () =>
-      `Bearer ${await new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256', kid: current.kid })
-        .setSubject(userId)
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setExpirationTime('5m')
-        .sign(current.privateKey)}`,
+    'no tenant claim': async () => `Bearer ${await issuer.sign({}, { subject: userId })}`,
     'not a bearer token': async () => 'Basic dXNlcjpwYXNz',
     'garbage after Bearer': async () => 'Bearer not.a.jwt',
   };
@@ -130,19 +96,18 @@ describe('gateway authentication with bearer JWTs', () => {
   }
 
   test('after key rotation, tokens signed with the old key stay valid until they expire', async () => {
-    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl }], {
+    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl: issuer.jwksUrl }], {
       clockToleranceSeconds: 0,
       jwksCooldownMs: 200,
     });
-    const old = current;
+    const old = issuer.key;
     const oldToken = await token(old);
     const shortLived = await token(old, (jwt) => jwt.setExpirationTime(now() + 2));
     assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId);
 
-    current = await signingKey('key-2');
-    published.unshift(current.publicJwk); // the issuer publishes the new key and keeps the old one a while
+    await issuer.rotate('key-2'); // the issuer publishes the new key and keeps the old one a while
     await new Promise((resolve) => setTimeout(resolve, 250)); // past the JWKS refetch cooldown
-    assert.equal((await authenticate(`Bearer ${await token(current)}`)).userId, userId, 'the new key is picked up');
+    assert.equal((await authenticate(`Bearer ${await token()}`)).userId, userId, 'the new key is picked up');
     assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId, 'an old token still verifies');
 
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // past the short-lived token's expiry
@@ -151,8 +116,8 @@ describe('gateway authentication with bearer JWTs', () => {
   });
 
   test('the principal carries tenant, user, roles, groups and scopes from the token', async () => {
-    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl }]);
-    assert.deepEqual(await authenticate(`Bearer ${await token(current)}`), {
+    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl: issuer.jwksUrl }]);
+    assert.deepEqual(await authenticate(`Bearer ${await token()}`), {
       tenantId,
       userId,
       roles: ['member'],

@@ -9,10 +9,10 @@ import { ApolloGateway } from '@apollo/gateway';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { parse } from 'graphql';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import mercurius from 'mercurius';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, type RunningService } from '@jarvis/platform';
+import { testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readAuthorization } from '../src/authorization.ts';
 
 const FEDERATION = '@link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@authenticated", "@requiresScopes", "@policy"])';
@@ -107,8 +107,7 @@ let subgraphRequests = 0;
 /** Every operation document the subgraphs received, in order. */
 const subgraphQueries: string[] = [];
 let supergraphSdl: string;
-let privateKey: CryptoKey;
-const jwks = Fastify();
+let issuer: TestIssuer;
 let gateway: RunningService;
 let rejectingGateway: RunningService;
 
@@ -129,9 +128,7 @@ async function startGateway(extra: Record<string, string> = {}): Promise<Running
     SUPERGRAPH_PATH: path,
     SUBGRAPH_URLS: `catalog=${catalogUrl},reviews=${reviewsUrl}`,
     INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
-    JWT_ISSUER: ISSUER,
-    JWT_AUDIENCE: AUDIENCE,
-    JWT_JWKS_URL: jwksUrl,
+    ...issuer.env,
     ...extra,
   });
   return (await createGatewayServer(config)).start(0);
@@ -139,17 +136,9 @@ async function startGateway(extra: Record<string, string> = {}): Promise<Running
 
 let catalogUrl: string;
 let reviewsUrl: string;
-let jwksUrl: string;
 
 async function token({ scopes = [], permissions = [] }: Grants = {}): Promise<string> {
-  return new SignJWT({ tid: randomUUID(), scope: scopes.join(' '), permissions })
-    .setProtectedHeader({ alg: 'ES256', kid: 'authz-key' })
-    .setSubject(randomUUID())
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(privateKey);
+  return issuer.sign({ tid: randomUUID(), scope: scopes.join(' '), permissions });
 }
 
 /** Asks a gateway as an anonymous caller (no grants) or as a signed-in one with these grants. */
@@ -178,11 +167,7 @@ const EVERYTHING: Grants = {
 };
 
 before(async () => {
-  const keys = await generateKeyPair('ES256', { extractable: true });
-  privateKey = keys.privateKey;
-  const publicJwk = { ...(await exportJWK(keys.publicKey)), kid: 'authz-key', alg: 'ES256', use: 'sig' };
-  jwks.get('/jwks.json', async () => ({ keys: [publicJwk] }));
-  jwksUrl = `${await jwks.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+  issuer = await testIssuer({ issuer: ISSUER, audience: AUDIENCE, kid: 'authz-key' });
 
   catalogUrl = await startSubgraph(CATALOG_SDL, catalogResolvers);
   reviewsUrl = await startSubgraph(REVIEWS_SDL, reviewsResolvers);
@@ -200,7 +185,7 @@ after(async () => {
   await gateway?.close();
   await rejectingGateway?.close();
   for (const server of subgraphServers) await server.close();
-  await jwks.close();
+  await issuer?.close();
 });
 
 describe('the supergraph handed to @apollo/gateway', () => {

@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import Fastify from 'fastify';
 import { parse } from 'graphql';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
-import { serveSupergraph } from '@jarvis/platform/testing';
+import { serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readRateLimits } from '../src/rate-limits.ts';
 
 const SDL = `
@@ -40,26 +38,18 @@ const variants = [
 ];
 
 let supergraph: Awaited<ReturnType<typeof serveSupergraph>>;
-let privateKey: CryptoKey;
-const jwks = Fastify();
-let jwksUrl: string;
+let issuer: TestIssuer;
 
 before(async () => {
   supergraph = await serveSupergraph([{ name: 'limited', sdl: SDL, resolvers: RESOLVERS }]);
-  const keys = await generateKeyPair('ES256');
-  privateKey = keys.privateKey;
-  const publicJwk = { ...(await exportJWK(keys.publicKey)), kid: 'k', alg: 'ES256' };
-  jwks.get('/jwks.json', async () => ({ keys: [publicJwk] }));
-  jwksUrl = `${await jwks.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+  issuer = await testIssuer({ issuer: ISSUER, audience: AUDIENCE, kid: 'k' });
 });
 after(async () => {
   await supergraph?.close();
-  await jwks.close();
+  await issuer?.close();
 });
 
-const tokenFor = (tenantId: string, userId = randomUUID()) =>
-  new SignJWT({ tid: tenantId }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer(ISSUER).setAudience(AUDIENCE)
-    .setSubject(userId).setExpirationTime('10m').sign(privateKey);
+const tokenFor = (tenantId: string, userId = randomUUID()) => issuer.sign({ tid: tenantId }, { subject: userId, expiresIn: '10m' });
 
 test('@rateLimit survives composition with its arguments', () => {
   const limits = readRateLimits(parse(supergraph.supergraphSdl));
@@ -80,9 +70,7 @@ for (const variant of variants) {
         SUPERGRAPH_PATH: supergraph.supergraphPath,
         SUBGRAPH_URLS: supergraph.subgraphUrls,
         INTERNAL_AUTH_SECRET: 'a-secret-this-test-subgraph-simply-ignores',
-        JWT_ISSUER: ISSUER,
-        JWT_AUDIENCE: AUDIENCE,
-        JWT_JWKS_URL: jwksUrl,
+        ...issuer.env,
         ...(variant.redisUrl ? { REDIS_URL: variant.redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` } : {}),
       });
       for (let i = 0; i < (variant.redisUrl ? 2 : 1); i++) gateways.push(await (await createGatewayServer(config)).start(0));

@@ -1,5 +1,6 @@
-/** Helpers for tests: database and Redis variants, throw-away schemas, a quiet configuration. */
-import { randomBytes } from 'node:crypto';
+/** Helpers for tests: database and Redis variants, throw-away schemas, a quiet configuration, a token issuer. */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from './config.ts';
@@ -157,5 +158,82 @@ export async function serveSupergraph(subgraphs: LocalSubgraph[]) {
     supergraphSdl: composed.supergraphSdl,
     subgraphUrls: servers.map(({ name, url }) => `${name}=${url}`).join(','),
     close: () => Promise.all(servers.map(({ server }) => server.close())).then(() => undefined),
+  };
+}
+
+export interface TestSigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  /** The public half as an issuer publishes it in its JWKS. */
+  publicJwk: JWK;
+}
+
+/** A fresh ES256 key pair named `kid`, published nowhere until an issuer publishes it. */
+export async function testSigningKey(kid: string): Promise<TestSigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
+}
+
+export interface TestTokenOptions {
+  issuer?: string;
+  audience?: string;
+  /** A random one unless given. */
+  subject?: string;
+  /** A jose time span or an epoch-seconds timestamp; five minutes unless given. */
+  expiresIn?: string | number;
+  /** Another key than the issuer's current one (its `kid` goes in the header): an old or an unpublished key. */
+  key?: TestSigningKey;
+  /** Adjusts the token last: a not-before, an issued-at in the past, … */
+  edit?: (jwt: SignJWT) => SignJWT;
+}
+
+export interface TestIssuer {
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  /** The gateway configuration that trusts this issuer. */
+  env: { JWT_ISSUER: string; JWT_AUDIENCE: string; JWT_JWKS_URL: string };
+  /** The key tokens are signed with unless a call names another: the one published last. */
+  readonly key: TestSigningKey;
+  /** An ES256 token with `claims` and iss, aud, sub, iat and exp. */
+  sign(claims?: JWTPayload, options?: TestTokenOptions): Promise<string>;
+  /** Key rotation: a new key published first and signed with from now on; the old ones stay published. */
+  rotate(kid: string): Promise<TestSigningKey>;
+  close(): Promise<void>;
+}
+
+/** An OpenID-style token issuer for tests: an ES256 key, its JWKS served on a free port, tokens signed with it. */
+export async function testIssuer({ issuer, audience, kid = 'test-key' }: { issuer: string; audience: string; kid?: string }): Promise<TestIssuer> {
+  const { default: Fastify } = await import('fastify');
+  let key = await testSigningKey(kid);
+  const published: JWK[] = [key.publicJwk];
+  const server = Fastify();
+  server.get('/jwks.json', async () => ({ keys: published }));
+  const jwksUrl = `${await server.listen({ port: 0, host: '127.0.0.1' })}/jwks.json`;
+  return {
+    issuer,
+    audience,
+    jwksUrl,
+    env: { JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_JWKS_URL: jwksUrl },
+    get key() {
+      return key;
+    },
+    sign(claims = {}, options = {}) {
+      const signer = options.key ?? key;
+      const jwt = new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: signer.kid })
+        .setIssuer(options.issuer ?? issuer)
+        .setAudience(options.audience ?? audience)
+        .setSubject(options.subject ?? randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(options.expiresIn ?? '5m');
+      return (options.edit ? options.edit(jwt) : jwt).sign(signer.privateKey);
+    },
+    async rotate(newKid) {
+      key = await testSigningKey(newKid);
+      published.unshift(key.publicJwk);
+      return key;
+    },
+    close: () => server.close(),
   };
 }
