@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { bearer, devLogin, postGraphQL } from '@jarvis/platform';
 import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
 
@@ -34,7 +35,7 @@ async function timeToFirstQuery(dataDir: string): Promise<number> {
     for (;;) {
       if (await demoAnswered().catch(() => false)) return performance.now() - started;
       if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
   } finally {
     process.kill(-child.pid!, 'SIGINT');

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PLAN_QUOTAS, type Config } from '@jarvis/platform';
 import { databaseVariants, testConfig } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
@@ -50,14 +51,14 @@ describe('plan request rates at the gateway', () => {
       assert.equal(Number(answer.headers.get('retry-after')), answer.body.errors?.[0]?.extensions?.retryAfter);
     }
 
-    await new Promise((resolve) => setTimeout(resolve, 1000 / FREE.requestsPerSecond + 50));
+    await sleep(1000 / FREE.requestsPerSecond + 50);
     assert.equal((await ask(stack, owner.headers)).status, 200, 'the rate replenishes');
   });
 
   test('an API key has a tighter rate of its own; its tenant keeps the rest', async () => {
     const owner = await signUp(stack, 'keyed', { plan: 'FREE' });
     const key = await serviceKey(stack, owner, { roles: ['viewer'] });
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // the tenant's burst back after setting up
+    await sleep(1000); // the tenant's burst back after setting up
     const started = Date.now();
     const byKey = await Promise.all(Array.from({ length: 2 * FREE.apiKeyBurst }, async () => (await ask(stack, key.headers)).status));
     const replenished = Math.ceil(((Date.now() - started) / 1000) * FREE.apiKeyRequestsPerSecond) + 1;

@@ -1,12 +1,11 @@
 /** The gateway counts each tenant's requests into the usage ledger (REQUESTS), once per flush, each once. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { graphql, PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
 import { databaseVariants, testConfig } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { as, signUp, type Member } from './helpers.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the gateway meters each tenant's requests", () => {
   let stack: Stack;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bearer, devLogin, graphql } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
 import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY } from '../scripts/seed.ts';
 
 const SERVICES = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'] as const;
@@ -29,15 +29,18 @@ function launch(env: Record<string, string>): Launch {
   return { process: child, output: () => output, exited };
 }
 
-async function waitFor(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const match = launched.output().match(pattern);
-    if (match) return match;
-    if (launched.process.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`did not see ${pattern}; output:\n${launched.output()}`);
+/** The first match of `pattern` in what the launched processes print; fails when they exit before printing it. */
+async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+  const match = await waitFor(
+    () => {
+      const found = launched.output().match(pattern);
+      if (!found && launched.process.exitCode !== null) throw new Error(`exited without printing ${pattern}; output:\n${launched.output()}`);
+      return found;
+    },
+    () => `${pattern}; output:\n${launched.output()}`,
+    { timeoutMs, intervalMs: 100 },
+  );
+  return match!;
 }
 
 async function portIsClosed(port: number): Promise<boolean> {
@@ -60,12 +63,12 @@ for (const variant of databaseVariants()) {
         : { DATA_DIR: dataDir };
       const launched = launch({ ...ports, ...database, LOG_LEVEL: 'warn' });
       try {
-        const [, gatewayUrl] = await waitFor(launched, /Jarvis is up in [\d.]+s: (\S+)/);
-        const [, seedState] = await waitFor(launched, /demo tenant "demo" (created|already there)/);
+        const [, gatewayUrl] = await printed(launched, /Jarvis is up in [\d.]+s: (\S+)/);
+        const [, seedState] = await printed(launched, /demo tenant "demo" (created|already there)/);
         assert.equal(seedState, expectSeed);
         // The printed sign-in command names the token endpoint: dev-login is on under npm start.
-        const [, tokenUrl] = await waitFor(launched, /TOKEN=\$\(curl -s (\S+)/);
-        await waitFor(launched, /Ctrl-C stops everything/);
+        const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
+        await printed(launched, /Ctrl-C stops everything/);
 
         const token = await devLogin(tokenUrl!, DEMO_SLUG, DEMO_OWNER);
         const data = await graphql<{ tenant: { name: string; users: unknown[]; knowledgeBases: unknown[]; conversations: { createdBy: { name: string } }[] } }>(

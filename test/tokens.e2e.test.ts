@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { bearer, createSubgraphServer, graphql, postGraphQL, requestToken, type Config, type RunningService } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
@@ -112,7 +113,7 @@ for (const variant of databaseVariants()) {
 
       await as(stack, owner, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: key.keyId });
       const expired = await serviceKey(stack, owner, { expiresAt: new Date(Date.now() + 1_500).toISOString() });
-      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      await sleep(1_600);
       const forged = `jvk_${tenantId}.${'A'.repeat(43)}`;
       for (const [name, secret] of [['revoked', key.secret], ['expired', expired.secret], ['unknown', forged]] as const) {
         const attempt = await requestToken(tokenUrl, { grant_type: 'client_credentials', client_secret: secret });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
 import { createGatewayServer } from '@jarvis/gateway';
@@ -106,11 +107,11 @@ describe('gateway authentication with bearer JWTs', () => {
     assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId);
 
     await issuer.rotate('key-2'); // the issuer publishes the new key and keeps the old one a while
-    await new Promise((resolve) => setTimeout(resolve, 250)); // past the JWKS refetch cooldown
+    await sleep(250); // past the JWKS refetch cooldown
     assert.equal((await authenticate(`Bearer ${await token()}`)).userId, userId, 'the new key is picked up');
     assert.equal((await authenticate(`Bearer ${oldToken}`)).userId, userId, 'an old token still verifies');
 
-    await new Promise((resolve) => setTimeout(resolve, 3_000)); // past the short-lived token's expiry
+    await sleep(3_000); // past the short-lived token's expiry
     await assert.rejects(authenticate(`Bearer ${shortLived}`), /exp/, 'an old token is refused once expired');
     assert.equal((await ask(`Bearer ${oldToken}`)).status, 200, 'and through the gateway an unexpired old token works');
   });

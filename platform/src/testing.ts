@@ -1,5 +1,7 @@
 /** Helpers for tests: database and Redis variants, throw-away schemas, a quiet configuration, a token issuer. */
+import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -83,6 +85,35 @@ export function testConfig(variant: DatabaseVariant, overrides: Record<string, s
     ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix(), DATABASE_POOL_SIZE: '3' } : {}),
     ...overrides,
   });
+}
+
+export interface WaitForOptions<T> {
+  /** Whether a value is the one waited for; any truthy value unless given. */
+  until?: (value: T) => boolean;
+  timeoutMs?: number;
+  intervalMs?: number;
+}
+
+/**
+ * Polls `probe` (sync or async) until its value is the one waited for, and returns that value. Past `timeoutMs`
+ * (5 s unless given) the test fails with "timed out after … waiting for <what>" and the last value seen; `what`
+ * may be a function, called then, to describe the latest state. A probe that throws ends the wait at once.
+ */
+export async function waitFor<T>(
+  probe: () => T | Promise<T>,
+  what: string | (() => string),
+  { until = Boolean, timeoutMs = 5_000, intervalMs = 10 }: WaitForOptions<T> = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (until(value)) return value;
+    if (Date.now() > deadline) {
+      const last = value === null || value === undefined || typeof value === 'boolean' ? '' : `; last: ${JSON.stringify(value)}`;
+      assert.fail(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}${last}`);
+    }
+    await sleep(intervalMs);
+  }
 }
 
 /** A TCP port that was free a moment ago, for child processes that need a fixed port. */

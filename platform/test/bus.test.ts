@@ -5,10 +5,12 @@ import { once } from 'node:events';
 import { createServer, connect as connectTcp, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { after, describe, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel } from 'amqplib';
 import { pino } from 'pino';
 import { openBus, queueName, type Bus, type BusEvent, type BusOptions } from '@jarvis/platform';
+import { waitFor } from '@jarvis/platform/testing';
 
 interface BusVariant {
   name: 'in-process' | 'rabbitmq';
@@ -23,16 +25,6 @@ function busVariants(): BusVariant[] {
     { name: 'in-process', amqpUrl: undefined, skip: false },
     { name: 'rabbitmq', amqpUrl: AMQP_URL, skip: AMQP_URL ? false : 'AMQP_URL is not set' },
   ];
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 function newEvent(payload: Record<string, unknown> = {}): BusEvent {
@@ -302,7 +294,7 @@ describe('bus on rabbitmq, across connections and processes', { skip: AMQP_URL ?
         if (childHandled.length === 3) child.kill('SIGKILL');
       }
     });
-    await waitFor(() => ready, 'the child consumer', 20_000);
+    await waitFor(() => ready, 'the child consumer', { timeoutMs: 20_000 });
 
     const publisher = await buses.open(t);
     const events = Array.from({ length: 12 }, () => newEvent());

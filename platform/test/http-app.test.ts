@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { createHttpApp, createLogger } from '@jarvis/platform';
 
@@ -17,11 +18,11 @@ test('closing finishes in-flight requests, refuses new ones and does not wait fo
   try {
     assert.equal((await fetch(`${address}/fast`, { dispatcher: client })).status, 200); // a kept-alive connection
     const inFlight = fetch(`${address}/slow`, { dispatcher: client });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
 
     const startedClosing = Date.now();
     const closed = app.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     const refused = await fetch(`${address}/fast`).then((r) => r.status, () => 'connection refused');
     assert.notEqual(refused, 200);
 

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import {
   openBus,
@@ -14,7 +15,7 @@ import {
   type Database,
   type OutboxRelayOptions,
 } from '@jarvis/platform';
-import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
+import { databaseVariants, openTestDatabase, waitFor } from '@jarvis/platform/testing';
 
 /** What a consumer keeps: the ids of events it applied, with a unique key, next to their effect. */
 const LEDGER_MIGRATION = `
@@ -28,16 +29,7 @@ const LEDGER_MIGRATION = `
     USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
 `;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const silent = pino({ level: 'silent' });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const newEvent = (tenantId: string, payload: Record<string, unknown> = {}): BusEvent => ({
   id: randomUUID(),
@@ -178,7 +170,7 @@ for (const variant of databaseVariants()) {
       const event = newEvent(tenantA);
       await db.withTenant(tenantA, (tx) => writeEvent(tx, 'chats.started', event));
       started.notify();
-      await waitFor(() => seen.length === 1, 'the notified relay', 1_000);
+      await waitFor(() => seen.length === 1, 'the notified relay', { timeoutMs: 1_000 });
     });
 
     test("a DEDICATED tenant's events, written in its own schema, are published too", async (t) => {
@@ -197,8 +189,7 @@ for (const variant of databaseVariants()) {
       await db.withTenant(tenantA, (tx) => writeEvent(tx, 'files.deleted', event));
       relay(t, { keepPublishedMs: 0 });
       await waitFor(() => seen.length === 1, 'the event');
-      const deadline = Date.now() + 2_000;
-      while ((await publishedAt(event.id)) !== undefined && Date.now() < deadline) await sleep(20);
+      await waitFor(async () => (await publishedAt(event.id)) === undefined, 'the published row to be deleted', { timeoutMs: 2_000, intervalMs: 20 });
       assert.equal(await publishedAt(event.id), undefined);
     });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Database } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
@@ -25,7 +26,7 @@ for (const variant of databaseVariants()) {
     test('an expired refresh token is refused', async () => {
       const expiring = new RefreshTokens(db, 50);
       const token = await expiring.issue({ tenantId, userId });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       assert.equal(await expiring.redeem(token), undefined);
     });
 

@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import pg from 'pg';
 import {
@@ -28,22 +29,13 @@ import {
   type Principal,
   type RunningService,
 } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig, waitFor } from '@jarvis/platform/testing';
 import { usageSubgraph } from '@jarvis/usage';
 
 const AMQP_URL = process.env.AMQP_URL || undefined;
 const LEDGER_QUEUE = `usage-ledger.${USAGE_TOPIC}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await sleep(25);
-  }
-}
+/** How long the ledger gets to catch up, and how often it is asked. */
+const LEDGER_WAIT = { timeoutMs: 20_000, intervalMs: 25 };
 
 /** Drops the exchange and queues of a bus namespace once a suite is done with RabbitMQ. */
 async function deleteNamespace(amqpUrl: string, namespace: string) {
@@ -124,7 +116,7 @@ for (const variant of databaseVariants()) {
           for (const event of [...events, events[0]!]) await bus.publish(USAGE_TOPIC, event);
           relay.notify();
 
-          const summary = await eventually(() => usageOf(reader(tenantId), 'MODEL'), (u) => total(u.totals, 'COMPLETION_TOKENS') === 7, 'the events');
+          const summary = await waitFor(() => usageOf(reader(tenantId), 'MODEL'), 'the events', { ...LEDGER_WAIT, until: (u) => total(u.totals, 'COMPLETION_TOKENS') === 7 });
           await sleep(200); // and nothing more arrives
           const settled = await usageOf(reader(tenantId), 'MODEL');
           assert.deepEqual([total(settled.totals, 'PROMPT_TOKENS'), total(settled.totals, 'COMPLETION_TOKENS')], [150, 7]);
@@ -146,7 +138,7 @@ for (const variant of databaseVariants()) {
       test("a DEDICATED tenant's usage is kept in its own schema", async () => {
         const tenantId = randomUUID();
         await bus.publish(USAGE_TOPIC, usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 4096, isolation: 'DEDICATED' }));
-        const own = await eventually(() => usageOf(reader(tenantId, 'DEDICATED')), (u) => total(u.totals, 'STORAGE_BYTES') === 4096, 'the event');
+        const own = await waitFor(() => usageOf(reader(tenantId, 'DEDICATED')), 'the event', { ...LEDGER_WAIT, until: (u) => total(u.totals, 'STORAGE_BYTES') === 4096 });
         assert.equal(total(own.totals, 'STORAGE_BYTES'), 4096);
         assert.equal(total((await usageOf(reader(tenantId))).totals, 'STORAGE_BYTES'), 0, 'nothing in the shared schema');
       });
@@ -200,14 +192,14 @@ describe('the usage service killed mid-stream and started again loses no event a
       for (const event of events.slice(0, 100)) await bus.publish(USAGE_TOPIC, event); // duplicates too
 
       child = startUsageService();
-      const atKill = await eventually(counted, ({ n }) => n >= 300, 'the first events to be counted', 60_000);
+      const atKill = await waitFor(counted, 'the first events to be counted', { ...LEDGER_WAIT, timeoutMs: 60_000, until: ({ n }) => n >= 300 });
       child.kill('SIGKILL');
       await new Promise((resolve) => child!.once('exit', resolve));
       assert.ok(atKill.n < events.length, `killed mid-stream (${atKill.n} of ${events.length} counted)`);
 
       child = startUsageService();
       const expected = events.reduce((sum, event) => sum + (event.payload.quantity as number), 0);
-      const final = await eventually(counted, ({ n }) => n === events.length, 'every event', 60_000);
+      const final = await waitFor(counted, 'every event', { ...LEDGER_WAIT, timeoutMs: 60_000, until: ({ n }) => n === events.length });
       await sleep(500);
       assert.deepEqual(await counted(), { n: events.length, q: expected });
       assert.equal(final.n, events.length);
