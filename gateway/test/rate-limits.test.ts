@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'graphql';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
-import { serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
+import { redisVariants, serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readRateLimits } from '../src/rate-limits.ts';
 
 const SDL = `
@@ -32,10 +32,8 @@ const RESOLVERS = { Query: { open: () => 'open', hundred: () => 'ok', few: () =>
 
 const ISSUER = 'https://issuer.limits.test';
 const AUDIENCE = 'jarvis-api';
-const variants = [
-  { name: 'memory, one gateway', redisUrl: undefined as string | undefined, skip: false as string | false },
-  { name: 'Redis, two gateways', redisUrl: process.env.REDIS_URL || undefined, skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' },
-];
+/** Limits in one gateway's memory; with Redis, shared by two gateway replicas. */
+const DEPLOYMENT = { memory: 'memory, one gateway', redis: 'Redis, two gateways' };
 
 let supergraph: Awaited<ReturnType<typeof serveSupergraph>>;
 let issuer: TestIssuer;
@@ -61,8 +59,8 @@ test('@rateLimit survives composition with its arguments', () => {
   ]);
 });
 
-for (const variant of variants) {
-  describe(`@rateLimit at the gateway, ${variant.name}`, { skip: variant.skip }, () => {
+for (const variant of redisVariants()) {
+  describe(`@rateLimit at the gateway, ${DEPLOYMENT[variant.name]}`, { skip: variant.skip }, () => {
     const gateways: RunningService[] = [];
     before(async () => {
       const config = loadConfig({
@@ -71,9 +69,9 @@ for (const variant of variants) {
         SUBGRAPH_URLS: supergraph.subgraphUrls,
         INTERNAL_AUTH_SECRET: 'a-secret-this-test-subgraph-simply-ignores',
         ...issuer.env,
-        ...(variant.redisUrl ? { REDIS_URL: variant.redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` } : {}),
+        ...(variant.url ? { REDIS_URL: variant.url, REDIS_KEY_PREFIX: `test:${randomUUID()}:` } : {}),
       });
-      for (let i = 0; i < (variant.redisUrl ? 2 : 1); i++) gateways.push(await (await createGatewayServer(config)).start(0));
+      for (let i = 0; i < (variant.url ? 2 : 1); i++) gateways.push(await (await createGatewayServer(config)).start(0));
     });
     after(() => Promise.all(gateways.map((g) => g.close())));
 

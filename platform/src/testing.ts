@@ -8,20 +8,28 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 
-export interface DatabaseVariant {
-  name: 'pglite' | 'postgres';
+/** One adapter of a port for a suite to run against: the embedded one, or the real service at `url`. */
+export interface ServiceVariant<Name extends string> {
+  name: Name;
   url: string | undefined;
   /** A reason to skip, shown in the test report, when the real service is not configured. */
   skip: string | false;
 }
 
-/** Embedded PGlite always; real PostgreSQL too when DATABASE_URL is set (CI sets it). */
-export function databaseVariants(): DatabaseVariant[] {
-  const url = process.env.DATABASE_URL || undefined;
+/** The embedded adapter always; the real service too when its URL variable is set (CI sets them all). */
+function variants<Embedded extends string, Real extends string>(embedded: Embedded, real: Real, urlVariable: string): ServiceVariant<Embedded | Real>[] {
+  const url = process.env[urlVariable] || undefined;
   return [
-    { name: 'pglite', url: undefined, skip: false },
-    { name: 'postgres', url, skip: url ? false : 'DATABASE_URL is not set' },
+    { name: embedded, url: undefined, skip: false },
+    { name: real, url, skip: url ? false : `${urlVariable} is not set` },
   ];
+}
+
+export type DatabaseVariant = ServiceVariant<'pglite' | 'postgres'>;
+
+/** Embedded PGlite always; real PostgreSQL too when DATABASE_URL is set. */
+export function databaseVariants(): DatabaseVariant[] {
+  return variants('pglite', 'postgres', 'DATABASE_URL');
 }
 
 /** A schema prefix no other test run uses, so runs against one PostgreSQL never see each other's data. */
@@ -43,19 +51,11 @@ export async function dropSchemas(url: string, prefix: string): Promise<void> {
   }
 }
 
-export interface RedisVariant {
-  name: 'memory' | 'redis';
-  url: string | undefined;
-  skip: string | false;
-}
+export type RedisVariant = ServiceVariant<'memory' | 'redis'>;
 
-/** The in-process store always; Redis too when REDIS_URL is set (CI sets it). */
+/** The in-process store always; Redis too when REDIS_URL is set. */
 export function redisVariants(): RedisVariant[] {
-  const url = process.env.REDIS_URL || undefined;
-  return [
-    { name: 'memory', url: undefined, skip: false },
-    { name: 'redis', url, skip: url ? false : 'REDIS_URL is not set' },
-  ];
+  return variants('memory', 'redis', 'REDIS_URL');
 }
 
 /** A key prefix no other test run uses, so runs against one Redis never see each other's keys. */
@@ -72,6 +72,13 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<void
   } finally {
     await redis.quit();
   }
+}
+
+export type BusVariant = ServiceVariant<'in-process' | 'rabbitmq'>;
+
+/** The in-process bus always; RabbitMQ too when AMQP_URL is set. */
+export function busVariants(): BusVariant[] {
+  return variants('in-process', 'rabbitmq', 'AMQP_URL');
 }
 
 /** Configuration for an in-process test stack: in-memory PGlite or a private schema prefix, quiet logs. */

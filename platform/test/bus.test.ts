@@ -10,22 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Channel } from 'amqplib';
 import { pino } from 'pino';
 import { openBus, queueName, type Bus, type BusEvent, type BusOptions } from '@jarvis/platform';
-import { waitFor } from '@jarvis/platform/testing';
-
-interface BusVariant {
-  name: 'in-process' | 'rabbitmq';
-  amqpUrl: string | undefined;
-  skip: string | false;
-}
-
-const AMQP_URL = process.env.AMQP_URL || undefined;
-
-function busVariants(): BusVariant[] {
-  return [
-    { name: 'in-process', amqpUrl: undefined, skip: false },
-    { name: 'rabbitmq', amqpUrl: AMQP_URL, skip: AMQP_URL ? false : 'AMQP_URL is not set' },
-  ];
-}
+import { busVariants, waitFor } from '@jarvis/platform/testing';
 
 function newEvent(payload: Record<string, unknown> = {}): BusEvent {
   return { id: randomUUID(), type: 'test.happened', tenantId: randomUUID(), occurredAt: new Date().toISOString(), payload };
@@ -90,7 +75,7 @@ function testBuses(amqpUrl: string | undefined) {
 
 for (const variant of busVariants()) {
   describe(`bus on ${variant.name}`, { skip: variant.skip }, () => {
-    const buses = testBuses(variant.amqpUrl);
+    const buses = testBuses(variant.url);
     after(() => buses.cleanup());
 
     test('every group gets each event of its topic once, and nothing of other topics', async (t) => {
@@ -171,7 +156,7 @@ for (const variant of busVariants()) {
       assert.equal(attempts, 3);
       const deadLettered = entries.filter((entry) => entry.msg === 'event dead-lettered after its last attempt');
       assert.deepEqual(deadLettered.map((entry) => entry.eventId), [poison.id]);
-      if (variant.amqpUrl) {
+      if (variant.url) {
         assert.equal(await buses.messagesIn(`${buses.queueOf('reports.render', 'renderer')}.dead`), 1);
         assert.equal(await buses.messagesIn(buses.queueOf('reports.render', 'renderer')), 0);
       }
@@ -243,8 +228,10 @@ for (const variant of busVariants()) {
   });
 }
 
-describe('bus on rabbitmq, across connections and processes', { skip: AMQP_URL ? false : 'AMQP_URL is not set' }, () => {
-  const amqpUrl = AMQP_URL!;
+const rabbitmq = busVariants()[1]!;
+
+describe('bus on rabbitmq, across connections and processes', { skip: rabbitmq.skip }, () => {
+  const amqpUrl = rabbitmq.url!;
   const buses = testBuses(amqpUrl);
   after(() => buses.cleanup());
 

@@ -29,7 +29,7 @@ import {
   type Principal,
   type RunningService,
 } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig, waitFor } from '@jarvis/platform/testing';
+import { busVariants, databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig, waitFor } from '@jarvis/platform/testing';
 import { usageSubgraph } from '@jarvis/usage';
 
 const AMQP_URL = process.env.AMQP_URL || undefined;
@@ -55,8 +55,8 @@ const reader = (tenantId: string, isolation: Principal['isolation'] = 'SHARED'):
 });
 
 for (const variant of databaseVariants()) {
-  for (const transport of [{ name: 'in-process', amqpUrl: undefined }, { name: 'RabbitMQ', amqpUrl: AMQP_URL }]) {
-    const skip = variant.skip || (transport.name === 'RabbitMQ' && !AMQP_URL && 'AMQP_URL is not set');
+  for (const transport of busVariants()) {
+    const skip = variant.skip || transport.skip;
     describe(`usage ledger from the bus, ${transport.name}, on ${variant.name}`, { skip }, () => {
       let config: Config;
       let bus: Bus;
@@ -64,14 +64,14 @@ for (const variant of databaseVariants()) {
       const namespace = `test-${randomBytes(4).toString('hex')}`;
 
       before(async () => {
-        config = testConfig(variant, { BUS_NAMESPACE: namespace, ...(transport.amqpUrl ? { AMQP_URL: transport.amqpUrl } : {}) });
+        config = testConfig(variant, { BUS_NAMESPACE: namespace, ...(transport.url ? { AMQP_URL: transport.url } : {}) });
         bus = await openConfiguredBus(config, createLogger('bus', 'silent'));
         usage = await (await createSubgraphServer(usageSubgraph, config, { bus })).start(0);
       });
       after(async () => {
         await usage?.close();
         await bus?.close();
-        if (transport.amqpUrl) await deleteNamespace(transport.amqpUrl, namespace);
+        if (transport.url) await deleteNamespace(transport.url, namespace);
         if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
       });
 
