@@ -8,19 +8,13 @@ import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
-import { deleteRedisKeys, serveSupergraph, uniqueRedisPrefix } from '@jarvis/platform/testing';
+import { deleteRedisKeys, RATE_LIMIT_SDL, serveSupergraph, uniqueRedisPrefix } from '@jarvis/platform/testing';
 
 const duration = Number(process.env.BENCH_DURATION ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const redisUrl = process.env.REDIS_URL;
 
-const SDL = `
-  extend schema
-    @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@composeDirective"])
-    @link(url: "https://jarvis.dev/rate-limit/v1.0", import: ["@rateLimit", "RateLimitBy"])
-    @composeDirective(name: "@rateLimit")
-  enum RateLimitBy { PRINCIPAL TENANT IP }
-  directive @rateLimit(max: Int!, window: String!, by: RateLimitBy = PRINCIPAL) on FIELD_DEFINITION
+const SDL = `${RATE_LIMIT_SDL}
   type Query {
     open: String
     limited: String @rateLimit(max: 2000000000, window: "1h", by: IP)

@@ -9,16 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'graphql';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
-import { redisVariants, serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
+import { RATE_LIMIT_SDL, redisVariants, serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readRateLimits } from '../src/rate-limits.ts';
 
-const SDL = `
-  extend schema
-    @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@composeDirective"])
-    @link(url: "https://jarvis.dev/rate-limit/v1.0", import: ["@rateLimit", "RateLimitBy"])
-    @composeDirective(name: "@rateLimit")
-  enum RateLimitBy { PRINCIPAL TENANT IP }
-  directive @rateLimit(max: Int!, window: String!, by: RateLimitBy = PRINCIPAL) on FIELD_DEFINITION
+const SDL = `${RATE_LIMIT_SDL}
   type Query {
     open: String
     hundred: String @rateLimit(max: 100, window: "1h", by: IP)

@@ -159,6 +159,19 @@ export async function openTestDatabase(variant: DatabaseVariant, service: string
   };
 }
 
+/**
+ * The head of a test subgraph's SDL that declares `@rateLimit` as the real subgraphs do and keeps it in the
+ * supergraph with @composeDirective; the subgraph's own types follow it.
+ */
+export const RATE_LIMIT_SDL = `
+  extend schema
+    @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@composeDirective"])
+    @link(url: "https://jarvis.dev/rate-limit/v1.0", import: ["@rateLimit", "RateLimitBy"])
+    @composeDirective(name: "@rateLimit")
+  enum RateLimitBy { PRINCIPAL TENANT IP }
+  directive @rateLimit(max: Int!, window: String!, by: RateLimitBy = PRINCIPAL) on FIELD_DEFINITION
+`;
+
 export interface LocalSubgraph {
   name: string;
   sdl: string;
