@@ -8,7 +8,7 @@ export type * from './types.ts';
 export type { LimitFailureMode } from './failure-mode.ts';
 export { LimitArgumentError } from './arguments.ts';
 export { MemoryLimitStore } from './memory.ts';
-export { RedisLimitStore, type RedisLimitStoreOptions } from './redis.ts';
+export { RedisLimitStore } from './redis.ts';
 
 export interface LimitStoreOptions {
   /** Unset: limits live in this process (the embedded default), which is right for one replica only. */

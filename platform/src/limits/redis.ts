@@ -5,7 +5,7 @@ import { gcraSteps } from './gcra.ts';
 import { ACQUIRE, CONSUMED, HIT, RELEASE, RENEW, RESERVE, SETTLE, type LuaScript } from './scripts.ts';
 import type { Lease, LimitStore, RateDecision, RateLimit, Reservation, ReserveOptions } from './types.ts';
 
-export interface RedisLimitStoreOptions {
+interface RedisLimitStoreOptions {
   url: string;
   /** Namespaces every key, so tests can use their own and delete them afterwards. */
   prefix?: string;
