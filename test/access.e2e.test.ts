@@ -6,29 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEV_LOGIN_GRANT, PRINCIPAL_HEADER, principalSigner, requestToken, type Config } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { addMember, as, errorCodes, respond, serviceKey, signIn, signUp, type Member } from './helpers.ts';
+import { DEV_LOGIN_GRANT, PRINCIPAL_HEADER, principalSigner, requestToken } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { addMember, as, errorCodes, respond, serviceKey, signIn, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const UNAUTHORIZED = 'UNAUTHORIZED_FIELD_OR_TYPE';
 
 for (const variant of databaseVariants()) {
   describe(`roles, groups and authorization directives on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
     let owner: Member;
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       owner = await signUp(stack, 'rbac');
       await as(stack, owner, `mutation { createKnowledgeBase(input: { name: "Handbook" }) { id } }`);
     });
-    after(async () => {
-      await stack?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
-    });
+    after(() => stack?.close());
 
     test('a viewer gets what its role allows; the rest is null with UNAUTHORIZED_FIELD_OR_TYPE at its path', async () => {
       const viewer = await addMember(stack, owner, `viewer@${owner.slug}.test`, 'viewer');
@@ -141,7 +135,7 @@ for (const variant of databaseVariants()) {
     });
 
     test('services check permissions again behind the gateway', async () => {
-      const signer = principalSigner(config.INTERNAL_AUTH_SECRET!);
+      const signer = principalSigner(stack.config.INTERNAL_AUTH_SECRET!);
       const principal = { tenantId: owner.tenantId, userId: owner.userId, roles: ['viewer'], scopes: [], permissions: ['kb:read'], isolation: 'SHARED' as const };
       const response = await fetch(stack.subgraphUrls.knowledge!, {
         method: 'POST',

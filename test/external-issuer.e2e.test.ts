@@ -6,17 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { bearer, requestToken, TOKEN_EXCHANGE_GRANT, type Config } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig, testIssuer, testSigningKey, type TestIssuer } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { as, respond, signUp, type Member } from './helpers.ts';
+import { bearer, requestToken, TOKEN_EXCHANGE_GRANT } from '@jarvis/platform';
+import { databaseVariants, testIssuer, testSigningKey, type TestIssuer } from '@jarvis/platform/testing';
+import { as, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const ISSUER = 'https://login.example.test';
 
 for (const variant of databaseVariants()) {
   describe(`external issuers trusted by a tenant, on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
     let issuer: TestIssuer;
     let acme: Member;
     let other: Member;
@@ -24,8 +22,7 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       issuer = await testIssuer({ issuer: ISSUER, audience: 'jarvis-acme', kid: 'k1' });
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TRUSTED_ISSUER_ALLOW_HTTP: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TRUSTED_ISSUER_ALLOW_HTTP: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       acme = await signUp(stack, 'acme');
       other = await signUp(stack, 'other');
       const trust = `mutation($input: TrustedIssuerInput!) { addTrustedIssuer(input: $input) { id roleMapping { value role } } }`;
@@ -39,7 +36,6 @@ for (const variant of databaseVariants()) {
     after(async () => {
       await stack?.close();
       await issuer?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
     });
 
     test('a new person is provisioned into the trusting tenant with the roles its groups map to', async () => {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { getIntrospectionQuery } from 'graphql';
 import { serverAudits } from 'graphql-http';
-import { databaseVariants, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { startTestStack, type TestStack } from './helpers.ts';
 
 describe('gateway speaks GraphQL over HTTP', () => {
-  let stack: Stack;
+  let stack: TestStack;
   before(async () => {
-    stack = await startStack(testConfig(databaseVariants()[0]!), { freePorts: true });
+    stack = await startTestStack(databaseVariants()[0]!);
   });
   after(() => stack?.close());
 

@@ -1,7 +1,38 @@
-/** Signing up, signing in and API keys through the public API, for end-to-end tests. */
+/** For end-to-end tests: the stack of one suite; signing up, signing in and API keys through the public API. */
 import { randomUUID } from 'node:crypto';
-import { bearer, devLogin, graphql, postGraphQL, type GraphQLResponse } from '@jarvis/platform';
-import type { Stack } from '../scripts/stack.ts';
+import { bearer, devLogin, graphql, postGraphQL, type Config, type GraphQLResponse } from '@jarvis/platform';
+import { dropSchemas, testConfig, type DatabaseVariant } from '@jarvis/platform/testing';
+import { startStack, type Stack } from '../scripts/stack.ts';
+
+export interface TestStack extends Stack {
+  config: Config;
+}
+
+/**
+ * The gateway and every subgraph in this process on free ports, configured by `testConfig(variant, overrides)`;
+ * closing it also drops the suite's schemas from PostgreSQL.
+ */
+export async function startTestStack(variant: DatabaseVariant, overrides: Record<string, string> = {}): Promise<TestStack> {
+  const config = testConfig(variant, overrides);
+  const dropOwnSchemas = async () => {
+    if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
+  };
+  let stack: Stack;
+  try {
+    stack = await startStack(config, { freePorts: true });
+  } catch (error) {
+    await dropOwnSchemas();
+    throw error;
+  }
+  return {
+    ...stack,
+    config,
+    async close() {
+      await stack.close();
+      await dropOwnSchemas();
+    },
+  };
+}
 
 export interface Member {
   tenantId: string;

@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { dedicatedSchemaName, PRINCIPAL_HEADER, principalSigner, schemaName, type Config, type Principal } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { addMember, as, respond, serviceKey, signUp, type Member } from './helpers.ts';
+import { dedicatedSchemaName, PRINCIPAL_HEADER, principalSigner, schemaName, type Principal } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { addMember, as, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const EVERYTHING = `{
   tenant {
@@ -40,8 +39,7 @@ interface Holdings {
 
 for (const variant of databaseVariants()) {
   describe(`tenant isolation matrix on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
     const tenants: Record<'A' | 'B' | 'D', Holdings> = {} as never;
 
     async function populate(label: string, isolation: 'SHARED' | 'DEDICATED'): Promise<Holdings> {
@@ -78,16 +76,12 @@ for (const variant of databaseVariants()) {
     const snapshot = async (holdings: Holdings) => (await as<{ tenant: unknown }>(stack, holdings.member, EVERYTHING)).tenant;
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       tenants.A = await populate('iso-a', 'SHARED');
       tenants.B = await populate('iso-b', 'SHARED');
       tenants.D = await populate('iso-d', 'DEDICATED');
     });
-    after(async () => {
-      await stack?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
-    });
+    after(() => stack?.close());
 
     const pairs = () =>
       (['A', 'B', 'D'] as const).flatMap((x) => (['A', 'B', 'D'] as const).filter((y) => y !== x).map((y) => [x, y] as const));
@@ -135,7 +129,7 @@ for (const variant of databaseVariants()) {
     });
 
     test("_entities sent straight to every subgraph with a valid principal of one tenant returns nothing of another", async () => {
-      const signer = principalSigner(config.INTERNAL_AUTH_SECRET!);
+      const signer = principalSigner(stack.config.INTERNAL_AUTH_SECRET!);
       for (const [x, y] of pairs()) {
         const principal: Principal = {
           tenantId: tenants[x].member.tenantId,
@@ -208,7 +202,7 @@ for (const variant of databaseVariants()) {
       await client.connect();
       try {
         for (const subgraph of ['knowledge', 'chat', 'usage']) {
-          const shared = schemaName(subgraph, config.DATABASE_SCHEMA_PREFIX);
+          const shared = schemaName(subgraph, stack.config.DATABASE_SCHEMA_PREFIX);
           const own = dedicatedSchemaName(shared, tenants.D.member.tenantId);
           const count = async (schema: string, table: string) =>
             Number((await client.query(`SELECT count(*) FROM ${schema}.${table} WHERE tenant_id = $1`, [tenants.D.member.tenantId])).rows[0].count);

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PLAN_QUOTAS, type Config } from '@jarvis/platform';
-import { databaseVariants, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { serviceKey, signUp } from './helpers.ts';
+import { PLAN_QUOTAS } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import type { Stack } from '../scripts/stack.ts';
+import { serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';
 
 const FREE = PLAN_QUOTAS.FREE;
 
@@ -23,11 +23,9 @@ async function ask(stack: Stack, headers: Record<string, string>) {
 }
 
 describe('plan request rates at the gateway', () => {
-  let stack: Stack;
-  let config: Config;
+  let stack: TestStack;
   before(async () => {
-    config = testConfig(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '30' });
-    stack = await startStack(config, { freePorts: true });
+    stack = await startTestStack(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '30' });
   });
   after(() => stack?.close());
 

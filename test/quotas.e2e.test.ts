@@ -1,10 +1,9 @@
 /** Quotas: the plan's limits, lowered by the tenant's admins, per-member allowances, and usage against them. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PLAN_QUOTAS, type Config } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { addMember, as, errorCodes, respond, serviceKey, signUp, type Member } from './helpers.ts';
+import { PLAN_QUOTAS } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { addMember, as, errorCodes, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const QUOTA = `{ tenant { quota {
   plan tokensToday tokensThisMonth
@@ -28,14 +27,12 @@ interface QuotaAnswer {
 
 for (const variant of databaseVariants()) {
   describe(`quotas on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
     let owner: Member;
     let member: Member;
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true' });
       owner = await signUp(stack, 'quota', { plan: 'TEAM' });
       member = await addMember(stack, owner, `member@${owner.slug}.test`, 'member');
       const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
@@ -43,10 +40,7 @@ for (const variant of databaseVariants()) {
       await as(stack, meter, record, { u: { metric: 'PROMPT_TOKENS', quantity: 1200, idempotencyKey: 'q-1', userId: member.userId, model: 'small' } });
       await as(stack, meter, record, { u: { metric: 'COMPLETION_TOKENS', quantity: 300, idempotencyKey: 'q-2' } });
     });
-    after(async () => {
-      await stack?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
-    });
+    after(() => stack?.close());
 
     test("a tenant's quota is its plan's, with what it has used today and this month", async () => {
       const { quota } = (await as<QuotaAnswer>(stack, owner, QUOTA)).tenant;

@@ -2,24 +2,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { graphql, PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
-import { databaseVariants, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { as, signUp, type Member } from './helpers.ts';
+import { graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { as, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 describe("the gateway meters each tenant's requests", () => {
-  let stack: Stack;
-  let config: Config;
+  let stack: TestStack;
   before(async () => {
-    config = testConfig(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', REQUEST_METER_FLUSH_MS: '100' });
-    stack = await startStack(config, { freePorts: true });
+    stack = await startTestStack(databaseVariants()[0]!, { AUTH_DEV_LOGIN: 'true', REQUEST_METER_FLUSH_MS: '100' });
   });
   after(() => stack?.close());
 
   /** Read straight from the usage subgraph, so reading is not itself a metered request. */
   async function requests(member: Member): Promise<number> {
     const principal = { tenantId: member.tenantId, roles: [], scopes: [], permissions: ['usage:read'], isolation: 'SHARED' as const };
-    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(principal);
+    const token = await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign(principal);
     const data = await graphql<{ _entities: { usage: { totals: { metric: string; quantity: number }[] } }[] }>(
       stack.subgraphUrls.usage!,
       `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { usage { totals { metric quantity } } } } }`,

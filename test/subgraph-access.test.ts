@@ -1,22 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner, type Config } from '@jarvis/platform';
-import { databaseVariants, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { startTestStack, type TestStack } from './helpers.ts';
 
 const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { id } } }`;
 
 describe('subgraphs answer only the gateway', () => {
-  let stack: Stack;
-  let config: Config;
+  let stack: TestStack;
   before(async () => {
-    config = testConfig(databaseVariants()[0]!);
-    stack = await startStack(config, { freePorts: true });
+    stack = await startTestStack(databaseVariants()[0]!);
   });
   after(() => stack?.close());
 
-  const secret = () => new TextEncoder().encode(config.INTERNAL_AUTH_SECRET!);
+  const secret = () => new TextEncoder().encode(stack.config.INTERNAL_AUTH_SECRET!);
   const claims = () => new SignJWT({ principal: ANONYMOUS }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
 
   async function callDirectly(url: string, token?: string, tenantId: string = crypto.randomUUID()) {
@@ -38,7 +36,7 @@ describe('subgraphs answer only the gateway', () => {
     'an unsigned (alg none) principal': async () =>
       new UnsecuredJWT({ principal: ANONYMOUS }).setIssuer('jarvis-gateway').setAudience('jarvis-subgraphs').setExpirationTime('1m').encode(),
     'a tampered payload': async () => {
-      const [header, , signature] = (await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS)).split('.');
+      const [header, , signature] = (await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS)).split('.');
       const payload = Buffer.from(JSON.stringify({ principal: { ...ANONYMOUS, tenantId: crypto.randomUUID() } })).toString('base64url');
       return `${header}.${payload}.${signature}`;
     },
@@ -58,7 +56,7 @@ describe('subgraphs answer only the gateway', () => {
 
   test('a principal signed with the shared secret is accepted; health endpoints need none', async () => {
     const tenantId = crypto.randomUUID();
-    const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign({ ...ANONYMOUS, tenantId });
+    const token = await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign({ ...ANONYMOUS, tenantId });
     for (const url of Object.values(stack.subgraphUrls)) {
       const { status, body } = await callDirectly(url, token, tenantId);
       assert.equal(status, 200, JSON.stringify(body));

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { graphql, postGraphQL, type Config } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { as, respond, serviceKey, signUp } from './helpers.ts';
+import { graphql, postGraphQL } from '@jarvis/platform';
+import { databaseVariants } from '@jarvis/platform/testing';
+import { as, respond, serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';
 
 const CREATE_TENANT = `mutation($input: CreateTenantInput!) {
   createTenant(input: $input) { tenant { id slug plan } owner { id email } }
@@ -24,8 +23,7 @@ const RECORD_USAGE = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) {
 
 for (const variant of databaseVariants()) {
   describe(`the supergraph end to end on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
 
     async function errorOf(query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}) {
       const { body } = await postGraphQL(stack.gatewayUrl, query, variables, headers);
@@ -34,13 +32,9 @@ for (const variant of databaseVariants()) {
     }
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
     });
-    after(async () => {
-      await stack?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
-    });
+    after(() => stack?.close());
 
     test("one query crosses all four subgraphs and returns what the caller's mutations created", async () => {
       const owner = await signUp(stack, 'acme', { name: 'Acme' });

@@ -3,18 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { bearer, createSubgraphServer, graphql, postGraphQL, requestToken, type Config, type RunningService } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
+import { bearer, createSubgraphServer, graphql, postGraphQL, requestToken, type RunningService } from '@jarvis/platform';
+import { databaseVariants, testConfig } from '@jarvis/platform/testing';
 import { tenancySubgraph } from '@jarvis/tenancy';
-import { startStack, type Stack } from '../scripts/stack.ts';
-import { as, serviceKey, type Member } from './helpers.ts';
+import { as, serviceKey, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const DEV_LOGIN = 'urn:jarvis:params:oauth:grant-type:dev-login';
 
 for (const variant of databaseVariants()) {
   describe(`tokens from the tenancy issuer, accepted by the gateway, on ${variant.name}`, { skip: variant.skip }, () => {
-    let stack: Stack;
-    let config: Config;
+    let stack: TestStack;
     let tokenUrl: string;
     const slug = `tok-${randomUUID().slice(0, 8)}`;
     let tenantId: string;
@@ -26,8 +24,7 @@ for (const variant of databaseVariants()) {
     };
 
     before(async () => {
-      config = testConfig(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
-      stack = await startStack(config, { freePorts: true });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       tokenUrl = stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '/oauth/token');
       const created = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
         stack.gatewayUrl,
@@ -37,23 +34,20 @@ for (const variant of databaseVariants()) {
       tenantId = created.createTenant.tenant.id;
       ownerId = created.createTenant.owner.id;
     });
-    after(async () => {
-      await stack?.close();
-      if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
-    });
+    after(() => stack?.close());
 
     test('dev-login issues a short ES256 access token naming the member and tenant, and the gateway accepts it', async () => {
       const { status, body, cacheControl } = await requestToken(tokenUrl, { grant_type: DEV_LOGIN, tenant: slug, email: 'ada@token.test' });
       assert.equal(status, 200, JSON.stringify(body));
       assert.equal(cacheControl, 'no-store');
       assert.equal(body.token_type, 'Bearer');
-      assert.equal(body.expires_in, config.ACCESS_TOKEN_TTL_SECONDS);
+      assert.equal(body.expires_in, stack.config.ACCESS_TOKEN_TTL_SECONDS);
       const token = body.access_token as string;
       assert.deepEqual(decodeProtectedHeader(token).alg, 'ES256');
       const claims = decodeJwt(token);
       assert.deepEqual(
         [claims.sub, claims.tid, claims.iss, claims.aud, claims.exp! - claims.iat!],
-        [ownerId, tenantId, config.TOKEN_ISSUER, config.TOKEN_AUDIENCE, config.ACCESS_TOKEN_TTL_SECONDS],
+        [ownerId, tenantId, stack.config.TOKEN_ISSUER, stack.config.TOKEN_AUDIENCE, stack.config.ACCESS_TOKEN_TTL_SECONDS],
       );
       assert.deepEqual([claims.roles, claims.groups, claims.iso, claims.scope], [['owner'], [], 'SHARED', '']);
       assert.ok((claims.permissions as string[]).includes('tenant:admin'), 'the owner holds every permission');
