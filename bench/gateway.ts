@@ -5,16 +5,13 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { bearer, devLogin, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
 import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { launchProcesses } from '../scripts/processes.ts';
 import { DEMO_SLUG, seedDemo } from '../scripts/seed.ts';
-
-const duration = Number(process.env.BENCH_DURATION ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+import { duration, machine, postLoad } from './load.ts';
 
 const QUERIES = {
   fourSubgraphs: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
@@ -76,19 +73,18 @@ try {
 
   const rows = [];
   for (const scenario of scenarios) {
-    const body = JSON.stringify({ query: scenario.query });
     const headers = await scenario.headers();
     const check = await postGraphQL(scenario.url, scenario.query, {}, headers);
     const expectedErrors = scenario.headers === viewerHeaders ? 1 : 0;
     if ((check.body.errors?.length ?? 0) !== expectedErrors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
-    await run(scenario.url, body, headers, 2); // warm-up
-    const result = await run(scenario.url, body, headers, duration);
+    await postLoad(scenario.url, scenario.query, headers, 2); // warm-up
+    const result = await postLoad(scenario.url, scenario.query, headers, duration);
     if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 });
   }
 
   const alone = rows.at(-1)!.rps;
-  console.log(`\n${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${connections} connections, ${duration}s each\n`);
+  console.log(`\n${machine()}\n`);
   console.log('| scenario | req/s | p50 ms | p99 ms | vs subgraph alone |');
   console.log('|---|---:|---:|---:|---:|');
   for (const row of rows) {
@@ -98,17 +94,6 @@ try {
   await stack.stop();
   rmSync(dataDir, { recursive: true, force: true });
   if (schemaPrefix) await dropSchemas(process.env.DATABASE_URL!, schemaPrefix);
-}
-
-function run(url: string, body: string, headers: Record<string, string>, seconds: number) {
-  return autocannon({
-    url,
-    connections,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
-    body,
-  });
 }
 
 /** A service account with the owner's read access and an API key for it, made through the API. */

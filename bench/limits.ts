@@ -4,14 +4,11 @@
  * never to refuse, so every request pays for the check and none is turned away.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { cpus } from 'node:os';
-import autocannon from 'autocannon';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
 import { deleteRedisKeys, RATE_LIMIT_SDL, serveSupergraph, uniqueRedisPrefix } from '@jarvis/platform/testing';
+import { duration, machine, postLoad } from './load.ts';
 
-const duration = Number(process.env.BENCH_DURATION ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const redisUrl = process.env.REDIS_URL;
 
 const SDL = `${RATE_LIMIT_SDL}
@@ -52,16 +49,16 @@ try {
   for (const scenario of scenarios) {
     const check = await postGraphQL(scenario.url, scenario.query);
     if (check.body.errors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
-    await run(scenario.url, scenario.query, 3);
+    await postLoad(scenario.url, scenario.query, {}, 3);
   }
   const rows = [];
   for (const scenario of scenarios) {
-    const result = await run(scenario.url, scenario.query, duration);
+    const result = await postLoad(scenario.url, scenario.query, {}, duration);
     if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     rows.push({ name: scenario.name, rps: result.requests.average, mean: result.latency.average, p50: result.latency.p50, p99: result.latency.p99 });
   }
   const base = rows[0]!;
-  console.log(`\n${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${connections} connections, ${duration}s each`);
+  console.log(`\n${machine()}`);
   console.log('gateway, load generator and subgraph in one process\n');
   // autocannon reports percentiles in whole milliseconds; the mean shows what a check adds below that.
   console.log('| scenario | req/s | mean ms | p50 ms | p99 ms | mean added | p50 added | p99 added |');
@@ -76,15 +73,4 @@ try {
   await Promise.all(gateways.map((g) => g.close()));
   await supergraph.close();
   if (redisUrl) await deleteRedisKeys(redisUrl, prefix);
-}
-
-function run(url: string, query: string, seconds: number) {
-  return autocannon({
-    url,
-    connections,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
-    body: JSON.stringify({ query }),
-  });
 }
