@@ -8,11 +8,11 @@ import type { Database } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase, type DatabaseVariant } from '@jarvis/platform/testing';
 import {
   openVectorStore,
-  VectorStoreUnavailableError,
   type ChunkVector,
   type VectorQuery,
   type VectorStore,
 } from '../src/vectors/index.ts';
+import { openExactStore } from '../src/vectors/exact.ts';
 import { searchSql } from '../src/vectors/pgvector.ts';
 import { startFakeQdrant } from './fake-qdrant.ts';
 
@@ -36,6 +36,13 @@ async function openPgvector(variant: DatabaseVariant): Promise<OpenedStore> {
   await db.migrate(MIGRATIONS);
   const store = await openVectorStore({ db });
   return { store, db, close: () => store.close().then(() => db.close()) };
+}
+
+async function openExact(variant: DatabaseVariant): Promise<OpenedStore> {
+  const db = await openTestDatabase(variant, 'knowledge');
+  await db.migrate(MIGRATIONS);
+  const store = openExactStore(db);
+  return { store, close: () => store.close().then(() => db.close()) };
 }
 
 async function openFakeQdrant(): Promise<OpenedStore> {
@@ -82,6 +89,8 @@ const storeVariants: StoreVariant[] = [
     skip: postgres.skip || (postgresHasPgvector ? false : NO_PGVECTOR),
     open: () => openPgvector(postgres),
   },
+  { name: 'exact on PGlite', skip: false, open: () => openExact(pglite) },
+  { name: 'exact on PostgreSQL', skip: postgres.skip, open: () => openExact(postgres) },
   { name: 'Qdrant (local server speaking its REST protocol)', skip: false, open: openFakeQdrant },
   { name: 'Qdrant at QDRANT_URL', skip: qdrantUrl ? false : 'QDRANT_URL is not set', open: () => openRealQdrant(qdrantUrl!) },
 ];
@@ -364,6 +373,7 @@ for (const variant of storeVariants) {
           [large, small],
           ['group-legal'],
           10,
+          [],
         ]);
         return rows.map((row) => row['QUERY PLAN']).join('\n');
       });
@@ -378,10 +388,25 @@ describe('openVectorStore', () => {
     const server = await startFakeQdrant();
     try {
       await db.migrate(MIGRATIONS);
-      assert.equal((await openVectorStore({ db })).kind, 'pgvector');
+      const pgvector = await openVectorStore({ db });
+      assert.equal(pgvector.kind, 'pgvector');
+      assert.equal(pgvector.fallbackReason, undefined);
       assert.equal((await openVectorStore({ db, qdrantUrl: server.url })).kind, 'qdrant');
     } finally {
       await Promise.all([db.close(), server.close()]);
+    }
+  });
+
+  test('falls back to the exact store when the pgvector table is missing, and says why', async () => {
+    const db = await openTestDatabase(pglite, 'knowledge');
+    try {
+      await db.migrate(MIGRATIONS);
+      await db.withSystem((tx) => tx.exec('DROP TABLE chunk_vectors'));
+      const store = await openVectorStore({ db });
+      assert.equal(store.kind, 'exact');
+      assert.match(store.fallbackReason ?? '', /chunk_vectors does not exist/);
+    } finally {
+      await db.close();
     }
   });
 
@@ -394,13 +419,14 @@ describe('openVectorStore', () => {
     });
     after(() => db?.close());
 
-    test('the knowledge migrations still apply, and the pgvector store says why it is unavailable', async () => {
+    test('the knowledge migrations still apply, and vectors go to the exact store, saying why', async () => {
       const applied = await db.migrate(MIGRATIONS);
       assert.deepEqual(applied.slice(0, 2), ['0001_knowledge_bases.sql', '0002_chunk_vectors.sql']);
-      await assert.rejects(
-        openVectorStore({ db }),
-        (error) => error instanceof VectorStoreUnavailableError && /no "vector" extension/.test(error.message) && /QDRANT_URL/.test(error.message),
-      );
+      assert.ok(applied.includes('0004_chunk_embeddings.sql'));
+      const store = await openVectorStore({ db });
+      assert.equal(store.kind, 'exact');
+      assert.match(store.fallbackReason ?? '', /no "vector" extension/);
+      assert.match(store.fallbackReason ?? '', /QDRANT_URL/);
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { Database } from '@jarvis/platform';
-import { openPgvectorStore } from './pgvector.ts';
+import { openExactStore } from './exact.ts';
+import { openPgvectorStore, VectorStoreUnavailableError } from './pgvector.ts';
 import type { VectorStore } from './port.ts';
 import { openQdrantStore } from './qdrant.ts';
 
@@ -14,10 +15,23 @@ export interface VectorStoreOptions {
   collection?: string | undefined;
 }
 
+export interface OpenedVectorStore extends VectorStore {
+  /** Why the vectors are in the exact store rather than in pgvector, for the caller to log; absent otherwise. */
+  readonly fallbackReason?: string;
+}
+
 export const DEFAULT_COLLECTION = 'jarvis_chunks';
 
-/** Qdrant when a URL is configured, pgvector in the knowledge schema otherwise. */
-export function openVectorStore({ db, qdrantUrl, collection = DEFAULT_COLLECTION }: VectorStoreOptions): Promise<VectorStore> {
-  if (qdrantUrl) return Promise.resolve(openQdrantStore({ url: qdrantUrl, collection }));
-  return openPgvectorStore(db);
+/**
+ * Qdrant when a URL is configured; else pgvector in the knowledge schema; else, on a PostgreSQL without
+ * pgvector, the exact store in the same schema, which searches by comparing every candidate.
+ */
+export async function openVectorStore({ db, qdrantUrl, collection = DEFAULT_COLLECTION }: VectorStoreOptions): Promise<OpenedVectorStore> {
+  if (qdrantUrl) return openQdrantStore({ url: qdrantUrl, collection });
+  try {
+    return await openPgvectorStore(db);
+  } catch (error) {
+    if (!(error instanceof VectorStoreUnavailableError)) throw error;
+    return { ...openExactStore(db), fallbackReason: error.message };
+  }
 }

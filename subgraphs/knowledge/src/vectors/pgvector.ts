@@ -1,4 +1,4 @@
-import type { Database, Transaction } from '@jarvis/platform';
+import { enterTenant, groupBy, type Database, type Transaction } from '@jarvis/platform';
 import {
   checkDimensionCount,
   checkTopK,
@@ -41,8 +41,9 @@ export async function openPgvectorStore(db: Database): Promise<VectorStore> {
     },
     async upsert(chunks) {
       dimensions.check(chunks.map((chunk) => chunk.vector));
-      for (const [tenantId, ofTenant] of byTenant(lastOfEachId(chunks))) {
-        await db.withTenant(tenantId, async (tx) => {
+      for (const ofTenant of groupBy(lastOfEachId(chunks), (chunk) => chunk.tenantId).values()) {
+        const { tenantId, isolation = 'SHARED' } = ofTenant[0]!;
+        await enterTenant(db, isolation)(tenantId, async (tx) => {
           for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(sql.upsert, [rowsAsJson(batch)]);
         });
       }
@@ -51,13 +52,13 @@ export async function openPgvectorStore(db: Database): Promise<VectorStore> {
       dimensions.check([query.vector]);
       checkTopK(query.topK);
       if (query.knowledgeBaseIds.length === 0) return [];
-      return db.withTenant(query.tenantId, (tx) => nearest(tx, sql, query));
+      return enterTenant(db, query.isolation ?? 'SHARED')(query.tenantId, (tx) => nearest(tx, sql, query));
     },
-    async deleteDocument(tenantId, documentId) {
-      await db.withTenant(tenantId, (tx) => tx.query(`DELETE FROM chunk_vectors WHERE document_id = $1`, [documentId]));
+    async deleteDocument(tenantId, documentId, isolation = 'SHARED') {
+      await enterTenant(db, isolation)(tenantId, (tx) => tx.query(`DELETE FROM chunk_vectors WHERE document_id = $1`, [documentId]));
     },
-    async deleteKnowledgeBase(tenantId, knowledgeBaseId) {
-      await db.withTenant(tenantId, (tx) =>
+    async deleteKnowledgeBase(tenantId, knowledgeBaseId, isolation = 'SHARED') {
+      await enterTenant(db, isolation)(tenantId, (tx) =>
         tx.query(`DELETE FROM chunk_vectors WHERE knowledge_base_id = $1`, [knowledgeBaseId]),
       );
     },
@@ -119,7 +120,8 @@ function statements(vectorSchema: string): Statements {
         document_id = excluded.document_id, readers = excluded.readers, embedding = excluded.embedding`,
     nearest: `SELECT id, document_id AS "documentId", knowledge_base_id AS "knowledgeBaseId", 1 - (${distance}) AS score
       FROM chunk_vectors
-      WHERE knowledge_base_id = ANY($2::uuid[]) AND (readers = '{}' OR readers && $3::text[])
+      WHERE knowledge_base_id = ANY($2::uuid[])
+        AND (readers = '{}' OR readers && $3::text[] OR knowledge_base_id = ANY($5::uuid[]))
       ORDER BY ${distance}
       LIMIT $4`,
   };
@@ -155,17 +157,8 @@ async function nearest(tx: Transaction, sql: Statements, query: VectorQuery): Pr
     query.knowledgeBaseIds,
     query.reader ?? [],
     query.topK,
+    query.unrestrictedKnowledgeBaseIds ?? [],
   ]);
-}
-
-function byTenant(chunks: ChunkVector[]): Map<string, ChunkVector[]> {
-  const groups = new Map<string, ChunkVector[]>();
-  for (const chunk of chunks) {
-    const group = groups.get(chunk.tenantId);
-    if (group) group.push(chunk);
-    else groups.set(chunk.tenantId, [chunk]);
-  }
-  return groups;
 }
 
 function rowsAsJson(chunks: ChunkVector[]): string {

@@ -1,9 +1,12 @@
 /** The vector store port: chunk embeddings of the knowledge subgraph, on pgvector or Qdrant. */
+import type { TenantIsolation } from '@jarvis/platform';
 
 export interface ChunkVector {
   /** A UUID, unique across tenants (the service makes it): Qdrant uses it as the point id. */
   id: string;
   tenantId: string;
+  /** Where the tenant's data lives (pgvector keeps a DEDICATED tenant's vectors in its own schema); SHARED when absent. */
+  isolation?: TenantIsolation;
   knowledgeBaseId: string;
   documentId: string;
   vector: Float32Array;
@@ -13,6 +16,7 @@ export interface ChunkVector {
 
 export interface VectorQuery {
   tenantId: string;
+  isolation?: TenantIsolation;
   knowledgeBaseIds: string[];
   vector: Float32Array;
   topK: number;
@@ -21,6 +25,8 @@ export interface VectorQuery {
    * readers are found: a caller who forgets them sees less, never more.
    */
   reader?: string[];
+  /** Of `knowledgeBaseIds`, those whose per-document restrictions do not bind the caller (it manages them). */
+  unrestrictedKnowledgeBaseIds?: string[];
 }
 
 /** `score` is the cosine similarity: higher is closer, 1 is the same direction. */
@@ -32,15 +38,15 @@ export interface VectorHit {
 }
 
 export interface VectorStore {
-  readonly kind: 'pgvector' | 'qdrant';
+  readonly kind: 'pgvector' | 'qdrant' | 'exact';
   /** Prepares the store for vectors of this many dimensions; idempotent. Call it before anything else. */
   ensureCollection(dimensions: number): Promise<void>;
   /** Inserts chunks, replacing those with the same id. */
   upsert(chunks: ChunkVector[]): Promise<void>;
   /** The `topK` chunks closest to `vector` by cosine, of the tenant's given knowledge bases the reader may see. */
   search(query: VectorQuery): Promise<VectorHit[]>;
-  deleteDocument(tenantId: string, documentId: string): Promise<void>;
-  deleteKnowledgeBase(tenantId: string, knowledgeBaseId: string): Promise<void>;
+  deleteDocument(tenantId: string, documentId: string, isolation?: TenantIsolation): Promise<void>;
+  deleteKnowledgeBase(tenantId: string, knowledgeBaseId: string, isolation?: TenantIsolation): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -134,6 +134,9 @@ function asHit(point: Schemas['ScoredPoint']): VectorHit {
 function searchFilter(query: VectorQuery): Schemas['Filter'] {
   const mayRead: Schemas['Condition'][] = [{ is_empty: { key: 'readers' } }];
   if (query.reader?.length) mayRead.push({ key: 'readers', match: { any: query.reader } });
+  if (query.unrestrictedKnowledgeBaseIds?.length) {
+    mayRead.push({ key: 'knowledge_base_id', match: { any: query.unrestrictedKnowledgeBaseIds } });
+  }
   return {
     must: [ofTenant(query.tenantId), { key: 'knowledge_base_id', match: { any: query.knowledgeBaseIds } }, { should: mayRead }],
   };
