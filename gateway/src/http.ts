@@ -14,6 +14,8 @@ export function serveGraphQL<Context extends BaseContext>(
   path: string,
   /** The request's context; it may refuse the request with an AppError, or add response headers. */
   contextFor: (request: FastifyRequest, reply: FastifyReply) => Promise<Context>,
+  /** The GraphQL request in the body, read once the caller is known (an upload's files, say). */
+  readBody: (request: FastifyRequest) => Promise<unknown> = async (request) => request.body,
 ) {
   app.setErrorHandler(requestErrorHandler);
   methodNotAllowed(app, path);
@@ -31,9 +33,9 @@ export function serveGraphQL<Context extends BaseContext>(
       const response = await server.executeHTTPGraphQLRequest({
         httpGraphQLRequest: {
           method: request.method.toUpperCase(),
-          headers: toHeaderMap(request),
+          headers: jsonHeaders(request),
           search: new URL(request.url, 'http://gateway').search,
-          body: request.body,
+          body: await readBody(request),
         },
         context: async () => context,
       });
@@ -88,11 +90,13 @@ function methodNotAllowed(app: FastifyInstance, path: string) {
   });
 }
 
-function toHeaderMap(request: FastifyRequest): HeaderMap {
+/** The request's headers for Apollo Server; a multipart upload reaches it as the JSON request it carries. */
+function jsonHeaders(request: FastifyRequest): HeaderMap {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
+  if (request.isMultipart?.()) headers.set('content-type', 'application/json');
   return headers;
 }
 

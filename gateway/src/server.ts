@@ -23,6 +23,7 @@ import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
 import { requestMeter } from './request-meter.ts';
 import { serveGraphQL } from './http.ts';
+import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 
@@ -83,6 +84,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   await apollo.start();
 
   const app = createHttpApp(log);
+  await acceptUploads(app, { maxFileBytes: config.UPLOAD_MAX_BYTES, maxFiles: 10 });
   const issuer = trustedIssuer(config);
   // With no issuer configured, callers are anonymous and any bearer token is refused as untrusted.
   const authenticate = createAuthenticator(issuer ? [issuer] : [], {
@@ -100,7 +102,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     meter?.count(principal);
     let token: Promise<string> | undefined;
     return { principal, ip: request.ip, principalToken: () => (token ??= signer.sign(principal)) };
-  });
+  }, graphQLBody);
   registerHealth(app, async () => {});
 
   async function close() {

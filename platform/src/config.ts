@@ -74,6 +74,15 @@ export const configSchema = z.object({
   AMQP_URL: z.url().optional(),
   BUS_NAMESPACE: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, _ and -').default('jarvis'),
   QDRANT_URL: z.url().optional(),
+  UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(20 * 1024 * 1024),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  EMBEDDING_MODEL: z.string().min(1).optional(),
+  EMBEDDING_DIMENSIONS: z.coerce.number().int().positive().optional(),
+  RERANK_URL: z.url().optional(),
+  RERANK_API: z.enum(['tei', 'jina', 'cohere']).default('tei'),
+  RERANK_MODEL: z.string().min(1).optional(),
+  RERANK_API_KEY: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

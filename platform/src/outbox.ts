@@ -68,7 +68,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function relayPending(): Promise<void> {
-    const schemas = await outboxSchemas(db);
+    const schemas = await tenantSchemas(db);
     for (const schema of schemas) await drain(schema);
     if (Date.now() - lastPruned >= Math.min(keepPublishedMs, HOUR_MS)) {
       lastPruned = Date.now();
@@ -113,7 +113,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
  * The service's own schema and its DEDICATED tenants' schemas (`<schema>_t_<hex>`), each with an outbox.
  * The names come from the catalog, matched against the service's checked schema name: safe to splice.
  */
-async function outboxSchemas(db: Database): Promise<string[]> {
+export async function tenantSchemas(db: Database): Promise<string[]> {
   const rows = await db.withSystem((tx) =>
     tx.query<{ schema: string }>(
       `SELECT schemaname AS schema FROM pg_tables

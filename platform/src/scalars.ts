@@ -15,3 +15,30 @@ export const DateTime = new GraphQLScalarType<Date, string>({
   parseValue: parseDateTime,
   parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
 });
+
+/** A file as the gateway hands it on from a multipart upload (gateway/src/uploads.ts). */
+export interface Upload {
+  filename: string;
+  mediaType: string;
+  content: Buffer;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function parseUpload(value: unknown): Upload {
+  const { filename, mediaType, base64 } = (value ?? {}) as Record<string, unknown>;
+  const valid = typeof filename === 'string' && typeof mediaType === 'string' && typeof base64 === 'string' && BASE64.test(base64);
+  if (!valid) throw badUserInput('Upload takes a file sent as a multipart request (GraphQL multipart request specification)');
+  return { filename, mediaType, content: Buffer.from(base64, 'base64') };
+}
+
+/** A file in a multipart request; the gateway inlines it as `{ filename, mediaType, base64 }`. */
+export const Upload = new GraphQLScalarType<Upload, never>({
+  name: 'Upload',
+  description: 'A file sent as a multipart request (GraphQL multipart request specification)',
+  serialize: () => {
+    throw new Error('Upload is an input type');
+  },
+  parseValue: parseUpload,
+  parseLiteral: () => parseUpload(undefined),
+});

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
 import { openBus, type Bus, type BusEvent } from './bus/index.ts';
+import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { internalAuthSecret, servicePort, type Config } from './config.ts';
 import { openDatabase, scopeToPrincipal, type Database } from './db/index.ts';
 import { ErrorCode, errorBody, isSafeForClient, maskError } from './errors.ts';
@@ -26,7 +27,16 @@ declare module 'fastify' {
   }
 }
 
-export interface SubgraphDefinition<Context extends BaseContext> {
+/** What a subgraph's long-lived parts are opened with. */
+export interface ResourceServices {
+  db: Database;
+  config: Config;
+  log: Logger;
+  /** Wakes the outbox relay right after a transaction that wrote events committed (see `outbox`). */
+  outbox: { notify(): void };
+}
+
+export interface SubgraphDefinition<Context extends BaseContext, Resources extends object = object> {
   name: SubgraphName;
   /** Resolver map in @apollo/subgraph's shape: `__resolveReference` for entities, a GraphQLScalarType per scalar. */
   resolvers: object;
@@ -37,7 +47,19 @@ export interface SubgraphDefinition<Context extends BaseContext> {
    * callers). `unscoped` is the database before any confinement to the caller, for the few public operations
    * that act before a tenant is known (sign-up, accepting an invitation); everything else uses `base.db`.
    */
-  context: (base: BaseContext, services: { unscoped: Database; config: Config }) => Context;
+  context: (
+    base: BaseContext,
+    services: { unscoped: Database; config: Config; resources: Resources; outbox: ResourceServices['outbox'] },
+  ) => Context;
+  /**
+   * Parts that requests and event handlers share for the server's lifetime (a vector store, an embedder, a
+   * background sweep), opened once when the server is created and closed when it stops.
+   */
+  resources?: (services: ResourceServices) => Promise<Resources & { close(): Promise<void> }>;
+  /** The subgraph writes events with `writeEvent`; its server relays them from the outbox to the bus. */
+  outbox?: boolean;
+  /** Some of its fields take an `Upload`: files the gateway inlines, so its requests may be that much larger. */
+  acceptsUploads?: boolean;
   /**
    * The subgraph holds the tenant directory (tenancy): every tenant's rows stay in its shared schema, DEDICATED
    * ones included, so sign-in can find them. Other subgraphs put a DEDICATED tenant's data in its own schema.
@@ -47,19 +69,21 @@ export interface SubgraphDefinition<Context extends BaseContext> {
    * Events the subgraph consumes: each handler runs for every event of its topic, at least once (a durable
    * subscription named `group`), so it must count an event id once. Handlers work on the unscoped database.
    */
-  subscriptions?: EventSubscription[];
+  subscriptions?: EventSubscription<Resources>[];
   /** HTTP routes beside `/graphql` (no principal required), such as the token issuer's JWKS. */
   routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger }) => void;
 }
 
-export interface EventSubscription {
+export interface EventSubscription<Resources extends object = object> {
   topic: string;
   group: string;
-  handle: (event: BusEvent, services: { db: Database; log: Logger }) => Promise<void>;
+  handle: (event: BusEvent, services: { db: Database; log: Logger; resources: Resources }) => Promise<void>;
 }
 
 /** Identity function that fixes the context type; each subgraph's `server.ts` exports one definition. */
-export function defineSubgraph<Context extends BaseContext>(definition: SubgraphDefinition<Context>) {
+export function defineSubgraph<Context extends BaseContext, Resources extends object = object>(
+  definition: SubgraphDefinition<Context, Resources>,
+) {
   return definition;
 }
 
@@ -82,8 +106,8 @@ export interface SubgraphServerOptions {
   bus?: Bus;
 }
 
-export async function createSubgraphServer<Context extends BaseContext>(
-  definition: SubgraphDefinition<Context>,
+export async function createSubgraphServer<Context extends BaseContext, Resources extends object>(
+  definition: SubgraphDefinition<Context, Resources>,
   config: Config,
   { log = createLogger(definition.name, config.LOG_LEVEL), bus }: SubgraphServerOptions = {},
 ): Promise<SubgraphServer> {
@@ -96,9 +120,15 @@ export async function createSubgraphServer<Context extends BaseContext>(
     appRole: config.DATABASE_APP_ROLE,
     poolSize: config.DATABASE_POOL_SIZE,
   });
+  let relay: OutboxRelay | undefined;
+  const outbox = { notify: () => relay?.notify() };
+  let resources: Resources & { close(): Promise<void> };
   try {
     const applied = await db.migrate(fileURLToPath(definition.migrations));
     if (applied.length) log.info({ applied, schema: db.schema }, 'migrations applied');
+    resources = definition.resources
+      ? await definition.resources({ db, config, log, outbox })
+      : ({ close: async () => {} } as Resources & { close(): Promise<void> });
   } catch (error) {
     await db.close();
     throw error;
@@ -108,7 +138,7 @@ export async function createSubgraphServer<Context extends BaseContext>(
     { typeDefs: parse(readSubgraphSdl(definition.name)), resolvers: definition.resolvers as GraphQLResolverMap },
   ]);
 
-  const app = createHttpApp(log);
+  const app = createHttpApp(log, definition.acceptsUploads ? uploadBodyLimit(config) : undefined);
   requireSignedPrincipal(app, '/graphql', signer);
   app.register(mercurius, {
     schema,
@@ -116,7 +146,7 @@ export async function createSubgraphServer<Context extends BaseContext>(
     graphiql: false,
     context: (request) => {
       const scoped = scopeToPrincipal(db, request.principal, { dedicatedSchemas: !definition.tenantDirectory });
-      return definition.context({ db: scoped, log, principal: request.principal }, { unscoped: db, config });
+      return definition.context({ db: scoped, log, principal: request.principal }, { unscoped: db, config, resources, outbox });
     },
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {
@@ -136,13 +166,15 @@ export async function createSubgraphServer<Context extends BaseContext>(
       const address = await app.listen({ port, host: config.HOST });
       const url = `${address.replace('[::1]', 'localhost')}/graphql`;
       log.info({ url }, 'subgraph listening');
-      const consumers = await consume(definition.subscriptions ?? [], { db, log, config, bus });
+      const events = await connectEvents(definition, { db, log, config, bus, resources });
+      relay = events.relay;
       return {
         name: definition.name,
         url,
         async close() {
           await app.close();
-          await consumers.close();
+          await events.close();
+          await resources.close();
           await db.close();
         },
       };
@@ -150,20 +182,47 @@ export async function createSubgraphServer<Context extends BaseContext>(
   };
 }
 
-/** Subscribes the subgraph's handlers, on the given bus or — when it has subscriptions but none was given — its own. */
-async function consume(subscriptions: EventSubscription[], { db, log, config, bus }: { db: Database; log: Logger; config: Config; bus?: Bus }) {
-  if (subscriptions.length === 0) return { close: async () => {} };
-  const own = bus ? undefined : await openConfiguredBus(config, log);
+interface EventServices<Resources> {
+  db: Database;
+  log: Logger;
+  config: Config;
+  bus: Bus | undefined;
+  resources: Resources;
+}
+
+/**
+ * Subscribes the subgraph's handlers and starts its outbox relay, on the given bus or — when it needs one and
+ * none was given — its own.
+ */
+async function connectEvents<Context extends BaseContext, Resources extends object>(
+  definition: SubgraphDefinition<Context, Resources>,
+  { db, log, config, bus, resources }: EventServices<Resources>,
+) {
+  const subscriptions = definition.subscriptions ?? [];
+  const own = !bus && (subscriptions.length > 0 || definition.outbox) ? await openConfiguredBus(config, log) : undefined;
+  const events = (bus ?? own)!;
   const active = await Promise.all(
-    subscriptions.map(({ topic, group, handle }) => (bus ?? own)!.subscribe(topic, group, (event) => handle(event, { db, log }))),
+    subscriptions.map(({ topic, group, handle }) => events.subscribe(topic, group, (event) => handle(event, { db, log, resources }))),
   );
+  // After subscribing: the in-process bus keeps no queue for a group that has not subscribed yet.
+  const relay = definition.outbox ? startOutboxRelay({ db, bus: events, log, pollMs: OUTBOX_POLL_MS }) : undefined;
   return {
+    relay,
     async close() {
       await Promise.all(active.map((subscription) => subscription.close()));
+      await relay?.stop();
       await own?.close();
     },
   };
 }
+
+/** A file of UPLOAD_MAX_BYTES inlined as base64 (4 characters per 3 bytes), and the rest of the request. */
+function uploadBodyLimit(config: Config): number {
+  return Math.ceil((config.UPLOAD_MAX_BYTES * 4) / 3) + 1024 * 1024;
+}
+
+/** How often the relay looks at the outbox when no producer woke it (another replica's writes, say). */
+const OUTBOX_POLL_MS = 1_000;
 
 /** The bus configuration names: RabbitMQ at AMQP_URL (or in-process), exchange and queues under BUS_NAMESPACE. */
 export function openConfiguredBus(config: Config, log: Logger): Promise<Bus> {
@@ -194,12 +253,12 @@ function requireSignedPrincipal(app: FastifyInstance, path: string, signer: Prin
  * graceful close: new requests are refused, in-flight ones finish, and each response sent while closing
  * ends its keep-alive connection — otherwise `close()` waits for clients' keep-alive timeouts.
  */
-export function createHttpApp(log: Logger): FastifyInstance {
+export function createHttpApp(log: Logger, bodyLimit = 1024 * 1024): FastifyInstance {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
-    bodyLimit: 1024 * 1024,
+    bodyLimit,
   });
   let closing = false;
   app.addHook('preClose', async () => {

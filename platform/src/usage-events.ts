@@ -26,3 +26,24 @@ export type UsagePayload = z.input<typeof usagePayload>;
 export function usageEvent(tenantId: string, payload: UsagePayload, id: string = randomUUID()): BusEvent {
   return { id, type: USAGE_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: usagePayload.parse(payload) };
 }
+
+/** The topic the usage subgraph announces a tenant's changed quota overrides on, for services that enforce them. */
+export const QUOTA_TOPIC = 'usage.quota.changed';
+
+const override = z.number().finite().nonnegative().nullable();
+
+/** The tenant's overrides as they now stand (null: the plan's limit), whole, so the latest event is all a consumer needs. */
+export const quotaChangedPayload = z.object({
+  tokensPerDay: override,
+  tokensPerMonth: override,
+  storageBytes: override,
+  concurrentStreams: override,
+  isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
+});
+
+export type QuotaChangedPayload = z.input<typeof quotaChangedPayload>;
+
+/** `occurredAt` orders changes: a consumer keeps the latest, whatever order they arrive in. */
+export function quotaChangedEvent(tenantId: string, payload: QuotaChangedPayload): BusEvent {
+  return { id: randomUUID(), type: QUOTA_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: quotaChangedPayload.parse(payload) };
+}

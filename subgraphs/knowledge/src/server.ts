@@ -1,10 +1,83 @@
-import { defineSubgraph } from '@jarvis/platform';
-import { resolvers, type KnowledgeContext } from './resolvers.ts';
+import { defineSubgraph, type ResourceServices } from '@jarvis/platform';
+import { DocumentService } from './documents/service.ts';
+import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
+import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
+import { storageLimitSubscription } from './quotas/consumer.ts';
+import type { Embedder } from './retrieval/embedder.ts';
+import { openEmbedder, rerankerOf } from './retrieval/models.ts';
+import type { Reranker } from './retrieval/rerank.ts';
+import { resolvers, type KnowledgeContext } from './resolvers.ts';
+import { SearchService } from './search/service.ts';
+import { openVectorStore, type VectorStore } from './vectors/index.ts';
 
-export const knowledgeSubgraph = defineSubgraph<KnowledgeContext>({
+export interface KnowledgeResources {
+  embedder: Embedder;
+  reranker: Reranker;
+  /** Opened on first use, so a store that is slow to come up does not hold the whole subgraph back. */
+  vectors: () => Promise<VectorStore>;
+  outbox: { notify(): void };
+  /** How long an unfinished job may show no sign of life before the sweep queues it again. */
+  staleJobMs: number;
+  sweep(): Promise<number>;
+}
+
+/** Documents untouched this long while PENDING or PROCESSING count as lost jobs and are queued again. */
+const STALE_JOB_MS = 5 * 60_000;
+
+export async function openKnowledgeResources(
+  { db, config, log, outbox }: ResourceServices,
+  overrides: Partial<Pick<KnowledgeResources, 'embedder' | 'reranker'>> & { staleJobMs?: number } = {},
+): Promise<KnowledgeResources & { close(): Promise<void> }> {
+  const embedder = overrides.embedder ?? (await openEmbedder(config));
+  let opened: Promise<VectorStore> | undefined;
+  const vectors = () =>
+    (opened ??= openVectorStore({ db, qdrantUrl: config.QDRANT_URL }).then(async (store) => {
+      if (store.fallbackReason) log.warn({ reason: store.fallbackReason }, 'chunk vectors are searched exactly, without an index');
+      await store.ensureCollection(embedder.dimensions);
+      return store;
+    })).catch((error: unknown) => {
+      opened = undefined;
+      throw error;
+    });
+  const staleAfterMs = overrides.staleJobMs ?? STALE_JOB_MS;
+  const sweeper = startIngestionSweep({ db, log, outbox, staleAfterMs, everyMs: Math.max(1_000, staleAfterMs / 5) });
+  return {
+    embedder,
+    reranker: overrides.reranker ?? rerankerOf(config),
+    vectors,
+    outbox,
+    staleJobMs: staleAfterMs,
+    sweep: sweeper.sweep,
+    async close() {
+      sweeper.stop();
+      if (opened) await (await opened.catch(() => undefined))?.close();
+    },
+  };
+}
+
+export const knowledgeSubgraph = defineSubgraph<KnowledgeContext, KnowledgeResources>({
   name: 'knowledge',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, knowledgeBases: new KnowledgeBaseService(base.db, base.principal) }),
+  resources: (services) => openKnowledgeResources(services),
+  outbox: true,
+  acceptsUploads: true,
+  subscriptions: [
+    {
+      topic: INGEST_TOPIC,
+      group: INGEST_GROUP,
+      handle: (event, { db, log, resources }) => resources.vectors().then((vectors) => ingest(event, { ...resources, db, log, vectors })),
+    },
+    storageLimitSubscription,
+  ],
+  context: (base, { resources }) => {
+    const knowledgeBases = new KnowledgeBaseService(base.db, base.principal, resources.vectors);
+    return {
+      ...base,
+      knowledgeBases,
+      documents: new DocumentService(base.db, base.principal, knowledgeBases, resources),
+      searches: new SearchService(base.db, base.principal, knowledgeBases, resources, base.log),
+    };
+  },
 });

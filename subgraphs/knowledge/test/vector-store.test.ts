@@ -211,6 +211,17 @@ for (const variant of storeVariants) {
       assert.deepEqual(idsOf(await search(place, [1, 0, 0, 0])), [open.id], 'without principals only unrestricted chunks');
     });
 
+    test("a knowledge base the caller manages shows its restricted chunks; the others' stay restricted", async () => {
+      const managed = newPlace();
+      const other = newPlace(managed.tenantId);
+      const inManaged = chunkAt(managed, [1, 0, 0, 0], ['user-1']);
+      const inOther = chunkAt(other, [1, 0.1, 0, 0], ['user-1']);
+      await store.upsert([inManaged, inOther]);
+      const both = { knowledgeBaseIds: [managed.knowledgeBaseId, other.knowledgeBaseId], reader: ['user-2'] };
+      assert.deepEqual(idsOf(await search(managed, [1, 0, 0, 0], { ...both, unrestrictedKnowledgeBaseIds: [managed.knowledgeBaseId] })), [inManaged.id]);
+      assert.deepEqual(idsOf(await search(managed, [1, 0, 0, 0], both)), []);
+    });
+
     test('upserting a chunk again replaces its vector, place and readers', async () => {
       const first = newPlace();
       const moved = newPlace(first.tenantId);

@@ -8,6 +8,11 @@ export const usageSubgraph = defineSubgraph<UsageContext>({
   name: 'usage',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, usage: new UsageService(base.db, base.principal), quotas: new QuotaService(base.db, base.principal) }),
+  context: (base, { outbox }) => ({
+    ...base,
+    usage: new UsageService(base.db, base.principal),
+    quotas: new QuotaService(base.db, base.principal, outbox),
+  }),
   subscriptions: [ledgerSubscription],
+  outbox: true,
 });

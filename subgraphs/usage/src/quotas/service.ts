@@ -3,7 +3,10 @@ import {
   forbidden,
   parseInput,
   PLAN_QUOTAS,
+  quotaChangedEvent,
+  QUOTA_TOPIC,
   requirePermission,
+  writeEvent,
   type Database,
   type Principal,
   type Quota,
@@ -43,6 +46,7 @@ export class QuotaService {
   constructor(
     private readonly db: Database,
     private readonly principal: Principal,
+    private readonly outbox: { notify(): void },
   ) {}
 
   async quota(tenantId: string): Promise<QuotaView> {
@@ -86,7 +90,12 @@ export class QuotaService {
         throw badUserInput(`${field} cannot exceed the plan's ${planLimits[field]}; a higher limit needs another plan`, field);
       }
     }
-    await this.db.withTenant(tenantId, (tx) => store.saveOverrides(tx, tenantId, values));
+    // Announced in the same transaction: the services that enforce a limit learn of every change that commits.
+    await this.db.withTenant(tenantId, async (tx) => {
+      await store.saveOverrides(tx, tenantId, values);
+      await writeEvent(tx, QUOTA_TOPIC, quotaChangedEvent(tenantId, { ...values, isolation: this.principal.isolation }));
+    });
+    this.outbox.notify();
     return this.quota(tenantId);
   }
 

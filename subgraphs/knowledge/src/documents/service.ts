@@ -1,0 +1,170 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  badUserInput,
+  notFound,
+  parseInput,
+  PLAN_QUOTAS,
+  AppError,
+  requirePermission,
+  tenantLoader,
+  ErrorCode,
+  type Database,
+  type Principal,
+  type Transaction,
+  type Upload,
+} from '@jarvis/platform';
+import { z } from 'zod';
+import { DEFAULT_MAX_BYTES, MEDIA_TYPES, mediaTypeOf, supportedMediaType } from '../ingestion/extract.ts';
+import { queueIngestion } from '../ingestion/worker.ts';
+import { readerName } from '../knowledge-bases/access.ts';
+import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-bases/service.ts';
+import type { VectorStore } from '../vectors/index.ts';
+import * as quotas from '../quotas/store.ts';
+import * as store from './store.ts';
+import { DOCUMENT_STATUSES, type Document, type DocumentStatus } from './store.ts';
+
+const readerInput = z
+  .object({ userId: z.uuid().nullish(), groupId: z.uuid().nullish() })
+  .transform((input, ctx) => readerName(input) ?? (ctx.addIssue({ code: 'custom', message: 'name exactly one of userId and groupId' }), z.NEVER));
+
+const addInput = z.object({
+  knowledgeBaseId: z.uuid(),
+  title: z.string().trim().min(1, 'must not be empty').max(500, 'at most 500 characters').nullish(),
+  content: z.string().min(1, 'must not be empty').nullish(),
+  file: z.custom<Upload>().nullish(),
+  mediaType: z.string().nullish(),
+  readers: z.array(readerInput).max(100, 'at most 100 readers').nullish(),
+});
+
+/** What was sent, as bytes with a media type and a title, from text content or from a file. */
+function received(input: z.infer<typeof addInput>) {
+  if (Boolean(input.content) === Boolean(input.file)) throw badUserInput('send exactly one of content and file', 'content');
+  if (input.file) {
+    const mediaType = mediaTypeOf(input.file.filename, input.mediaType ?? input.file.mediaType);
+    if (!mediaType) throw badUserInput(`"${input.file.filename}" is not a document type this service reads (${MEDIA_TYPES.join(', ')})`, 'file');
+    return { content: input.file.content, mediaType, title: input.title ?? input.file.filename };
+  }
+  const mediaType = supportedMediaType(input.mediaType ?? 'text/markdown');
+  if (!mediaType) throw badUserInput(`unsupported media type "${input.mediaType}"`, 'mediaType');
+  if (!input.title) throw badUserInput('a title is required with content', 'title');
+  return { content: Buffer.from(input.content!, 'utf8'), mediaType, title: input.title };
+}
+
+const listInput = z.object({
+  status: z.enum(DOCUMENT_STATUSES).nullish(),
+  first: z.number().int().min(1, 'at least 1').max(500, 'at most 500').nullish(),
+});
+
+/** What the service needs beyond the request: where vectors live, and the relay to wake after queuing a job. */
+export interface DocumentServiceDeps {
+  vectors: () => Promise<VectorStore>;
+  outbox: { notify(): void };
+}
+
+export class DocumentService {
+  private readonly byId;
+
+  constructor(
+    private readonly db: Database,
+    private readonly principal: Principal,
+    private readonly knowledgeBases: KnowledgeBaseService,
+    private readonly deps: DocumentServiceDeps,
+  ) {
+    this.byId = tenantLoader(db, async (tx, ids) => new Map((await store.documentsByIds(tx, ids)).map((doc) => [doc.id, doc])));
+  }
+
+  /** The document, when the caller may read it and its knowledge base. */
+  async document(id: string): Promise<Document | null> {
+    const doc = await this.byId.load({ tenantId: requirePermission(this.principal, 'kb:read'), id });
+    if (!doc) return null;
+    const kb = await this.knowledgeBases.knowledgeBase(doc.knowledgeBaseId);
+    return kb && this.mayRead(kb, doc) ? doc : null;
+  }
+
+  /** The knowledge base's newest documents the caller may read. */
+  async documentsOf(kb: VisibleKnowledgeBase, rawArgs: unknown): Promise<Document[]> {
+    const { status, first } = parseInput(listInput, rawArgs);
+    return this.db.withTenant(kb.tenantId, (tx) =>
+      store.documentsOf(tx, {
+        knowledgeBaseIds: [kb.id],
+        readers: this.knowledgeBases.readers,
+        unrestricted: kb.access === 'MANAGE' ? [kb.id] : [],
+        status: status as DocumentStatus | null | undefined,
+        first: first ?? 50,
+      }),
+    );
+  }
+
+  /** Stores the document as PENDING and queues its ingestion, in one transaction; the same content again returns the first. */
+  async add(rawInput: unknown): Promise<Document> {
+    const input = parseInput(addInput, rawInput);
+    const kb = await this.knowledgeBases.requireAccess(input.knowledgeBaseId, 'WRITE');
+    const { content, mediaType, title } = received(input);
+    if (content.byteLength > DEFAULT_MAX_BYTES) throw badUserInput(`at most ${DEFAULT_MAX_BYTES} bytes`, 'content');
+    const contentHash = createHash('sha256').update(content).digest('hex');
+    const doc = await this.db.withTenant(kb.tenantId, async (tx) => {
+      const existing = await store.documentByContent(tx, kb.id, contentHash);
+      if (existing) return existing;
+      await this.requireStorage(tx, content.byteLength);
+      const row = { id: randomUUID(), tenantId: kb.tenantId, knowledgeBaseId: kb.id, title, mediaType, content, contentHash };
+      const inserted = await store.insertDocument(tx, { ...row, readers: [...new Set(input.readers ?? [])].sort(), createdBy: this.principal.userId ?? null });
+      if (!inserted) return (await store.documentByContent(tx, kb.id, contentHash))!;
+      await queueIngestion(tx, inserted, this.principal.isolation);
+      return inserted;
+    });
+    this.deps.outbox.notify();
+    return doc;
+  }
+
+  /** Queues the document's ingestion again, from the content it was added with. */
+  async reingest(id: string): Promise<Document> {
+    const { doc } = await this.requireWritable(id);
+    const requeued = await this.db.withTenant(doc.tenantId, async (tx) => {
+      const current = await store.setStatus(tx, doc.id, 'PENDING', { attempts: 'reset' });
+      if (!current) throw notFound(`no document ${id}`);
+      await queueIngestion(tx, current, this.principal.isolation);
+      return current;
+    });
+    this.deps.outbox.notify();
+    return requeued;
+  }
+
+  /** Deletes the document with its chunks, then its vectors: search never returns a vector without its chunk. */
+  async delete(id: string): Promise<boolean> {
+    const { doc } = await this.requireWritable(id);
+    await this.db.withTenant(doc.tenantId, (tx) => store.deleteDocument(tx, doc.id));
+    await (await this.deps.vectors()).deleteDocument(doc.tenantId, doc.id, this.principal.isolation);
+    return true;
+  }
+
+  mayRead(kb: VisibleKnowledgeBase, doc: Document): boolean {
+    return kb.access === 'MANAGE' || doc.readers.length === 0 || doc.readers.some((r) => this.knowledgeBases.readers.includes(r));
+  }
+
+  private async requireWritable(id: string): Promise<{ doc: Document; kb: VisibleKnowledgeBase }> {
+    requirePermission(this.principal, 'kb:write');
+    const doc = await this.document(id);
+    if (!doc) throw notFound(`no document ${id}`);
+    const kb = await this.knowledgeBases.requireAccess(doc.knowledgeBaseId, 'WRITE');
+    return { doc, kb };
+  }
+
+  /**
+   * The tenant's plan sets its storage quota, which its admins may lower (usage's setQuota, announced to this
+   * service). Serialised per tenant, so two documents added at once cannot both fit into the last free bytes.
+   */
+  private async requireStorage(tx: Transaction, adding: number): Promise<void> {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('knowledge.storage:' || $1))`, [this.principal.tenantId]);
+    const planLimit = PLAN_QUOTAS[this.principal.plan ?? 'FREE'].storageBytes;
+    const own = await quotas.storageLimit(tx);
+    const limit = own === null ? planLimit : Math.min(own, planLimit);
+    const used = await store.storedBytes(tx);
+    if (used + adding > limit) {
+      throw new AppError(ErrorCode.QUOTA_EXCEEDED, `the storage quota is used up: ${used} of ${limit} bytes stored, and this document has ${adding}`, {
+        limit,
+        used,
+      });
+    }
+  }
+}
+
