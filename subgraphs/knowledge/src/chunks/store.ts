@@ -3,7 +3,7 @@
  * chunk and analyzer term, and Okapi BM25 over those postings in SQL. Every function takes a tenant
  * transaction, so row-level security confines it to that tenant's rows whatever it filters on.
  */
-import type { Transaction } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform';
 import { analyze } from '../retrieval/analyzer.ts';
 import { DEFAULT_BM25 } from '../retrieval/bm25.ts';
 import type { ScoredId } from '../retrieval/ranking.ts';
@@ -140,7 +140,7 @@ export async function deleteChunksOfDocument(tx: Transaction, documentId: string
  * Okapi BM25 as src/retrieval/bm25.ts computes it, over the given knowledge bases taken as one corpus:
  *   idf(t)   = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
  *   score(c) = Σ qf(t) · idf(t) · (k1 + 1) · tf(t, c) / (tf(t, c) + k1 · (1 − b + b · |c| / avgdl))
- * N and avgdl come from knowledge_base_lexical_stats (migration 0004) and df from the postings read, so they
+ * N and avgdl come from knowledge_base_lexical_stats (migration 0006) and df from the postings read, so they
  * count every chunk of those knowledge bases, visible to the reader or not: a chunk's score does not depend on
  * who asks. Only the query terms' postings are read (chunk_terms_term_idx), and each matched chunk once by id
  * for its length and readers. The arithmetic is in bm25.ts's order, so the scores agree to the last bits.
@@ -159,12 +159,11 @@ const SEARCH_LEXICAL = `WITH totals AS (
     WHERE knowledge_base_id = ANY($1::uuid[]) AND term = ANY($2::text[])
   )
   SELECT chunk.id, sum(
-      q.query_frequency * ln(1 + (corpus.chunk_count - p.document_frequency + 0.5) / (p.document_frequency + 0.5))
+      ($3::integer[])[array_position($2::text[], p.term)] * ln(1 + (corpus.chunk_count - p.document_frequency + 0.5) / (p.document_frequency + 0.5))
       * ($7::float8 + 1) * p.frequency
       / (p.frequency + $7::float8 * (1 - $8::float8 + $8::float8 * chunk.term_count / corpus.average_length))
     ) AS score
   FROM postings AS p
-    JOIN unnest($2::text[], $3::integer[]) AS q(term, query_frequency) USING (term)
     JOIN chunks AS chunk ON chunk.id = p.chunk_id
     CROSS JOIN corpus
   WHERE chunk.readers = '{}' OR chunk.readers && $4::text[] OR chunk.knowledge_base_id = ANY($5::uuid[])
@@ -219,4 +218,12 @@ export function chunksByIds(tx: Transaction, ids: string[]): Promise<ChunkRow[]>
     FROM chunks WHERE id = ANY($1::uuid[])`,
     [ids],
   );
+}
+
+/**
+ * Planner statistics for the chunk tables, after a bulk import. PostgreSQL's autovacuum gathers them on its
+ * own; PGlite has no autovacuum, and until they exist the planner takes the tables for nearly empty.
+ */
+export async function analyzeChunks(db: Database): Promise<void> {
+  await db.withSystem((tx) => tx.exec('ANALYZE chunks, chunk_terms, knowledge_base_lexical_stats'));
 }
