@@ -259,6 +259,8 @@ export function createHttpApp(log: Logger, bodyLimit = 1024 * 1024): FastifyInst
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     bodyLimit,
+    // Starting mercurius builds the schema; on a loaded machine that outlasts Fastify's default 10 s.
+    pluginTimeout: 60_000,
   });
   let closing = false;
   app.addHook('preClose', async () => {

@@ -23,7 +23,7 @@ export interface KnowledgeResources {
 }
 
 /** Documents untouched this long while PENDING or PROCESSING count as lost jobs and are queued again. */
-const STALE_JOB_MS = 5 * 60_000;
+const STALE_JOB_MS = 60_000;
 
 export async function openKnowledgeResources(
   { db, config, log, outbox }: ResourceServices,

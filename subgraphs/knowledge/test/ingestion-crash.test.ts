@@ -77,7 +77,7 @@ for (const variant of variants) {
       openDatabase({ service: 'knowledge', url: env.DATABASE_URL, dataDir: env.DATA_DIR ?? 'memory://', schemaPrefix: env.DATABASE_SCHEMA_PREFIX, appRole: 'jarvis_app', poolSize: 2 });
 
     async function startWorker(): Promise<{ process: ChildProcess; url: string }> {
-      const child = fork(WORKER, [], { env: { ...inherited(), ...env, EMBED_DELAY_PER_TEXT_MS: '300', STALE_JOB_MS: '1000' }, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+      const child = fork(WORKER, [], { env: { ...inherited(), ...env, EMBED_DELAY_PER_TEXT_MS: '300', STALE_JOB_MS: '3000' }, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
       const url = await new Promise<string>((resolve, reject) => {
         child.once('message', (message) => resolve((message as { ready: string }).ready));
         child.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it was ready`)));

@@ -132,11 +132,21 @@ export function staleUnfinished(tx: Transaction, schema: string, olderThanMs: nu
   );
 }
 
+/** Whether a worker has touched the PROCESSING document within the last `withinMs` (by the database's clock). */
+export async function heldSince(tx: Transaction, id: string, withinMs: number): Promise<boolean> {
+  const [row] = await tx.query<{ held: boolean }>(
+    `SELECT updated_at > now() - $2 * interval '1 millisecond' AS held FROM documents WHERE id = $1`,
+    [id, withinMs],
+  );
+  return row?.held ?? false;
+}
+
 /** A worker still on the job says so, so the sweep does not take the document for lost. */
 export async function touchProcessing(tx: Transaction, id: string): Promise<void> {
   await tx.query(`UPDATE documents SET updated_at = now() WHERE id = $1 AND status = 'PROCESSING'`, [id]);
 }
 
-export async function touch(tx: Transaction, schema: string, ids: string[]): Promise<void> {
-  await tx.query(`UPDATE ${schema}.documents SET updated_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
+/** Back to PENDING, as just queued: the next worker may claim them, and the sweep leaves them be until they are stale again. */
+export async function requeue(tx: Transaction, schema: string, ids: string[]): Promise<void> {
+  await tx.query(`UPDATE ${schema}.documents SET status = 'PENDING', updated_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
 }

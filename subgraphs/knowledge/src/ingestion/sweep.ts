@@ -42,7 +42,7 @@ async function sweepSchema({ db, staleAfterMs }: SweepOptions, schema: string): 
     const stale = await documents.staleUnfinished(tx, schema, staleAfterMs, BATCH);
     if (stale.length === 0) return 0;
     await inSchema(tx, schema);
-    await documents.touch(tx, schema, stale.map((doc) => doc.id));
+    await documents.requeue(tx, schema, stale.map((doc) => doc.id));
     for (const doc of stale) await queueIngestion(tx, doc, isolationOf(db, schema));
     return stale.length;
   });

@@ -65,7 +65,7 @@ const randomJobId = () => crypto.randomUUID();
 export async function ingest(event: BusEvent, services: IngestionServices): Promise<void> {
   const { documentId, isolation } = jobPayload.parse(event.payload);
   const inTenant = <T>(work: (tx: Transaction) => Promise<T>) => enterTenant(services.db, isolation)(event.tenantId, work);
-  const job = await inTenant((tx) => claim(tx, documentId));
+  const job = await inTenant((tx) => claim(tx, documentId, services.staleJobMs));
   if (!job) return;
   const log = services.log.child({ documentId, tenantId: event.tenantId, attempt: job.doc.attempts });
   const heartbeat = setInterval(() => {
@@ -94,12 +94,15 @@ interface Job {
 }
 
 /**
- * Marks the document PROCESSING and counts the attempt; nothing to do when it is gone or already finished.
- * A document whose every allowed attempt began and never ended (the worker died each time) fails here.
+ * Marks the document PROCESSING and counts the attempt; nothing to do when it is gone, already finished, or
+ * held by a worker that showed a sign of life within `staleJobMs` (a duplicate delivery: if that worker has
+ * died, the sweep queues the job again once it is stale). A document whose every allowed attempt began and
+ * never ended (the worker died each time) fails here.
  */
-async function claim(tx: Transaction, documentId: string): Promise<Job | undefined> {
+async function claim(tx: Transaction, documentId: string, staleJobMs: number): Promise<Job | undefined> {
   const doc = await documents.lockDocument(tx, documentId);
   if (!doc || doc.status === 'READY' || doc.status === 'FAILED') return undefined;
+  if (doc.status === 'PROCESSING' && (await documents.heldSince(tx, documentId, staleJobMs))) return undefined;
   if (doc.attempts >= INGEST_MAX_ATTEMPTS) {
     const failureReason = `ingestion stopped unfinished ${doc.attempts} times (did the worker run out of memory?)`;
     await documents.setStatus(tx, documentId, 'FAILED', { failureReason });
