@@ -9,11 +9,31 @@ export const EXAMPLE_QUERY = `{
   tenant {
     name
     users { name email roles }
-    knowledgeBases { name description }
+    knowledgeBases { name description documents { title status chunkCount } }
     conversations { title createdBy { name } }
     usage { from to totals { metric quantity } }
   }
 }`;
+
+/** Passages of the demo handbook, with their citations. */
+export const SEARCH_QUERY = `{
+  search(query: "how many vacation days", topK: 2) { score text sectionPath document { title } }
+}`;
+
+const HANDBOOK = `# Demo Inc. employee handbook
+
+## Time off
+
+Everyone gets 28 vacation days a year, plus public holidays. Unused days carry over until the end of March.
+
+## Travel
+
+Book economy class for flights under six hours. Hotels are booked through the travel desk.
+
+## Equipment
+
+New colleagues receive a laptop on their first day. Report a lost device to security within a day.
+`;
 
 /**
  * Creates the demo tenant unless it exists, signed in as its owner through dev-login; returns whether it was
@@ -31,13 +51,19 @@ export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan 
   }
   const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
   if (created) {
-    await graphql(
+    const { createKnowledgeBase } = await graphql<{ createKnowledgeBase: { id: string } }>(
       gatewayUrl,
       `mutation {
         createKnowledgeBase(input: { name: "Employee handbook", description: "Policies, benefits and how we work" }) { id }
         createConversation(input: { title: "Welcome to Jarvis" }) { id }
       }`,
       {},
+      bearer(token),
+    );
+    await graphql(
+      gatewayUrl,
+      `mutation($input: AddDocumentInput!) { addDocument(input: $input) { id } }`,
+      { input: { knowledgeBaseId: createKnowledgeBase.id, title: 'Employee handbook', content: HANDBOOK } },
       bearer(token),
     );
   }

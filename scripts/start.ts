@@ -4,7 +4,7 @@
  */
 import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
 import { launchProcesses, type ProcessStack } from './processes.ts';
-import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, seedDemo } from './seed.ts';
+import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';
 
 // npm start is the local, embedded default: sign-in by email alone is on unless the environment says otherwise.
 process.env.AUTH_DEV_LOGIN ??= 'true';
@@ -57,14 +57,17 @@ function printBanner(stack: ProcessStack, readyMs: number, seed?: { created: boo
   ];
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   if (seed) {
-    const body = JSON.stringify({ query: EXAMPLE_QUERY.replace(/\s+/g, ' ') });
+    const curl = (query: string) =>
+      `  curl -s ${stack.gatewayUrl} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${JSON.stringify({ query: query.replace(/\s+/g, ' ') })}'`;
     lines.push(
       `  demo tenant "${DEMO_SLUG}" ${seed.created ? 'created' : 'already there'}, owner ${DEMO_OWNER}`,
       '',
       'Sign in as the demo owner (dev-login: on under npm start, AUTH_DEV_LOGIN=false turns it off):',
       `  TOKEN=$(curl -s ${tokenUrl} -d grant_type=${DEV_LOGIN_GRANT} -d tenant=${DEMO_SLUG} -d email=${DEMO_OWNER} | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
       'and ask for your tenant across all four subgraphs:',
-      `  curl -s ${stack.gatewayUrl} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'`,
+      curl(EXAMPLE_QUERY),
+      'or search the demo handbook:',
+      curl(SEARCH_QUERY),
     );
   } else {
     lines.push('', `Sign in at ${tokenUrl} (OAuth2); callers without a token see public fields only.`);

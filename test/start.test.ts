@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bearer, devLogin, graphql } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
-import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY } from '../scripts/seed.ts';
+import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
 
 const SERVICES = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'] as const;
 
@@ -80,6 +80,14 @@ for (const variant of databaseVariants()) {
         assert.equal(data.tenant.name, 'Demo Inc.');
         assert.equal(data.tenant.knowledgeBases.length, 1);
         assert.equal(data.tenant.conversations[0]?.createdBy.name, 'Dana Demo');
+        // The demo handbook is ingested in the background, then the printed search finds it.
+        const { search } = await waitFor(
+          () => graphql<{ search: { text: string; sectionPath: string[] }[] }>(gatewayUrl!, SEARCH_QUERY, {}, bearer(token)),
+          'the demo handbook to be searchable',
+          { until: (answer) => answer.search.length > 0, timeoutMs: 30_000, intervalMs: 100 },
+        );
+        assert.match(search[0]!.text, /28 vacation days/);
+        assert.deepEqual(search[0]!.sectionPath, ['Demo Inc. employee handbook', 'Time off']);
       } finally {
         launched.process.kill('SIGINT');
       }
