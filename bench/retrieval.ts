@@ -1,12 +1,18 @@
 /**
  * Retrieval quality and speed of the knowledge subgraph's search core on SciFact (BEIR format, training
  * split): BM25 (lexical), the local hashed embedder with exact cosine over every document (vector), and
- * their fusion (hybrid), and the hybrid list's head reranked by the local reranker. Documents are indexed as
- * title + text. Prints a markdown table.
+ * their fusion (hybrid), and the hybrid list's head reranked by the local reranker; and BM25 again through the
+ * chunk store's SQL on an in-memory PGlite, each document one chunk. Documents are indexed as title + text.
+ * Prints a markdown table.
  * The data lives beside the repository, in ../shared/data/scifact.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { openDatabase } from '@jarvis/platform';
+import * as chunkStore from '../subgraphs/knowledge/src/chunks/store.ts';
+import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
+import * as knowledgeBases from '../subgraphs/knowledge/src/knowledge-bases/store.ts';
 import { Bm25Index, DEFAULT_BM25 } from '../subgraphs/knowledge/src/retrieval/bm25.ts';
 import { LocalHashEmbedder } from '../subgraphs/knowledge/src/retrieval/embedder.ts';
 import { DEFAULT_HYBRID_WEIGHTS, DEFAULT_RRF, fuseHybrid, rrf } from '../subgraphs/knowledge/src/retrieval/fusion.ts';
@@ -15,6 +21,7 @@ import { topK, type ScoredId } from '../subgraphs/knowledge/src/retrieval/rankin
 import { LocalReranker } from '../subgraphs/knowledge/src/retrieval/rerank.ts';
 
 const DATA_DIR = new URL('../../shared/data/scifact/', import.meta.url);
+const MIGRATIONS = fileURLToPath(new URL('../subgraphs/knowledge/migrations/', import.meta.url));
 /** How many results each retriever hands to fusion, and how deep recall is measured. */
 const DEPTH = 100;
 /** How many of the hybrid list's best the reranker reorders; the rest keep their place, so recall@100 stays. */
@@ -97,6 +104,46 @@ class ExactVectorIndex {
     }
     return topK(this.ids.length, (row) => scores[row]!, (row) => this.ids[row]!, k);
   }
+}
+
+interface SqlLexicalIndex {
+  /** Writing the chunks and postings, then the planner statistics PGlite does not gather on its own. */
+  indexingMs: number;
+  search(text: string, k: number): Promise<ScoredId[]>;
+  close(): Promise<void>;
+}
+
+/** SciFact in the chunk store on an in-memory PGlite: one knowledge base, each document one chunk. */
+async function sqlLexicalIndex(docs: Doc[]): Promise<SqlLexicalIndex> {
+  const db = await openDatabase({ service: 'knowledge', dataDir: 'memory://', appRole: 'jarvis_app', poolSize: 1 });
+  await db.migrate(MIGRATIONS);
+  const tenantId = randomUUID();
+  const knowledgeBaseId = randomUUID();
+  const chunks = docs.map((doc): chunkStore.StoredChunk => ({
+    id: randomUUID(), tenantId, knowledgeBaseId, documentId: randomUUID(), ordinal: 0, content: doc.text,
+    sectionPath: [], startOffset: 0, endOffset: doc.text.length, readers: [],
+  }));
+  const docIdOf = new Map(chunks.map((chunk, i) => [chunk.id, docs[i]!.id]));
+  await db.withTenant(tenantId, async (tx) => {
+    await knowledgeBases.insertKnowledgeBase(tx, { id: knowledgeBaseId, tenantId, name: 'SciFact', description: null, ownerId: null, memberAccess: 'READ' });
+    for (const [i, chunk] of chunks.entries()) {
+      const content = new TextEncoder().encode(docs[i]!.text);
+      await documents.insertDocument(tx, {
+        id: chunk.documentId, tenantId, knowledgeBaseId, title: docs[i]!.title, mediaType: 'text/plain', content,
+        contentHash: createHash('sha256').update(content).digest('hex'), readers: [], createdBy: null,
+      });
+    }
+  });
+  const indexing = await timed(async () => {
+    await db.withTenant(tenantId, (tx) => chunkStore.insertChunks(tx, chunks));
+    await chunkStore.analyzeChunks(db);
+  });
+  const query = { knowledgeBaseIds: [knowledgeBaseId], reader: [], unrestrictedKnowledgeBaseIds: [] };
+  const search = async (text: string, k: number) => {
+    const hits = await db.withTenant(tenantId, (tx) => chunkStore.searchLexical(tx, { ...query, text, topK: k }));
+    return hits.map((hit) => ({ id: docIdOf.get(hit.id)!, score: hit.score }));
+  };
+  return { indexingMs: indexing.ms, search, close: () => db.close() };
 }
 
 interface ModeRun {
@@ -183,11 +230,14 @@ async function main(): Promise<void> {
     await runQueries(`HYBRID (RRF k=${DEFAULT_RRF.k}, equal weights)`, queries, rrfSearch),
     await runQueries(`HYBRID + rerank (${reranker.id}, top ${RERANK_CANDIDATES})`, queries, rerankedSearch),
   ];
+  const sqlLexical = await sqlLexicalIndex(docs);
+  runs.push(await runQueries('LEXICAL (BM25 in SQL: chunk store on PGlite)', queries, (text) => sqlLexical.search(text, DEPTH)));
+  await sqlLexical.close();
 
   const lexicalRate = perSecond(docs.length, lexicalIndexing.ms);
   const vectorRate = perSecond(docs.length, embedding.ms);
   const hybridRate = perSecond(docs.length, lexicalIndexing.ms + embedding.ms);
-  const rates = [lexicalRate, vectorRate, hybridRate, hybridRate, hybridRate];
+  const rates = [lexicalRate, vectorRate, hybridRate, hybridRate, hybridRate, perSecond(docs.length, sqlLexical.indexingMs)];
   console.log(`SciFact train: ${docs.length} documents (title + text), ${queries.length} queries; BM25 k1=${DEFAULT_BM25.k1} b=${DEFAULT_BM25.b}; each list cut at ${DEPTH} before fusion\n`);
   console.log('| mode | nDCG@10 | recall@100 | indexing (docs/s) | query p50 / p95 (ms) |');
   console.log('|---|---:|---:|---:|---:|');
