@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { freePort } from '@jarvis/platform/testing';
 import { EmbeddingServiceError, openOpenAIEmbedder, type OpenAIEmbedderOptions } from '../src/retrieval/openai-embedder.ts';
 
 interface EmbeddingsBody {
@@ -82,14 +83,6 @@ function embeddingsResponse(body: EmbeddingsBody, behaviour: FakeBehaviour) {
   return { object: 'list', data: data.reverse(), model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } };
 }
 
-/** A port nothing listens on: one a server just gave back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -230,7 +223,7 @@ describe('OpenAI-compatible embedder', () => {
   });
 
   test('an unreachable endpoint fails opening, naming it', async () => {
-    const unreachable = `http://127.0.0.1:${await closedPort()}/v1`;
+    const unreachable = `http://127.0.0.1:${await freePort()}/v1`;
     await assert.rejects(
       openOpenAIEmbedder({ baseURL: unreachable, model: 'test-embed', maxRetries: 0 }),
       (error: Error) =>

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { freePort } from '@jarvis/platform/testing';
 import type { ScoredId } from '../src/retrieval/ranking.ts';
 import { HttpReranker, RerankError, type HttpRerankerOptions, type RerankApi } from '../src/retrieval/rerank-http.ts';
 import { LocalReranker, type RerankPassage } from '../src/retrieval/rerank.ts';
@@ -41,14 +42,6 @@ async function startService(answer: Answer): Promise<FakeService> {
   return service;
 }
 
-/** A port nothing listens on: one a server just gave back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/json' });
@@ -199,7 +192,7 @@ describe('HTTP reranker', () => {
   });
 
   test('an unreachable service fails with UNREACHABLE', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const error = await failure(new HttpReranker({ api: 'tei', url }).rerank(QUERY, PASSAGES, 2));
     assert.equal(error.code, 'UNREACHABLE');
     assert.equal(error.message, `rerank request to ${url}/rerank (tei) failed: connection failed: ECONNREFUSED`);

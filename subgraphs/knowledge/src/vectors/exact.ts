@@ -5,6 +5,7 @@ import {
   Dimensions,
   inBatches,
   lastOfEachId,
+  rowsAsJson,
   type ChunkVector,
   type VectorHit,
   type VectorStore,
@@ -60,7 +61,7 @@ export function openExactStore(db: Database): VectorStore {
       for (const ofTenant of groupBy(lastOfEachId(chunks), (chunk) => chunk.tenantId).values()) {
         const { tenantId, isolation = 'SHARED' } = ofTenant[0]!;
         await enterTenant(db, isolation)(tenantId, async (tx) => {
-          for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(UPSERT, [rowsAsJson(batch)]);
+          for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(UPSERT, [rowsAsJson(batch, unitLength)]);
         });
       }
     },
@@ -101,15 +102,3 @@ function unitLength(vector: Float32Array): number[] {
   return Array.from(vector, (component) => (length === 0 ? 0 : component / length));
 }
 
-function rowsAsJson(chunks: ChunkVector[]): string {
-  return JSON.stringify(
-    chunks.map((chunk) => ({
-      id: chunk.id,
-      tenant_id: chunk.tenantId,
-      knowledge_base_id: chunk.knowledgeBaseId,
-      document_id: chunk.documentId,
-      readers: chunk.readers ?? [],
-      embedding: unitLength(chunk.vector),
-    })),
-  );
-}

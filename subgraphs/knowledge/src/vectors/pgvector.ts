@@ -5,6 +5,7 @@ import {
   Dimensions,
   inBatches,
   lastOfEachId,
+  rowsAsJson,
   type ChunkVector,
   type VectorHit,
   type VectorQuery,
@@ -44,7 +45,7 @@ export async function openPgvectorStore(db: Database): Promise<VectorStore> {
       for (const ofTenant of groupBy(lastOfEachId(chunks), (chunk) => chunk.tenantId).values()) {
         const { tenantId, isolation = 'SHARED' } = ofTenant[0]!;
         await enterTenant(db, isolation)(tenantId, async (tx) => {
-          for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(sql.upsert, [rowsAsJson(batch)]);
+          for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(sql.upsert, [rowsAsJson(batch, (vector) => Array.from(vector))]);
         });
       }
     },
@@ -161,18 +162,6 @@ async function nearest(tx: Transaction, sql: Statements, query: VectorQuery): Pr
   ]);
 }
 
-function rowsAsJson(chunks: ChunkVector[]): string {
-  return JSON.stringify(
-    chunks.map((chunk) => ({
-      id: chunk.id,
-      tenant_id: chunk.tenantId,
-      knowledge_base_id: chunk.knowledgeBaseId,
-      document_id: chunk.documentId,
-      readers: chunk.readers ?? [],
-      embedding: Array.from(chunk.vector),
-    })),
-  );
-}
 
 function vectorLiteral(vector: Float32Array): string {
   return `[${vector.join(',')}]`;

@@ -92,3 +92,17 @@ export function inBatches<T>(items: T[], size: number): T[][] {
   for (let start = 0; start < items.length; start += size) batches.push(items.slice(start, start + size));
   return batches;
 }
+
+/** Chunks as JSON records for `jsonb_to_recordset`, the way the SQL adapters write a batch in one statement. */
+export function rowsAsJson(chunks: ChunkVector[], embedding: (vector: Float32Array) => number[]): string {
+  return JSON.stringify(
+    chunks.map((chunk) => ({
+      id: chunk.id,
+      tenant_id: chunk.tenantId,
+      knowledge_base_id: chunk.knowledgeBaseId,
+      document_id: chunk.documentId,
+      readers: chunk.readers ?? [],
+      embedding: embedding(chunk.vector),
+    })),
+  );
+}
