@@ -64,7 +64,8 @@ for (const variant of redisVariants()) {
 
       test('it replenishes over time', async () => {
         const key = fresh('replenish');
-        const limit = { limit: 10, windowMs: 400 };
+        // One hit every 400 ms: wide enough that a busy machine does not let one replenish between two calls.
+        const limit = { limit: 10, windowMs: 4_000 };
         for (let i = 0; i < 10; i++) assert.equal((await store.hit(key, limit)).allowed, true);
         const refused = await store.hit(key, limit);
         assert.equal(refused.allowed, false);
@@ -73,7 +74,7 @@ for (const variant of redisVariants()) {
         assert.equal(one.allowed, true);
         assert.equal((await store.hit(key, limit)).allowed, false);
         await sleep(one.resetMs + 2);
-        assert.deepEqual(await store.hit(key, limit), { allowed: true, remaining: 9, retryAfterMs: 0, resetMs: 40 });
+        assert.deepEqual(await store.hit(key, limit), { allowed: true, remaining: 9, retryAfterMs: 0, resetMs: 400 });
       });
 
       test('a hit may cost more than one; a cost above the burst is never admitted', async () => {
@@ -209,14 +210,14 @@ for (const variant of redisVariants()) {
 
       test('renewing keeps a lease past its first ttl; a lapsed lease cannot be renewed', async () => {
         const key = fresh('renew');
-        const lease = (await store.acquire(key, 1, 100))!;
-        await sleep(50);
-        assert.equal(await store.renew(key, lease.id, 200), true);
-        await sleep(100);
-        assert.equal(await replica.acquire(key, 1, 100), null, 'renewed past its first ttl');
-        await sleep(150);
-        assert.equal(await store.renew(key, lease.id, 100), false);
-        assert.ok(await replica.acquire(key, 1, 100));
+        const lease = (await store.acquire(key, 1, 1_000))!;
+        await sleep(500);
+        assert.equal(await store.renew(key, lease.id, 2_000), true);
+        await sleep(1_000);
+        assert.equal(await replica.acquire(key, 1, 1_000), null, 'renewed past its first ttl');
+        await sleep(1_500);
+        assert.equal(await store.renew(key, lease.id, 1_000), false);
+        assert.ok(await replica.acquire(key, 1, 1_000));
       });
     });
 
