@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import type { Database } from '@jarvis/platform';
+import { dedicatedSchemaName, type Database } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase, type DatabaseVariant } from '@jarvis/platform/testing';
 import {
   openVectorStore,
@@ -113,6 +113,30 @@ const chunkAt = (place: Place, vector: number[], readers?: string[]): ChunkVecto
   vector: Float32Array.from(vector),
   ...(readers ? { readers } : {}),
 });
+
+/** The dimension count of a schema's chunk_vectors.embedding (-1: none yet) and the definition of its HNSW index. */
+async function vectorTableShape(db: Database, schema: string): Promise<{ dimensions: number; index: string | null }> {
+  return db.withSystem(async (tx) => {
+    const [row] = await tx.query<{ dimensions: number; index: string | null }>(
+      `SELECT (SELECT atttypmod FROM pg_attribute WHERE attrelid = $2::regclass AND attname = 'embedding') AS dimensions,
+         (SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'chunk_vectors' AND indexname = 'chunk_vectors_embedding_idx') AS index`,
+      [schema, `${schema}.chunk_vectors`],
+    );
+    return row!;
+  });
+}
+
+const HNSW_COSINE = /USING hnsw \(embedding (\S+\.)?vector_cosine_ops\)/;
+
+/** The plan of the pgvector store's search, as the tenant's transaction (shared or dedicated schema) would run it. */
+async function searchPlan(db: Database, tenantId: string, isolation: 'SHARED' | 'DEDICATED', params: unknown[]): Promise<string> {
+  const enter = isolation === 'DEDICATED' ? db.withDedicatedTenant : db.withTenant;
+  return enter(tenantId, async (tx) => {
+    const [extension] = await tx.query<{ schema: string }>(`SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'vector'`);
+    const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${searchSql(extension!.schema)}`, params);
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  });
+}
 
 for (const variant of storeVariants) {
   describe(`vector store contract: ${variant.name}`, { skip: variant.skip }, () => {
@@ -267,6 +291,42 @@ for (const variant of storeVariants) {
       assert.deepEqual(idsOf(await search(kept, [1, 0, 0, 0])), [chunks[2]!.id]);
     });
 
+    test("a DEDICATED tenant's chunks are found, kept apart and deleted as a shared tenant's are", async () => {
+      const place = newPlace();
+      const dedicated = (chunk: ChunkVector): ChunkVector => ({ ...chunk, isolation: 'DEDICATED' });
+      const [near, far] = [dedicated(chunkAt(place, [1, 0.1, 0, 0])), dedicated(chunkAt(place, [0, 1, 0, 0]))];
+      const other = dedicated(chunkAt(newPlace(), [1, 0, 0, 0]));
+      await store.upsert([far!, near!, other]);
+
+      const hits = await search(place, [1, 0, 0, 0], { isolation: 'DEDICATED' });
+      assert.deepEqual(idsOf(hits), [near!.id, far!.id]);
+      assert.ok(Math.abs(hits[0]!.score - 1 / Math.sqrt(1.01)) < 1e-5);
+      await store.deleteDocument(place.tenantId, place.documentId, 'DEDICATED');
+      assert.deepEqual(await search(place, [1, 0, 0, 0], { isolation: 'DEDICATED' }), []);
+      assert.deepEqual(idsOf(await search({ ...place, tenantId: other.tenantId, knowledgeBaseId: other.knowledgeBaseId }, [1, 0, 0, 0], { isolation: 'DEDICATED' })), [other.id]);
+    });
+
+    if (variant.name.startsWith('pgvector')) test("on pgvector, a DEDICATED tenant's table gets the dimensions and HNSW index: a new schema before its first vector, existing ones at ensureCollection", async () => {
+      const db = opened.db!;
+      const newcomer = randomUUID();
+      await store.upsert([{ ...chunkAt(newPlace(newcomer), [1, 0, 0, 0]), isolation: 'DEDICATED' }]);
+      const shaped = await vectorTableShape(db, dedicatedSchemaName(db.schema, newcomer));
+      assert.equal(shaped.dimensions, 4);
+      assert.match(shaped.index ?? 'no index', HNSW_COSINE);
+
+      // A schema some other part of the service created (a document added) before this store was opened.
+      const earlier = randomUUID();
+      await db.withDedicatedTenant(earlier, async () => {});
+      const earlierSchema = dedicatedSchemaName(db.schema, earlier);
+      assert.deepEqual(await vectorTableShape(db, earlierSchema), { dimensions: -1, index: null }, 'a new schema is unshaped');
+      const reopened = await openVectorStore({ db });
+      await reopened.ensureCollection(4);
+      const atStart = await vectorTableShape(db, earlierSchema);
+      assert.equal(atStart.dimensions, 4);
+      assert.match(atStart.index ?? 'no index', HNSW_COSINE);
+      await assert.rejects(reopened.ensureCollection(5), /4-dimensional/);
+    });
+
     test('ensureCollection is idempotent and keeps what is stored; other dimensions are refused', async () => {
       const place = newPlace();
       const chunk = chunkAt(place, [0, 1, 1, 0]);
@@ -340,6 +400,8 @@ for (const variant of storeVariants) {
       // expects enough rows to prefer the HNSW index.
       await opened.db?.withSystem((tx) => tx.exec('ANALYZE chunk_vectors'));
     });
+
+    const queryParams = (knowledgeBaseIds: string[]) => [`[${queries[0]!.join(',')}]`, knowledgeBaseIds, ['group-legal'], 10, []];
     after(() => opened?.close());
 
     const recallOf = async (knowledgeBaseIds: string[], reader: string[]) => {
@@ -375,20 +437,30 @@ for (const variant of storeVariants) {
 
     // Only pgvector has a query plan to inspect.
     if (variant.name.startsWith('pgvector')) test('on pgvector, searching the whole collection goes through the HNSW index', async () => {
-      const plan = await opened.db!.withTenant(tenantId, async (tx) => {
-        const [extension] = await tx.query<{ schema: string }>(
-          `SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'vector'`,
-        );
-        const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${searchSql(extension!.schema)}`, [
-          `[${queries[0]!.join(',')}]`,
-          [large, small],
-          ['group-legal'],
-          10,
-          [],
-        ]);
-        return rows.map((row) => row['QUERY PLAN']).join('\n');
-      });
+      const plan = await searchPlan(opened.db!, tenantId, 'SHARED', queryParams([large, small]));
       assert.match(plan, /Index Scan using chunk_vectors_embedding_idx/);
+    });
+
+    if (variant.name.startsWith('pgvector')) test("on pgvector, a DEDICATED tenant's search goes through the HNSW index in its own schema, with the same recall", async () => {
+      const db = opened.db!;
+      const dedicatedTenant = randomUUID();
+      const own = chunks.map((chunk) => ({ ...chunk, id: randomUUID(), tenantId: dedicatedTenant, isolation: 'DEDICATED' as const }));
+      await opened.store.upsert(own);
+      const schema = dedicatedSchemaName(db.schema, dedicatedTenant);
+      await db.withSystem((tx) => tx.exec(`ANALYZE ${schema}.chunk_vectors`));
+
+      assert.match((await vectorTableShape(db, schema)).index ?? 'no index', HNSW_COSINE);
+      const plan = await searchPlan(db, dedicatedTenant, 'DEDICATED', queryParams([large, small]));
+      assert.match(plan, /Index Scan using chunk_vectors_embedding_idx on chunk_vectors/);
+      assert.doesNotMatch(plan, /Seq Scan/);
+      let found = 0;
+      for (const vector of queries) {
+        const hits = await opened.store.search({ tenantId: dedicatedTenant, isolation: 'DEDICATED', knowledgeBaseIds: [large, small], vector, topK: 10, reader: ['group-legal'] });
+        assert.equal(hits.length, 10);
+        const exact = exactTopK(own.filter((chunk) => chunk.readers!.length === 0 || chunk.readers!.includes('group-legal')), vector, 10);
+        found += hits.filter((hit) => exact.includes(hit.id)).length;
+      }
+      assert.ok(found / (queries.length * 10) >= 0.95, `recall ${found / (queries.length * 10)}`);
     });
   });
 }
