@@ -80,11 +80,17 @@ const INSERT_CHUNKS = `WITH batch AS (
   SELECT batch.id, batch.tenant_id, batch.knowledge_base_id, posting.term, posting.frequency
   FROM batch, unnest(batch.terms, batch.frequencies) AS posting(term, frequency)`;
 
-/** Stores chunks with their postings; a chunk id already stored is refused (unique violation). */
-export async function insertChunks(tx: Transaction, chunks: StoredChunk[]): Promise<void> {
+/**
+ * Stores chunks with their postings; a chunk id already stored is refused (unique violation). Returns the rows
+ * written: the chunks and their postings.
+ */
+export async function insertChunks(tx: Transaction, chunks: StoredChunk[]): Promise<number> {
+  let rows = 0;
   for (const batch of batchesOfPostings(chunks.map(chunkRecord))) {
     await tx.query(INSERT_CHUNKS, [JSON.stringify(batch)]);
+    rows += batch.reduce((sum, record) => sum + 1 + record.terms.length, 0);
   }
+  return rows;
 }
 
 function chunkRecord(chunk: StoredChunk): ChunkRecord {
@@ -223,9 +229,23 @@ export function chunksByIds(tx: Transaction, ids: string[]): Promise<ChunkRow[]>
 }
 
 /**
- * Planner statistics for the chunk tables, after a bulk import. PostgreSQL's autovacuum gathers them on its
- * own; PGlite has no autovacuum, and until they exist the planner takes the tables for nearly empty.
+ * Planner statistics for the chunk tables of `schema` (the service's, or a DEDICATED tenant's), after a bulk
+ * import. PostgreSQL's autovacuum gathers them on its own; PGlite has no autovacuum, and until they exist the
+ * planner takes the tables for nearly empty; the ingestion worker calls it when they have grown enough
+ * (chunks/statistics.ts). `schema` is the service's checked name or one built from it.
  */
-export async function analyzeChunks(db: Database): Promise<void> {
-  await db.withSystem((tx) => tx.exec('ANALYZE chunks, chunk_terms, knowledge_base_lexical_stats'));
+export async function analyzeChunks(db: Database, schema: string = db.schema): Promise<void> {
+  await db.withSystem((tx) => tx.exec(`ANALYZE ${schema}.chunks, ${schema}.chunk_terms, ${schema}.knowledge_base_lexical_stats`));
+}
+
+/** The rows of `schema`'s chunks and chunk_terms as the planner last counted them (ANALYZE, VACUUM); 0 if it never did. */
+export async function plannedChunkRows(db: Database, schema: string = db.schema): Promise<number> {
+  const [row] = await db.withSystem((tx) =>
+    tx.query<{ rows: number }>(
+      `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS rows FROM pg_class
+       WHERE oid IN (to_regclass($1), to_regclass($2))`,
+      [`${schema}.chunks`, `${schema}.chunk_terms`],
+    ),
+  );
+  return row!.rows;
 }

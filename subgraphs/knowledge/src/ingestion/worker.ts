@@ -19,6 +19,7 @@ import {
   type Transaction,
 } from '@jarvis/platform';
 import { z } from 'zod';
+import { chunksWritten } from '../chunks/statistics.ts';
 import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { Document } from '../documents/store.ts';
@@ -71,20 +72,23 @@ export async function ingest(event: BusEvent, services: IngestionServices): Prom
   const heartbeat = setInterval(() => {
     inTenant((tx) => documents.touchProcessing(tx, documentId)).catch((error: unknown) => log.warn({ err: error }, 'could not renew the job'));
   }, services.staleJobMs / 3);
+  let rowsWritten: number | undefined;
   try {
     const chunks = await prepare(job, services);
     const vectorOf = new Map(chunks.map((chunk) => [chunk.id, chunk.vector]));
     await services.vectors.deleteDocument(event.tenantId, documentId, isolation);
     await services.vectors.upsert(chunks.map((chunk) => ({ ...chunk, isolation, vector: vectorOf.get(chunk.id)! })));
-    const finished = await inTenant((tx) => finish(tx, job, chunks, services.embedder.id, isolation));
-    if (!finished) await services.vectors.deleteDocument(event.tenantId, documentId, isolation);
+    rowsWritten = await inTenant((tx) => finish(tx, job, chunks, services.embedder.id, isolation));
+    if (rowsWritten === undefined) await services.vectors.deleteDocument(event.tenantId, documentId, isolation);
     else services.outbox.notify();
-    log.info({ chunks: chunks.length, ready: finished }, 'document ingested');
+    log.info({ chunks: chunks.length, ready: rowsWritten !== undefined }, 'document ingested');
   } catch (error) {
     await inTenant((tx) => recordFailure(tx, job.doc, error, log));
   } finally {
     clearInterval(heartbeat);
   }
+  // After the commit, outside the job's transaction; it logs rather than fails.
+  if (rowsWritten) await chunksWritten(services.db, log, { tenantId: event.tenantId, isolation, rows: rowsWritten });
 }
 
 interface Job {
@@ -171,19 +175,20 @@ function uuidOf(name: string): string {
 }
 
 /**
- * Replaces the document's chunks and marks it READY, with its storage reported as usage; false when the
- * document was deleted meanwhile (its vectors are then the caller's to remove).
+ * Replaces the document's chunks and marks it READY, with its storage reported as usage; returns the chunk and
+ * posting rows written, or undefined when the document was deleted meanwhile (its vectors are then the caller's
+ * to remove).
  */
-async function finish(tx: Transaction, job: Job, chunks: PreparedChunk[], embedder: string, isolation: TenantIsolation): Promise<boolean> {
+async function finish(tx: Transaction, job: Job, chunks: PreparedChunk[], embedder: string, isolation: TenantIsolation): Promise<number | undefined> {
   const doc = await documents.lockDocument(tx, job.doc.id);
-  if (!doc) return false;
+  if (!doc) return undefined;
   await chunkStore.deleteChunksOfDocument(tx, doc.id);
-  await chunkStore.insertChunks(tx, chunks.map(({ vector: _, ...chunk }) => chunk));
+  const rowsWritten = await chunkStore.insertChunks(tx, chunks.map(({ vector: _, ...chunk }) => chunk));
   await knowledgeBases.claimEmbedder(tx, doc.knowledgeBaseId, embedder);
   await documents.setStatus(tx, doc.id, 'READY', { chunkCount: chunks.length });
   const storage = usageEvent(doc.tenantId, { metric: 'STORAGE_BYTES', quantity: doc.byteSize, userId: doc.createdBy, isolation }, storageEventId(doc));
   await writeEvent(tx, USAGE_TOPIC, storage);
-  return true;
+  return rowsWritten;
 }
 
 /** A document's content is counted once as stored, however often it is ingested. */

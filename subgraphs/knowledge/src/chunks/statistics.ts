@@ -1,0 +1,61 @@
+/**
+ * Planner statistics for the chunk tables, kept fresh by the ingestion that fills them. Until a table is
+ * analyzed the planner takes it for nearly empty, and after it has grown a lot it plans for the size it had:
+ * either way a BM25 search can read the wrong plan. PGlite has no autovacuum, so nothing else gathers them.
+ *
+ * Each process counts the chunk and posting rows it wrote per schema (the service's, or a DEDICATED tenant's)
+ * since its last ANALYZE there, and analyzes again once they exceed a fifth of what the planner last counted,
+ * and at least 1,000 — autovacuum's rule, a little less eager. The growth is geometric, so the ANALYZEs of
+ * an import of any size cost a bounded multiple of one, and each samples a bounded number of rows.
+ * The same on PostgreSQL, where autovacuum would get there too: ANALYZE blocks neither readers nor writers,
+ * and this way a search right after a large import plans with its statistics rather than up to a minute
+ * (autovacuum_naptime) later; with several replicas each counts its own writes, and autovacuum covers the rest.
+ * Rows deleted are not counted: stale statistics of a table that shrank mislead the planner far less.
+ */
+import { dedicatedSchemaName, type Database, type Logger, type TenantIsolation } from '@jarvis/platform';
+import { analyzeChunks, plannedChunkRows } from './store.ts';
+
+/** Rows written since the last ANALYZE below which another is never worth it. */
+export const ANALYZE_MIN_ROWS = 1_000;
+/** The growth, as a fraction of the rows the planner last counted, beyond which the tables are analyzed again. */
+export const ANALYZE_GROWTH = 0.2;
+
+/** Per database (one per service in a process) and schema: rows written since the last ANALYZE there. */
+const writtenSince = new WeakMap<Database, Map<string, number>>();
+
+export interface ChunkWrites {
+  tenantId: string;
+  isolation: TenantIsolation;
+  /** Chunk and posting rows a committed transaction wrote. */
+  rows: number;
+}
+
+/**
+ * Counts rows a committed transaction wrote to the tenant's chunk tables and analyzes them when they have
+ * grown enough. Call it outside any transaction. Never throws: without statistics search is slower, not
+ * wrong, so a failure is logged and the next call tries again. True when it analyzed.
+ */
+export async function chunksWritten(db: Database, log: Logger, { tenantId, isolation, rows }: ChunkWrites): Promise<boolean> {
+  const schema = isolation === 'DEDICATED' ? dedicatedSchemaName(db.schema, tenantId) : db.schema;
+  let bySchema = writtenSince.get(db);
+  if (!bySchema) writtenSince.set(db, (bySchema = new Map()));
+  const written = (bySchema.get(schema) ?? 0) + rows;
+  bySchema.set(schema, written);
+  if (written <= ANALYZE_MIN_ROWS) return false;
+  try {
+    if (written <= ANALYZE_GROWTH * (await plannedChunkRows(db, schema))) return false;
+    // Taken before the ANALYZE, so jobs finishing meanwhile count towards the next one instead of starting another.
+    bySchema.set(schema, (bySchema.get(schema) ?? 0) - written);
+    try {
+      await analyzeChunks(db, schema);
+    } catch (error) {
+      bySchema.set(schema, (bySchema.get(schema) ?? 0) + written);
+      throw error;
+    }
+    log.debug({ schema, rowsWritten: written }, 'chunk tables analyzed');
+    return true;
+  } catch (error) {
+    log.warn({ err: error, schema }, 'could not gather planner statistics for the chunk tables; will try again after the next document');
+    return false;
+  }
+}
