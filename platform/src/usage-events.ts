@@ -9,16 +9,24 @@ export const USAGE_TOPIC = 'usage.recorded';
 export const USAGE_METRICS = ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'STORAGE_BYTES'] as const;
 export type UsageMetric = (typeof USAGE_METRICS)[number];
 
-export const usagePayload = z.object({
-  metric: z.enum(USAGE_METRICS),
-  quantity: z.number().finite().nonnegative(),
-  /** The model a token count is for, where there is one. */
-  model: z.string().min(1).max(200).nullish(),
-  /** The member whose work it was, where there is one. */
-  userId: z.uuid().nullish(),
-  /** Where the tenant's data lives, so the consumer writes the ledger row in the right schema. */
-  isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
-});
+/** The one metric that is a gauge rather than a counter: bytes released (a deleted document) are a negative quantity. */
+export const SIGNED_USAGE_METRICS: readonly UsageMetric[] = ['STORAGE_BYTES'];
+
+export const usagePayload = z
+  .object({
+    metric: z.enum(USAGE_METRICS),
+    quantity: z.number().finite(),
+    /** The model a token count is for, where there is one. */
+    model: z.string().min(1).max(200).nullish(),
+    /** The member whose work it was, where there is one. */
+    userId: z.uuid().nullish(),
+    /** Where the tenant's data lives, so the consumer writes the ledger row in the right schema. */
+    isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
+  })
+  .refine((payload) => payload.quantity >= 0 || SIGNED_USAGE_METRICS.includes(payload.metric), {
+    message: `only ${SIGNED_USAGE_METRICS.join(', ')} may be negative`,
+    path: ['quantity'],
+  });
 
 export type UsagePayload = z.input<typeof usagePayload>;
 

@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
@@ -135,6 +136,48 @@ for (const variant of databaseVariants()) {
         }
       });
 
+      async function storedBytesOf(principal: Principal): Promise<number> {
+        const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign({ ...principal, plan: 'TEAM' });
+        const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { quota { storageBytes } } } }`;
+        const { body } = await postGraphQL<{ _entities: { quota: { storageBytes: number } }[] }>(
+          usage.url,
+          query,
+          { r: [{ __typename: 'Tenant', id: principal.tenantId }] },
+          { [PRINCIPAL_HEADER]: token },
+        );
+        assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+        return body.data!._entities[0]!.quota.storageBytes;
+      }
+
+      test("stored bytes: a document's bytes and their release (−N) sum to nothing; a duplicated release counts once", async () => {
+        const tenantId = randomUUID();
+        const member = randomUUID();
+        const deleted = usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 4096, userId: member });
+        const kept = usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 10_000, userId: member });
+        for (const event of [deleted, kept]) await bus.publish(USAGE_TOPIC, event);
+        await waitFor(() => storedBytesOf(reader(tenantId)), 'both documents counted', { ...LEDGER_WAIT, until: (bytes) => bytes === 14_096 });
+
+        const released = usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: -4096, userId: member });
+        for (const event of [released, released, { ...released, occurredAt: new Date().toISOString() }]) await bus.publish(USAGE_TOPIC, event);
+        await waitFor(() => storedBytesOf(reader(tenantId)), 'the release', { ...LEDGER_WAIT, until: (bytes) => bytes !== 14_096 });
+        await sleep(200); // and no second release arrives
+        assert.equal(await storedBytesOf(reader(tenantId)), 10_000);
+        const byMember = await usageOf(reader(tenantId), 'USER');
+        assert.equal(total(byMember.totals, 'STORAGE_BYTES'), 10_000);
+        assert.deepEqual(byMember.groups.map((g) => [g.key, total(g.totals, 'STORAGE_BYTES')]), [[member, 10_000]]);
+
+        // A pair alone: nothing stored.
+        const alone = randomUUID();
+        await bus.publish(USAGE_TOPIC, usageEvent(alone, { metric: 'STORAGE_BYTES', quantity: 512 }));
+        await waitFor(() => storedBytesOf(reader(alone)), 'the count', { ...LEDGER_WAIT, until: (bytes) => bytes === 512 });
+        const release = usageEvent(alone, { metric: 'STORAGE_BYTES', quantity: -512 });
+        for (const event of [release, release]) await bus.publish(USAGE_TOPIC, event);
+        await waitFor(() => usageOf(reader(alone)), 'the release', { ...LEDGER_WAIT, until: (u) => total(u.totals, 'STORAGE_BYTES') !== 512 });
+        await sleep(200);
+        assert.equal(total((await usageOf(reader(alone))).totals, 'STORAGE_BYTES'), 0);
+        assert.equal(await storedBytesOf(reader(alone)), 0);
+      });
+
       test("a DEDICATED tenant's usage is kept in its own schema", async () => {
         const tenantId = randomUUID();
         await bus.publish(USAGE_TOPIC, usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 4096, isolation: 'DEDICATED' }));
@@ -144,6 +187,33 @@ for (const variant of databaseVariants()) {
       });
     });
   }
+}
+
+for (const variant of databaseVariants()) {
+  describe(`negative usage quantities, on ${variant.name}`, { skip: variant.skip }, () => {
+    test('only STORAGE_BYTES may be negative: a negative count of anything else is refused, by the payload and by the ledger', async () => {
+      const tenantId = randomUUID();
+      for (const metric of ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS'] as const) {
+        assert.throws(() => usageEvent(tenantId, { metric, quantity: -1 }), /only STORAGE_BYTES may be negative/);
+      }
+      assert.equal(usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: -1 }).payload.quantity, -1);
+      const db = await openTestDatabase(variant, 'usage');
+      try {
+        await db.migrate(fileURLToPath(new URL('../migrations/', import.meta.url)));
+        const insert = (metric: string, quantity: number) =>
+          db.withTenant(tenantId, (tx) =>
+            tx.query(
+              `INSERT INTO usage_events (id, tenant_id, metric, quantity, idempotency_key, occurred_at) VALUES ($1, $2, $3, $4, $5, now())`,
+              [randomUUID(), tenantId, metric, quantity, randomUUID()],
+            ),
+          );
+        await insert('STORAGE_BYTES', -100);
+        await assert.rejects(insert('REQUESTS', -1), /usage_events_quantity_check/);
+      } finally {
+        await db.close();
+      }
+    });
+  });
 }
 
 describe('the usage service killed mid-stream and started again loses no event and counts none twice', {

@@ -61,9 +61,13 @@ export function tokensSince(tx: Transaction, since: Date) {
   );
 }
 
+/**
+ * Bytes the tenant stores: documents' bytes counted when stored, less those released when deleted (negative
+ * STORAGE_BYTES events). Never below zero, even while a release has arrived before the count it undoes.
+ */
 export async function storageRecorded(tx: Transaction): Promise<number> {
   const [row] = await tx.query<{ bytes: number }>(
-    `SELECT coalesce(sum(quantity), 0)::float AS bytes FROM usage_events WHERE metric = 'STORAGE_BYTES'`,
+    `SELECT greatest(coalesce(sum(quantity), 0), 0)::float AS bytes FROM usage_events WHERE metric = 'STORAGE_BYTES'`,
   );
   return row!.bytes;
 }
