@@ -5,12 +5,9 @@
  * ids derive from the document, its content and the chunk's position, and every write replaces what an
  * earlier run left.
  */
-import { createHash } from 'node:crypto';
 import {
   enterTenant,
   TENANT_ISOLATIONS,
-  usageEvent,
-  USAGE_TOPIC,
   writeEvent,
   type BusEvent,
   type Database,
@@ -24,7 +21,9 @@ import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { Document } from '../documents/store.ts';
 import * as knowledgeBases from '../knowledge-bases/store.ts';
+import { uuidOf } from '../ids.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
+import { storageStored } from '../usage.ts';
 import type { VectorStore } from '../vectors/index.ts';
 import { chunkText, DEFAULT_CHUNKING, type Chunk } from './chunker.ts';
 import { DocumentRejectedError, extractText } from './extract.ts';
@@ -167,17 +166,10 @@ function storedChunk(doc: Document, chunk: Chunk, vector: Float32Array): Prepare
 /** The same for every run over the same content, so a repeated job overwrites rather than adds. */
 const chunkId = (doc: Document, ordinal: number) => uuidOf(`chunk:${doc.id}:${doc.contentHash}:${ordinal}`);
 
-/** A UUID (version 8, RFC 9562) derived from `name`: the same name, the same id. */
-function uuidOf(name: string): string {
-  const hex = createHash('sha256').update(name).digest('hex');
-  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
 /**
- * Replaces the document's chunks and marks it READY, with its storage reported as usage; returns the chunk and
- * posting rows written, or undefined when the document was deleted meanwhile (its vectors are then the caller's
- * to remove).
+ * Replaces the document's chunks and marks it READY, its storage reported as usage the first time (usage.ts);
+ * returns the chunk and posting rows written, or undefined when the document was deleted meanwhile (its vectors
+ * are then the caller's to remove).
  */
 async function finish(tx: Transaction, job: Job, chunks: PreparedChunk[], embedder: string, isolation: TenantIsolation): Promise<number | undefined> {
   const doc = await documents.lockDocument(tx, job.doc.id);
@@ -185,14 +177,11 @@ async function finish(tx: Transaction, job: Job, chunks: PreparedChunk[], embedd
   await chunkStore.deleteChunksOfDocument(tx, doc.id);
   const rowsWritten = await chunkStore.insertChunks(tx, chunks.map(({ vector: _, ...chunk }) => chunk));
   await knowledgeBases.claimEmbedder(tx, doc.knowledgeBaseId, embedder);
+  // Before READY and the chunk count are written: the document as it was tells whether its bytes are counted.
+  await storageStored(tx, doc, isolation);
   await documents.setStatus(tx, doc.id, 'READY', { chunkCount: chunks.length });
-  const storage = usageEvent(doc.tenantId, { metric: 'STORAGE_BYTES', quantity: doc.byteSize, userId: doc.createdBy, isolation }, storageEventId(doc));
-  await writeEvent(tx, USAGE_TOPIC, storage);
   return rowsWritten;
 }
-
-/** A document's content is counted once as stored, however often it is ingested. */
-const storageEventId = (doc: Document) => uuidOf(`storage:${doc.id}:${doc.contentHash}`);
 
 /**
  * A rejected document fails at once, with the rejection as its reason. Anything else may pass: the job is
