@@ -644,7 +644,7 @@ export function completeResult(result: ExecutionResult, analysis: Extract<Analys
 
 type ResponseObject = Record<string, unknown>;
 
-function unauthorizedErrors(paths: readonly ErrorPath[]): GraphQLError[] {
+export function unauthorizedErrors(paths: readonly ErrorPath[]): GraphQLError[] {
   return paths.map(
     (path) => new GraphQLError('Unauthorized field or type', { path, extensions: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' } }),
   );

@@ -16,7 +16,8 @@ export interface FieldRateLimit {
 const RATE_LIMIT_URL = /^https:\/\/jarvis\.dev\/rate-limit\/v1\.\d+$/;
 const WINDOW = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const ROOT_TYPES = new Set(['Query', 'Mutation']);
+const ROOT_TYPES = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' } as const;
+const ROOT_TYPE_NAMES = new Set<string>(Object.values(ROOT_TYPES));
 
 /**
  * The `@rateLimit` rules of a supergraph (kept there by `@composeDirective`), by coordinate `Type.field`. They
@@ -32,7 +33,7 @@ export function readRateLimits(document: DocumentNode): Map<string, FieldRateLim
       const directive = field.directives?.find((d) => d.name.value === name);
       if (!directive) continue;
       const coordinate = `${definition.name.value}.${field.name.value}`;
-      if (!ROOT_TYPES.has(definition.name.value)) throw new Error(`@rateLimit on ${coordinate}: only Query and Mutation fields can be limited`);
+      if (!ROOT_TYPE_NAMES.has(definition.name.value)) throw new Error(`@rateLimit on ${coordinate}: only Query, Mutation and Subscription fields can be limited`);
       const args = Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, a.value]));
       const max = args.max?.kind === Kind.INT ? Number(args.max.value) : NaN;
       const window = args.window?.kind === Kind.STRING ? WINDOW.exec(args.window.value) : null;
@@ -102,11 +103,25 @@ function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limit
   };
 }
 
+/**
+ * A subscription's limits, checked when it starts (a subscription has one root field, so it runs or not): the
+ * errors of the fields over their limit, none when it may start.
+ */
+export async function subscriptionLimitErrors(
+  store: LimitStore,
+  limits: Map<string, FieldRateLimit>,
+  operation: OperationDefinitionNode,
+  principal: Principal,
+  ip: string,
+): Promise<GraphQLError[]> {
+  const refused = await overLimit(store, limitedRootFields(operation, limits), principal, ip);
+  return [...refused].map(([node, decision]) => limitError(node, decision));
+}
+
 /** Root fields of the operation with a limit, written directly in its selection set. */
 function limitedRootFields(operation: OperationDefinitionNode, limits: Map<string, FieldRateLimit>): LimitedField[] {
   if (limits.size === 0) return [];
-  const type = operation.operation === 'mutation' ? 'Mutation' : operation.operation === 'query' ? 'Query' : undefined;
-  if (!type) return [];
+  const type = ROOT_TYPES[operation.operation];
   return operation.selectionSet.selections.flatMap((node) => {
     const limit = node.kind === Kind.FIELD ? limits.get(`${type}.${node.name.value}`) : undefined;
     return limit ? [{ node: node as FieldNode, limit }] : [];

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
   createHttpApp,
@@ -18,7 +18,7 @@ import {
   type RunningService,
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
-import { authorizingGateway, readAuthorization } from './authorization.ts';
+import { authorizingGateway, createAuthorizer, readAuthorization } from './authorization.ts';
 import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
 import { requestMeter } from './request-meter.ts';
@@ -26,14 +26,12 @@ import { serveGraphQL } from './http.ts';
 import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
+import { federatedSubscriptions } from './subscriptions/federated.ts';
+import { upstreamSubscriptions } from './subscriptions/upstream.ts';
+import { serveWebSocket, type OperationContext } from './subscriptions/websocket.ts';
 
 /** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
-interface GatewayContext {
-  principal: Principal;
-  /** The client's address, for limits that count per IP. */
-  ip: string;
-  principalToken: () => Promise<string>;
-}
+type GatewayContext = OperationContext;
 
 /**
  * The public entry: any supergraph file (ours by default) executed by @apollo/gateway behind Apollo
@@ -54,28 +52,30 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   });
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
   const subgraphUrls = new Map<string, string>();
+  const dataSources: Record<string, GraphQLDataSource> = {};
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     logger: log,
     buildService: ({ name, url }) => {
       const resolved = config.SUBGRAPH_URLS[name] ?? url;
       if (resolved) subgraphUrls.set(name, resolved);
-      return new RemoteGraphQLDataSource<GatewayContext>({
+      return (dataSources[name] = new RemoteGraphQLDataSource<GatewayContext>({
         url: resolved,
         fetcher: subgraphs.fetcher,
         willSendRequest: async ({ request, context }) => {
           request.http?.headers.set(PRINCIPAL_HEADER, await context.principalToken());
         },
-      });
+      }));
     },
   });
+  const limitsOnDocuments = documentLimits(config);
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization first, so fields a caller may not see never count against its limits.
     gateway: authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), rules, {
       rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED,
     }),
     logger: log,
-    ...documentLimits(config),
+    ...limitsOnDocuments,
     includeStacktraceInErrorResponses: false,
     // Jarvis authenticates with bearer tokens and API keys, never ambient cookies, so CSRF prevention would
     // only break spec-conformant GET requests.
@@ -95,17 +95,42 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   // Known once the gateway has built its subgraph services (apollo.start): absent from foreign supergraphs.
   const usageUrl = subgraphUrls.get('usage');
   const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log }) : undefined;
+  const contextFor = (principal: Principal, ip: string): GatewayContext => {
+    let token: Promise<string> | undefined;
+    return { principal, ip, principalToken: () => (token ??= signer.sign(principal)) };
+  };
   serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);
     const rateHeaders = await admit(principal);
     if (rateHeaders) reply.headers(rateHeaders);
     meter?.count(principal);
-    let token: Promise<string> | undefined;
-    return { principal, ip: request.ip, principalToken: () => (token ??= signer.sign(principal)) };
+    return contextFor(principal, request.ip);
   }, graphQLBody);
   registerHealth(app, async () => {});
 
+  const upstream = upstreamSubscriptions({
+    urlOf: (name) => subgraphUrls.get(name)?.replace(/^http/, 'ws'),
+    sign: (principal) => signer.sign(principal),
+    log,
+  });
+  const federated = federatedSubscriptions({ supergraphSdl: gatewaySdl, dataSources: () => dataSources, upstream, log });
+  const websocket = serveWebSocket(app.server, {
+    path: '/graphql',
+    log,
+    authenticate,
+    admit,
+    count: meter && ((principal) => meter.count(principal)),
+    contextFor,
+    ...limitsOnDocuments,
+    authorizer: createAuthorizer(federated.schema, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED }),
+    limits: { store: limits, rules: rateLimits },
+    federated,
+    apollo,
+  });
+
   async function close() {
+    await websocket.close();
+    await upstream.close();
     await app.close();
     await meter?.close();
     await apollo.stop();

@@ -16,3 +16,4 @@ export * from './outbox.ts';
 export * from './limits/index.ts';
 export * from './usage-events.ts';
 export * from './plans.ts';
+export * from './streams.ts';

@@ -139,14 +139,23 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
   ]);
 
   const app = createHttpApp(log, definition.acceptsUploads ? uploadBodyLimit(config) : undefined);
-  requireSignedPrincipal(app, '/graphql', signer);
+  const subscriptions = Boolean(schema.getSubscriptionType());
+  requireSignedPrincipal(app, '/graphql', signer, { subscriptions });
+  const contextOf = (principal: Principal) => {
+    const scoped = scopeToPrincipal(db, principal, { dedicatedSchemas: !definition.tenantDirectory });
+    return definition.context({ db: scoped, log, principal }, { unscoped: db, config, resources, outbox });
+  };
   app.register(mercurius, {
     schema,
     path: '/graphql',
     graphiql: false,
-    context: (request) => {
-      const scoped = scopeToPrincipal(db, request.principal, { dedicatedSchemas: !definition.tenantDirectory });
-      return definition.context({ db: scoped, log, principal: request.principal }, { unscoped: db, config, resources, outbox });
+    context: (request) => contextOf(request.principal),
+    // graphql-ws: the gateway sends the signed principal in connection_init; without a valid one, no operation runs.
+    subscription: subscriptions && {
+      onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
+        const token = payload?.[PRINCIPAL_HEADER];
+        return contextOf(await signer.verify(typeof token === 'string' ? token : undefined));
+      },
     },
     errorFormatter: (execution, context) => {
       for (const error of execution.errors) {
@@ -232,12 +241,16 @@ export function openConfiguredBus(config: Config, log: Logger): Promise<Bus> {
 
 /**
  * Only the gateway may call a subgraph's GraphQL endpoint: a request without a valid signed principal gets
- * 401 before any resolver runs. Health endpoints stay open.
+ * 401 before any resolver runs, and a WebSocket without one in connection_init is closed. Health endpoints
+ * stay open.
  */
-function requireSignedPrincipal(app: FastifyInstance, path: string, signer: PrincipalSigner) {
+function requireSignedPrincipal(app: FastifyInstance, path: string, signer: PrincipalSigner, { subscriptions }: { subscriptions: boolean }) {
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.url !== path) return;
+    // A WebSocket proves itself in connection_init instead (see the subscription options). Node marks only a
+    // request it handed to the WebSocket server as an upgrade, whatever headers a plain request carries.
+    if (subscriptions && (request.raw as { upgrade?: boolean }).upgrade === true) return;
     const header = request.headers[PRINCIPAL_HEADER];
     try {
       request.principal = await signer.verify(typeof header === 'string' ? header : undefined);

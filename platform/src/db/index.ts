@@ -88,6 +88,10 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
     async ping() {
       await driver.transaction((tx) => tx.query('SELECT 1'));
     },
+    listen(channel, onPayload) {
+      if (!IDENTIFIER.test(channel)) return Promise.reject(new Error(`"${channel}" is not a plain lower-case SQL identifier`));
+      return driver.listen(channel, onPayload);
+    },
     close: () => driver.close(),
   };
 }

@@ -32,6 +32,10 @@ export async function pgliteDriver(dataDir: string | undefined, schema: string):
           exec: async (sql) => void (await tx.exec(sql)),
         });
       }),
+    listen: async (channel, onPayload) => {
+      const stop = await db.listen(channel, onPayload);
+      return () => stop();
+    },
     close: async () => {
       await db.close();
       unlock();

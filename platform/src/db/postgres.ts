@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { postgresListener } from './postgres-listener.ts';
 import type { Driver, Transaction } from './types.ts';
 
 export function postgresDriver(url: string, schema: string, poolSize: number): Driver {
@@ -10,6 +11,7 @@ export function postgresDriver(url: string, schema: string, poolSize: number): D
   });
   // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
   pool.on('error', () => {});
+  const listener = postgresListener(url, `jarvis-${schema}-listen`);
 
   return {
     kind: 'postgres',
@@ -31,6 +33,10 @@ export function postgresDriver(url: string, schema: string, poolSize: number): D
         client.release();
       }
     },
-    close: () => pool.end(),
+    listen: listener.listen,
+    async close() {
+      await listener.close();
+      await pool.end();
+    },
   };
 }

@@ -14,6 +14,8 @@ export interface Driver {
    * same round trip (simple protocol), which saves a round trip on every tenant-scoped transaction.
    */
   transaction<T>(work: (tx: Transaction) => Promise<T>, setup?: string): Promise<T>;
+  /** Calls `onPayload` with each NOTIFY on `channel` (a plain identifier) until the returned stop is called. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -38,5 +40,11 @@ export interface Database {
   /** Applies pending migrations from `dir` in one transaction; returns the names applied. */
   migrate(dir: string): Promise<string[]>;
   ping(): Promise<void>;
+  /**
+   * Calls `onPayload` with each notification on `channel` (`pg_notify`, sent when the notifying transaction
+   * commits, from any process on the same database) until the returned stop is called. Notifications sent
+   * while a PostgreSQL listener reconnects are lost: use them to wake readers, not as the record.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -32,6 +32,12 @@ export const resolvers = {
     reingestDocument: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.documents.reingest(args.id),
     deleteDocument: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.documents.delete(args.id),
   },
+  Subscription: {
+    documentStatusChanged: {
+      subscribe: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.documents.statusChanges(args),
+      resolve: (doc: Document) => doc,
+    },
+  },
   KnowledgeBase: {
     tenant: (kb: VisibleKnowledgeBase) => ({ id: kb.tenantId }),
     owner: (kb: VisibleKnowledgeBase) => (kb.ownerId ? { id: kb.ownerId, tenant: { id: kb.tenantId } } : null),

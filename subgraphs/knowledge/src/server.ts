@@ -1,5 +1,6 @@
 import { defineSubgraph, type ResourceServices } from '@jarvis/platform';
 import { DocumentService } from './documents/service.ts';
+import { openDocumentStatusFeed, type DocumentStatusFeed } from './documents/status-feed.ts';
 import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
 import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
@@ -17,6 +18,7 @@ export interface KnowledgeResources {
   /** Opened on first use, so a store that is slow to come up does not hold the whole subgraph back. */
   vectors: () => Promise<VectorStore>;
   outbox: { notify(): void };
+  statusFeed: DocumentStatusFeed;
   /** How long an unfinished job may show no sign of life before the sweep queues it again. */
   staleJobMs: number;
   sweep(): Promise<number>;
@@ -41,16 +43,19 @@ export async function openKnowledgeResources(
       throw error;
     });
   const staleAfterMs = overrides.staleJobMs ?? STALE_JOB_MS;
+  const statusFeed = await openDocumentStatusFeed(db, log);
   const sweeper = startIngestionSweep({ db, log, outbox, staleAfterMs, everyMs: Math.max(1_000, staleAfterMs / 5) });
   return {
     embedder,
     reranker: overrides.reranker ?? rerankerOf(config),
     vectors,
     outbox,
+    statusFeed,
     staleJobMs: staleAfterMs,
     sweep: sweeper.sweep,
     async close() {
       sweeper.stop();
+      await statusFeed.close();
       if (opened) await (await opened.catch(() => undefined))?.close();
     },
   };

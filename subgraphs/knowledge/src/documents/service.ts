@@ -5,6 +5,8 @@ import {
   parseInput,
   PLAN_QUOTAS,
   AppError,
+  mapStream,
+  startWith,
   requirePermission,
   tenantLoader,
   ErrorCode,
@@ -16,10 +18,12 @@ import {
 import { z } from 'zod';
 import { DEFAULT_MAX_BYTES, MEDIA_TYPES, mediaTypeOf, supportedMediaType } from '../ingestion/extract.ts';
 import { queueIngestion } from '../ingestion/worker.ts';
+import { storageReleased } from '../usage.ts';
 import { readerName } from '../knowledge-bases/access.ts';
 import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-bases/service.ts';
 import type { VectorStore } from '../vectors/index.ts';
 import * as quotas from '../quotas/store.ts';
+import type { DocumentStatusFeed } from './status-feed.ts';
 import * as store from './store.ts';
 import { DOCUMENT_STATUSES, type Document, type DocumentStatus } from './store.ts';
 
@@ -55,10 +59,19 @@ const listInput = z.object({
   first: z.number().int().min(1, 'at least 1').max(500, 'at most 500').nullish(),
 });
 
-/** What the service needs beyond the request: where vectors live, and the relay to wake after queuing a job. */
+const watchInput = z.object({
+  knowledgeBaseId: z.uuid(),
+  documentIds: z.array(z.uuid()).min(1, 'name at least one document, or none').max(100, 'at most 100 documents').nullish(),
+});
+
+/**
+ * What the service needs beyond the request: where vectors live, the relay to wake after queuing a job, and
+ * the status changes subscribers follow.
+ */
 export interface DocumentServiceDeps {
   vectors: () => Promise<VectorStore>;
   outbox: { notify(): void };
+  statusFeed: DocumentStatusFeed;
 }
 
 export class DocumentService {
@@ -73,12 +86,46 @@ export class DocumentService {
     this.byId = tenantLoader(db, async (tx, ids) => new Map((await store.documentsByIds(tx, ids)).map((doc) => [doc.id, doc])));
   }
 
+  private forget(): void {
+    this.byId.clearAll();
+    this.knowledgeBases.forget();
+  }
+
   /** The document, when the caller may read it and its knowledge base. */
   async document(id: string): Promise<Document | null> {
     const doc = await this.byId.load({ tenantId: requirePermission(this.principal, 'kb:read'), id });
     if (!doc) return null;
     const kb = await this.knowledgeBases.knowledgeBase(doc.knowledgeBaseId);
     return kb && this.mayRead(kb, doc) ? doc : null;
+  }
+
+  /**
+   * The named documents of a knowledge base as they are now, then each document of it whose status changes, as
+   * it is after the change — only documents the caller may read at that moment, each state once.
+   */
+  async statusChanges(rawArgs: unknown): Promise<AsyncIterableIterator<Document>> {
+    const tenantId = requirePermission(this.principal, 'kb:read');
+    const { knowledgeBaseId, documentIds } = parseInput(watchInput, rawArgs);
+    await this.knowledgeBases.requireAccess(knowledgeBaseId, 'READ');
+    const watched = documentIds ? new Set(documentIds) : undefined;
+    // Listening before reading the current states: a change in between is not missed.
+    const changes = this.deps.statusFeed.changes();
+    const sent = new Map<string, string>();
+    const unsent = async (id: string) => {
+      this.forget();
+      const doc = await this.document(id);
+      if (!doc || doc.knowledgeBaseId !== knowledgeBaseId || sent.get(id) === stateOf(doc)) return undefined;
+      sent.set(id, stateOf(doc));
+      return doc;
+    };
+    const current = [];
+    for (const id of watched ?? []) current.push(await unsent(id));
+    const followed = mapStream(changes, async ([change]) =>
+      change.tenantId === tenantId && change.knowledgeBaseId === knowledgeBaseId && (!watched || watched.has(change.documentId))
+        ? unsent(change.documentId)
+        : undefined,
+    );
+    return startWith(current.filter((doc): doc is Document => doc !== undefined), followed);
   }
 
   /** The knowledge base's newest documents the caller may read. */
@@ -132,7 +179,11 @@ export class DocumentService {
   /** Deletes the document with its chunks, then its vectors: search never returns a vector without its chunk. */
   async delete(id: string): Promise<boolean> {
     const { doc } = await this.requireWritable(id);
-    await this.db.withTenant(doc.tenantId, (tx) => store.deleteDocument(tx, doc.id));
+    const released = await this.db.withTenant(doc.tenantId, async (tx) => {
+      const deleted = await store.deleteDocument(tx, doc.id);
+      return deleted ? storageReleased(tx, deleted, this.principal.isolation) : false;
+    });
+    if (released) this.deps.outbox.notify();
     await (await this.deps.vectors()).deleteDocument(doc.tenantId, doc.id, this.principal.isolation);
     return true;
   }
@@ -168,3 +219,5 @@ export class DocumentService {
   }
 }
 
+/** A state once per attempt: a retry that passes through the same status again is news. */
+const stateOf = (doc: Document) => `${doc.status}:${doc.attempts}`;

@@ -136,6 +136,13 @@ export class KnowledgeBaseService {
     return true;
   }
 
+  /** Drops what was loaded, so the next reads see the database as it is now (a subscription's next event). */
+  forget(): void {
+    this.byTenant.clearAll();
+    this.byId.clearAll();
+    this.grantsById.clearAll();
+  }
+
   private get tenantId(): string {
     return this.principal.tenantId!;
   }

@@ -1,0 +1,110 @@
+/**
+ * Federated subscriptions on @apollo/gateway's own planner and executor, which plan them but refuse to run
+ * them. A subscription's plan is `SubscriptionNode { primary, rest }`: `primary` is the subscription sent to
+ * the subgraph owning the root field; for each of its events, `rest` fetches what other subgraphs own. Each
+ * event runs as the plan `Sequence [primary, rest]` through `executeQueryPlan`, with the primary fetch
+ * answered by the event itself — so the event's shape, entity fetches, errors and nulls are exactly what the
+ * same selection gets in a query.
+ */
+import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from '@apollo/gateway';
+import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
+import { QueryPlanner, type FetchNode, type QueryPlan, type SubscriptionNode } from '@apollo/query-planner';
+import type { ExecutionResult, GraphQLSchema } from 'graphql';
+import type { DocumentNode } from 'graphql';
+import { LRUCache } from 'lru-cache';
+import { mapStream, type Logger, type Principal } from '@jarvis/platform';
+import type { FormattedExecutionResult as WsResult } from 'graphql-ws';
+import type { upstreamSubscriptions } from './upstream.ts';
+
+export interface FederatedSubscriptionRequest {
+  document: DocumentNode;
+  /** The hash of the operation's source: with the operation name, the key plans are cached on. */
+  queryHash: string;
+  operationName?: string | null | undefined;
+  variables: Record<string, unknown>;
+  principal: Principal;
+  /** The gateway context subgraph fetches see (the principal and its signature). */
+  context: object;
+}
+
+export interface FederatedSubscriptionsOptions {
+  supergraphSdl: string;
+  /** The gateway's data sources by subgraph name, for the fetches of `rest`. */
+  dataSources: () => Record<string, GraphQLDataSource>;
+  upstream: ReturnType<typeof upstreamSubscriptions>;
+  log: Logger;
+}
+
+export function federatedSubscriptions({ supergraphSdl, dataSources, upstream, log }: FederatedSubscriptionsOptions) {
+  const supergraph = Supergraph.build(supergraphSdl);
+  const apiSchema: Schema = supergraph.apiSchema();
+  const schema: GraphQLSchema = apiSchema.toGraphQLJSSchema();
+  const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
+  const planner = new QueryPlanner(supergraph);
+  const plans = new LRUCache<string, SubscriptionNode>({ max: 500 });
+
+  function planOf(request: FederatedSubscriptionRequest): SubscriptionNode {
+    const key = `${request.operationName ?? ''}\u0000${request.queryHash}`;
+    let node = plans.get(key);
+    if (!node) {
+      const operation = operationFromDocument(apiSchema, request.document, { operationName: request.operationName ?? undefined });
+      const plan: QueryPlan = planner.buildQueryPlan(operation);
+      if (plan.node?.kind !== 'Subscription') throw new Error('not a subscription operation');
+      node = plan.node;
+      plans.set(key, node);
+    }
+    return node;
+  }
+
+  return {
+    /** The API schema subscriptions are validated against. */
+    schema,
+
+    /** The subscription's events, each completed across subgraphs; `return()` unsubscribes upstream. */
+    subscribe(request: FederatedSubscriptionRequest): AsyncIterableIterator<ExecutionResult> {
+      const { primary, rest } = planOf(request);
+      const operationContext = buildOperationContext({ schema, operationDocument: request.document, operationName: request.operationName ?? undefined });
+      const events = upstream.subscribe(primary.serviceName, request.principal, {
+        query: primary.operation,
+        operationName: primary.operationName,
+        variables: usedVariables(primary, request.variables),
+      });
+      const eventPlan: QueryPlan = { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary };
+      const requestContext = {
+        request: { query: '', variables: request.variables, operationName: request.operationName ?? undefined },
+        context: request.context,
+        logger: log,
+        metrics: {},
+        document: request.document,
+        queryHash: request.queryHash,
+        operationName: request.operationName ?? null,
+      };
+      return mapStream(events, (event) =>
+        executeQueryPlan(
+          eventPlan,
+          { ...dataSources(), [primary.serviceName]: replaying(primary, event, dataSources()[primary.serviceName]) },
+          requestContext as never,
+          operationContext,
+          supergraphSchema,
+          apiSchema,
+        ) as Promise<ExecutionResult>,
+      );
+    },
+  };
+}
+
+function usedVariables(fetch: FetchNode, variables: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries((fetch.variableUsages ?? []).filter((name) => name in variables).map((name) => [name, variables[name]]));
+}
+
+/** The primary's subgraph, answering the primary fetch with the event and passing its other fetches on. */
+function replaying(primary: FetchNode, event: WsResult<Record<string, unknown>, unknown>, source: GraphQLDataSource | undefined): GraphQLDataSource {
+  return {
+    async process(options) {
+      if (options.request.query === primary.operation) return { data: event.data ?? null, errors: event.errors, extensions: event.extensions } as never;
+      if (!source) throw new Error(`no data source for ${primary.serviceName}`);
+      return source.process(options);
+    },
+  };
+}
+
