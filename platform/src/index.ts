@@ -17,3 +17,4 @@ export * from './limits/index.ts';
 export * from './usage-events.ts';
 export * from './plans.ts';
 export * from './streams.ts';
+export * from './text/index.ts';
