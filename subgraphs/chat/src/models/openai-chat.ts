@@ -1,0 +1,147 @@
+/**
+ * A chat model over any OpenAI-compatible chat completions endpoint (OpenAI, vLLM, Ollama, LiteLLM, …),
+ * through the `openai` SDK: `stream: true` with `stream_options.include_usage`, so the server reports what
+ * the call used in a last chunk; when it reports nothing, usage is estimated with the tokenizer (tokens.ts).
+ *
+ * The request's abort signal goes to the SDK, so aborting cancels the HTTP request (the connection is
+ * closed and the server sees the client leave). The SDK does not retry (maxRetries 0): trying another model
+ * is the router's job. A stream that ends without a finish reason was cut short and is an error, not a
+ * short answer.
+ */
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest } from './port.ts';
+import { countMessageTokens, countTokens } from './tokens.ts';
+
+export interface OpenAIChatModelOptions {
+  /** The name the registry and router know the model by. */
+  name: string;
+  /** The model id sent upstream (`gpt-4o-mini`, `llama3.1:8b`). */
+  model: string;
+  /** The API root, `/chat/completions` is appended: `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
+  baseURL: string;
+  /** Sent as `Authorization: Bearer …`; no header at all when absent, as local servers expect. */
+  apiKey?: string;
+  /**
+   * The request field carrying the answer's token limit: `max_completion_tokens` (OpenAI's current one, the
+   * only one its reasoning models accept) or `max_tokens` (for servers that know only the older field).
+   */
+  maxTokensField?: 'max_completion_tokens' | 'max_tokens';
+  /** Until the response headers arrive; the router's first-token timeout is usually the tighter bound. */
+  timeoutMs?: number;
+}
+
+export const OPENAI_CHAT_DEFAULTS = { maxTokensField: 'max_completion_tokens', timeoutMs: 60_000 } as const;
+
+/** A failed chat completions call; the message names the model and endpoint, never the API key. */
+export class ModelProviderError extends Error {
+  /** The HTTP status the server answered with, when it answered. */
+  readonly status: number | undefined;
+
+  constructor(message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelProviderError';
+    this.status = status;
+  }
+}
+
+export class OpenAIChatModel implements ChatModel {
+  readonly name: string;
+  private readonly client: OpenAI;
+  private readonly endpoint: string;
+
+  constructor(private readonly options: OpenAIChatModelOptions) {
+    this.name = options.name;
+    this.endpoint = `${displayedURL(options.baseURL)}/chat/completions`;
+    // Every option explicit, so the SDK reads nothing from the environment (OPENAI_API_KEY, OPENAI_BASE_URL).
+    this.client = new OpenAI({
+      baseURL: options.baseURL.replace(/\/+$/, ''),
+      // The SDK insists on a key; without one the Authorization header is dropped instead.
+      apiKey: options.apiKey ?? 'none',
+      defaultHeaders: options.apiKey ? {} : { Authorization: null },
+      organization: null,
+      project: null,
+      timeout: options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs,
+      maxRetries: 0,
+    });
+  }
+
+  async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk> {
+    const { signal } = request;
+    if (signal.aborted) throw abortReason(signal);
+    const maxTokensField = this.options.maxTokensField ?? OPENAI_CHAT_DEFAULTS.maxTokensField;
+    let text = '';
+    let finished = false;
+    let usage: { promptTokens: number; completionTokens: number } | undefined;
+    try {
+      const stream = await this.client.chat.completions.create(
+        {
+          model: this.options.model,
+          messages: request.messages,
+          stream: true,
+          stream_options: { include_usage: true },
+          [maxTokensField]: request.maxTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        },
+        { signal },
+      );
+      for await (const chunk of stream) {
+        for (const choice of chunk.choices ?? []) {
+          if (choice.index !== 0) continue;
+          const content = choice.delta?.content;
+          if (content) {
+            text += content;
+            yield { kind: 'token', text: content };
+          }
+          if (choice.finish_reason) finished = true;
+        }
+        if (chunk.usage) {
+          usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+        }
+      }
+    } catch (error) {
+      throw this.wrapped(error, signal);
+    }
+    // The SDK ends the iteration quietly when the signal aborts mid-stream.
+    if (signal.aborted) throw abortReason(signal);
+    if (!finished) throw this.failure('the stream ended before the model finished its answer');
+    yield { kind: 'usage', ...(usage ?? { promptTokens: countMessageTokens(request.messages), completionTokens: countTokens(text) }) };
+  }
+
+  private wrapped(error: unknown, signal: AbortSignal): Error {
+    if (signal.aborted) return abortReason(signal);
+    if (error instanceof APIUserAbortError) return abortReason(signal);
+    if (error instanceof APIConnectionTimeoutError) return this.failure(`timed out after ${this.options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs} ms`, undefined, error);
+    if (error instanceof APIConnectionError) return this.failure(`connection failed: ${causeOf(error)}`, undefined, error);
+    if (error instanceof APIError && error.status !== undefined) {
+      return this.failure(`HTTP ${error.status} ${error.message.replace(/^\d{3}\s*/, '')}`.trim(), error.status, error);
+    }
+    if (error instanceof Error) {
+      // undici reports a connection lost mid-body as TypeError('terminated') caused by a SocketError.
+      const cause = error.cause instanceof Error && error.cause.message ? ` (${error.cause.message})` : '';
+      const reason = error.message === 'terminated' ? 'the connection was lost mid-stream' : error.message || error.name;
+      return this.failure(`${reason}${cause}`, undefined, error);
+    }
+    return this.failure(String(error));
+  }
+
+  private failure(reason: string, status?: number, cause?: Error): ModelProviderError {
+    const message = `chat completions request to ${this.endpoint} (model ${this.options.model}) failed: ${reason}`;
+    const { apiKey } = this.options;
+    return new ModelProviderError(apiKey ? message.replaceAll(apiKey, '[redacted]') : message, status, cause ? { cause } : undefined);
+  }
+}
+
+/** The URL without credentials or query string, fit for error messages. */
+function displayedURL(baseURL: string): string {
+  try {
+    const url = new URL(baseURL);
+    return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+  } catch {
+    throw new RangeError('baseURL must be an absolute URL');
+  }
+}
+
+function causeOf(error: Error): string {
+  const cause = error.cause as { message?: string; code?: string; cause?: { code?: string; message?: string } } | undefined;
+  return cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message ?? error.message;
+}
