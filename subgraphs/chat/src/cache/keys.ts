@@ -1,0 +1,146 @@
+/**
+ * What the cache is keyed by, the same for every adapter: normalised text, stable JSON of the parameters, the
+ * exact key, the semantic bucket, and the cosine ranking of a bucket's questions.
+ */
+import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
+import { tokenize } from '@jarvis/platform';
+import type { CacheKey } from './types.ts';
+
+/** Unicode NFKC, whitespace runs collapsed to one space, trimmed, lower-cased. */
+export function normalizeText(text: string): string {
+  return text.normalize('NFKC').replace(/\s+/gu, ' ').trim().toLowerCase();
+}
+
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function') {
+    const record = value as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(record).sort().map((name) => [name, sorted(record[name])]));
+  }
+  return value;
+}
+
+/** JSON with every object's keys sorted, so `{a, b}` and `{b, a}` give the same text. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(sorted(value)) ?? 'null';
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * Semantic hits are taken only within the same retrieved context, never across it: a question answered from
+ * other passages (or after another conversation history) may deserve another answer, and a cached answer's
+ * citations point at the passages it was given. The context is the normalised prompt with the question's
+ * last occurrence (where templates put the current question) cut out: instructions, history and passages.
+ * A prompt that does not contain the question verbatim is its own context, so it gets exact hits only.
+ */
+function contextOf(prompt: string, question: string): string {
+  const at = prompt.lastIndexOf(question);
+  return at < 0 ? prompt : `${prompt.slice(0, at)}\u0000${prompt.slice(at + question.length)}`;
+}
+
+/** Negations and numbers: the words the hashed embedder cannot weigh (it drops "not" as a stopword). */
+const NEGATIONS: ReadonlySet<string> = new Set(['no', 'not', 'nor', 'never', 'neither', 'none', 'nobody', 'nothing', 'nowhere', 'without', 'cannot']);
+const CONTRACTED_NOT = /n['’]t$/u;
+const DIGIT = /\p{N}/u;
+
+/**
+ * Questions that differ in negation or in numbers never share a bucket, however close their vectors: "is X
+ * allowed" and "is X not allowed", or "fees in 2023" and "fees in 2024", are different questions.
+ */
+function guardOf(question: string): string {
+  const tokens = tokenize(question);
+  const negations = tokens.filter((token) => NEGATIONS.has(token) || CONTRACTED_NOT.test(token)).length;
+  const numbers = [...new Set(tokens.filter((token) => DIGIT.test(token)))].sort();
+  return JSON.stringify([negations, numbers]);
+}
+
+export interface KeyMaterial {
+  tenantId: string;
+  /** sha256 of model, parameters and normalised prompt; the tenant is kept beside it, never hashed away. */
+  exact: string;
+  /** The normalised question, embedded for semantic lookups; empty: exact lookups only. */
+  question: string;
+  /** sha256 of what must be equal for a semantic hit: model, parameters, embedder, context and guard words. */
+  bucket: string;
+}
+
+/** Every key belongs to a tenant: one without is a caller's bug, never a shared entry. */
+export function checkTenant(key: CacheKey): void {
+  if (typeof key.tenantId !== 'string' || key.tenantId === '') throw new TypeError('an inference cache key needs a tenantId');
+}
+
+export function keyMaterial(key: CacheKey, embedderId: string): KeyMaterial {
+  checkTenant(key);
+  const params = stableJson(key.params ?? {});
+  const prompt = normalizeText(key.prompt);
+  const question = normalizeText(key.question);
+  const context = question ? contextOf(prompt, question) : prompt;
+  return {
+    tenantId: key.tenantId,
+    exact: sha256(JSON.stringify(['exact-v1', key.model, params, prompt])),
+    question,
+    bucket: sha256(JSON.stringify(['semantic-v1', key.model, params, embedderId, sha256(context), guardOf(question)])),
+  };
+}
+
+const BIG_ENDIAN = endianness() === 'BE';
+
+/** A vector as base64 of its little-endian float32 bytes. */
+export function encodeVector(vector: Float32Array): string {
+  const bytes = Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+  return (BIG_ENDIAN ? Buffer.from(bytes).swap32() : bytes).toString('base64');
+}
+
+/** The inverse of encodeVector; undefined for text that is not a whole number of float32s. */
+export function decodeVector(text: string): Float32Array | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length === 0 || bytes.length % 4 !== 0) return undefined;
+  const copy = new Uint8Array(bytes); // aligned, and ours to swap
+  if (BIG_ENDIAN) Buffer.from(copy.buffer).swap32();
+  return new Float32Array(copy.buffer);
+}
+
+function norm(vector: Float32Array): number {
+  let squared = 0;
+  for (const value of vector) squared += value * value;
+  return Math.sqrt(squared);
+}
+
+/** Whether a vector has any feature: the zero vector (a question of stopwords only) matches nothing. */
+export function hasFeatures(vector: Float32Array): boolean {
+  return norm(vector) > 0;
+}
+
+export interface SemanticEntry {
+  /** The exact key of the answer this question was stored with. */
+  member: string;
+  vector: Float32Array;
+}
+
+export interface SemanticMatch {
+  member: string;
+  similarity: number;
+}
+
+/** The entries whose cosine similarity to `query` is at least `threshold`, most similar first (newest first among equals). */
+export function rankMatches(query: Float32Array, entries: Iterable<SemanticEntry>, threshold: number): SemanticMatch[] {
+  const queryNorm = norm(query);
+  const matches: SemanticMatch[] = [];
+  let order = 0;
+  const orders = new Map<string, number>();
+  for (const { member, vector } of entries) {
+    orders.set(member, order++);
+    if (vector.length !== query.length) continue; // stored by an embedder of another size
+    const vectorNorm = norm(vector);
+    if (queryNorm === 0 || vectorNorm === 0) continue;
+    let dot = 0;
+    for (let i = 0; i < query.length; i++) dot += query[i]! * vector[i]!;
+    const similarity = Math.min(1, dot / (queryNorm * vectorNorm));
+    if (similarity >= threshold) matches.push({ member, similarity });
+  }
+  return matches.sort((a, b) => b.similarity - a.similarity || orders.get(b.member)! - orders.get(a.member)!);
+}

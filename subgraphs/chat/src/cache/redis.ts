@@ -1,0 +1,183 @@
+import { Redis } from 'ioredis';
+import { decodeVector, encodeVector, hasFeatures, keyMaterial, rankMatches, type SemanticEntry } from './keys.ts';
+import type { CacheSettings } from './memory.ts';
+import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
+
+/**
+ * Stock Redis 7, no vector search module. Per tenant:
+ *   <prefix>{<tenant>}:answer:<exact>    the answer's JSON, SET with the TTL
+ *   <prefix>{<tenant>}:bucket:<bucket>   sorted set: exact keys of a bucket's answers, scored by when they were stored
+ *   <prefix>{<tenant>}:vectors:<bucket>  hash: exact key → the question's embedding, base64 of float32s
+ * A bucket holds at most maxSemanticEntries questions, the newest; its keys expire a TTL after its last store,
+ * and members as old as the TTL are dropped by the scripts. An answer that is gone while its member remains
+ * (evicted under maxmemory, deleted) is a miss, and its member is dropped when a lookup meets it. The tenant is
+ * the hash tag, so each script's keys share a Redis Cluster slot; it is URI-encoded, so its braces cannot move
+ * the tag or run into another tenant's names.
+ */
+
+/** Server time, so replicas' clocks do not matter; integers formatted as such for redis.call. */
+const PRELUDE = `
+local function int(x) return string.format('%.0f', x) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function hdel(key, fields)
+  for i = 1, #fields, 1000 do redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
+end
+local function prune_stale(bucket, vectors, ttl)
+  local cutoff = int(now_ms() - ttl)
+  local stale = redis.call('ZRANGEBYSCORE', bucket, '-inf', cutoff)
+  if #stale > 0 then
+    redis.call('ZREMRANGEBYSCORE', bucket, '-inf', cutoff)
+    hdel(vectors, stale)
+  end
+end
+`;
+
+/** KEYS: answer, bucket, vectors. ARGV: answer JSON, ttl ms, exact key, vector ('' for none), max entries. */
+const STORE = {
+  name: 'jarvisInferenceCacheStore',
+  numberOfKeys: 3,
+  lua: `${PRELUDE}
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', int(ttl))
+if ARGV[4] == '' then return 0 end
+prune_stale(KEYS[2], KEYS[3], ttl)
+redis.call('ZADD', KEYS[2], int(now_ms()), ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+  hdel(KEYS[3], oldest)
+end
+redis.call('PEXPIRE', KEYS[2], int(ttl))
+redis.call('PEXPIRE', KEYS[3], int(ttl))
+return 1
+`,
+};
+
+/** KEYS: bucket, vectors. ARGV: ttl ms. Returns the live entries oldest first, flat: exact key, vector, … */
+const ENTRIES = {
+  name: 'jarvisInferenceCacheEntries',
+  numberOfKeys: 2,
+  lua: `${PRELUDE}
+prune_stale(KEYS[1], KEYS[2], tonumber(ARGV[1]))
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = {}
+for i = 1, #members, 1000 do
+  local vectors = redis.call('HMGET', KEYS[2], unpack(members, i, math.min(i + 999, #members)))
+  for j = 1, #vectors do
+    out[#out + 1] = members[i + j - 1]
+    out[#out + 1] = vectors[j] or ''
+  end
+end
+return out
+`,
+};
+
+/** KEYS: answer, bucket, vectors. ARGV: exact key. The answer, or nil after dropping the member that pointed at it. */
+const ANSWER_OR_PRUNE = {
+  name: 'jarvisInferenceCacheAnswerOrPrune',
+  numberOfKeys: 3,
+  lua: `
+local answer = redis.call('GET', KEYS[1])
+if answer then return answer end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return false
+`,
+};
+
+interface CacheCommands {
+  jarvisInferenceCacheStore(answer: string, bucket: string, vectors: string, json: string, ttlMs: number, member: string, vector: string, max: number): Promise<number>;
+  jarvisInferenceCacheEntries(bucket: string, vectors: string, ttlMs: number): Promise<string[]>;
+  jarvisInferenceCacheAnswerOrPrune(answer: string, bucket: string, vectors: string, member: string): Promise<string | null>;
+}
+
+/** A cache lookup sits on an answer's path: a dead or hung Redis must be a quick miss, not a wait. */
+const CONNECT_TIMEOUT_MS = 1_000;
+const COMMAND_TIMEOUT_MS = 1_000;
+
+export class RedisInferenceCache implements InferenceCache {
+  private readonly redis: Redis;
+  private readonly commands: CacheCommands;
+  private readonly connected: Promise<unknown>;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly settings: CacheSettings,
+    onConnectionError: (error: Error) => void,
+  ) {
+    this.redis = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
+    this.redis.on('error', onConnectionError);
+    for (const { name, numberOfKeys, lua } of [STORE, ENTRIES, ANSWER_OR_PRUNE]) this.redis.defineCommand(name, { numberOfKeys, lua });
+    this.commands = this.redis as unknown as CacheCommands;
+    this.connected = this.redis.connect().catch(() => undefined);
+  }
+
+  async lookup(key: CacheKey): Promise<CacheHit | undefined> {
+    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
+    const names = this.names(tenantId, bucket);
+    await this.connected;
+    const exactHit = await this.redis.get(names.answer(exact));
+    if (exactHit !== null) return { kind: 'EXACT', answer: JSON.parse(exactHit) as CachedAnswer, similarity: 1 };
+    if (!question) return undefined;
+    const [vector] = await this.settings.embedder.embed([question]);
+    if (!vector || !hasFeatures(vector)) return undefined;
+    const flat = await this.commands.jarvisInferenceCacheEntries(names.bucket, names.vectors, this.settings.ttlMs);
+    for (const { member, similarity } of rankMatches(vector, entriesOf(flat), this.settings.semanticThreshold)) {
+      const answer = await this.commands.jarvisInferenceCacheAnswerOrPrune(names.answer(member), names.bucket, names.vectors, member);
+      if (answer !== null) return { kind: 'SEMANTIC', answer: JSON.parse(answer) as CachedAnswer, similarity };
+    }
+    return undefined;
+  }
+
+  async store(key: CacheKey, answer: CachedAnswer): Promise<void> {
+    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
+    const [vector] = question ? await this.settings.embedder.embed([question]) : [];
+    const names = this.names(tenantId, bucket);
+    await this.connected;
+    await this.commands.jarvisInferenceCacheStore(
+      names.answer(exact),
+      names.bucket,
+      names.vectors,
+      JSON.stringify(answer),
+      this.settings.ttlMs,
+      exact,
+      vector && hasFeatures(vector) ? encodeVector(vector) : '',
+      this.settings.maxSemanticEntries,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.connected;
+    if (this.redis.status !== 'ready') return this.redis.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private names(tenantId: string, bucket: string) {
+    const tenant = `${this.prefix}{${encodeURIComponent(tenantId)}}`;
+    return {
+      answer: (exact: string) => `${tenant}:answer:${exact}`,
+      bucket: `${tenant}:bucket:${bucket}`,
+      vectors: `${tenant}:vectors:${bucket}`,
+    };
+  }
+}
+
+function* entriesOf(flat: string[]): Generator<SemanticEntry> {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const vector = decodeVector(flat[i + 1]!);
+    if (vector) yield { member: flat[i]!, vector };
+  }
+}
