@@ -51,13 +51,18 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
     await bus.close();
   };
   try {
-    // allSettled, not all: when one fails, the others must have finished starting before they can be closed.
-    const results = await Promise.allSettled(SUBGRAPHS.map(({ name }) => startService(name, config, freePorts ? 0 : servicePort(config, name), bus)));
-    const subgraphs = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-    started.push(...subgraphs);
-    const failure = results.find((result) => result.status === 'rejected');
-    if (failure) throw failure.reason;
-    const subgraphUrls = Object.fromEntries(subgraphs.map((s) => [s.name, s.url]));
+    // Chat asks knowledge for passages, so it starts once knowledge's URL is known.
+    const start = async (names: SubgraphName[], serviceConfig: Config) => {
+      // allSettled, not all: when one fails, the others must have finished starting before they can be closed.
+      const results = await Promise.allSettled(names.map((name) => startService(name, serviceConfig, freePorts ? 0 : servicePort(config, name), bus)));
+      started.push(...results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])));
+      const failure = results.find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
+    };
+    await start(SUBGRAPHS.map(({ name }) => name).filter((name) => name !== 'chat'), config);
+    const knowledgeUrl = started.find((service) => service.name === 'knowledge')!.url;
+    await start(['chat'], { ...config, SUBGRAPH_URLS: { ...config.SUBGRAPH_URLS, knowledge: knowledgeUrl } });
+    const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, s.url]));
     const tenancyBase = subgraphUrls.tenancy!.replace(/\/graphql$/, '');
     const gatewayConfig = { ...config, SUBGRAPH_URLS: subgraphUrls, ...trustTenancyIssuer(config, tenancyBase) };
     const gateway = await startService('gateway', gatewayConfig, freePorts ? 0 : undefined);

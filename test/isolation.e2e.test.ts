@@ -55,10 +55,16 @@ for (const variant of databaseVariants()) {
           assignRole(input: { role: "auditor", groupId: $g }) { role }
         }`, { g: createGroup.id, u: colleague.userId });
       const key = await serviceKey(stack, owner, { roles: ['member'], scopes: ['usage:write'] });
-      const { createKnowledgeBase, createConversation } = await as<{ createKnowledgeBase: { id: string }; createConversation: { id: string } }>(
+      const { createKnowledgeBase } = await as<{ createKnowledgeBase: { id: string } }>(
         stack,
         colleague,
-        `mutation { createKnowledgeBase(input: { name: "Secrets of ${label}" }) { id } createConversation(input: { title: "Talk of ${label}" }) { id } }`,
+        `mutation { createKnowledgeBase(input: { name: "Secrets of ${label}" }) { id } }`,
+      );
+      // Conversations are their starter's: the owner's is in the owner's view.
+      const { createConversation } = await as<{ createConversation: { id: string } }>(
+        stack,
+        owner,
+        `mutation { createConversation(input: { title: "Talk of ${label}" }) { id } }`,
       );
       await as(stack, key, `mutation { recordUsage(input: { metric: REQUESTS, quantity: 7, idempotencyKey: "${label}" }) { id } }`);
       return {

@@ -83,6 +83,15 @@ export const configSchema = z.object({
   RERANK_API: z.enum(['tei', 'jina', 'cohere']).default('tei'),
   RERANK_MODEL: z.string().min(1).optional(),
   RERANK_API_KEY: z.string().min(1).optional(),
+  CHAT_MODELS: z.string().min(2).optional(),
+  CHAT_ROUTING_STRATEGY: z.enum(['COST', 'LATENCY', 'QUALITY']).default('COST'),
+  CHAT_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  CHAT_ABANDON_MS: z.coerce.number().int().min(100).default(10_000),
+  CHAT_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5_000),
+  CHAT_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
+  CHAT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3_600),
+  CHAT_SEMANTIC_CACHE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.92),
+  CHAT_LOCAL_TOKEN_DELAY_MS: z.coerce.number().int().min(0).default(10),
 });
 
 export type Config = z.infer<typeof configSchema>;

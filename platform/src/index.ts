@@ -18,3 +18,4 @@ export * from './usage-events.ts';
 export * from './plans.ts';
 export * from './streams.ts';
 export * from './text/index.ts';
+export * from './ids.ts';

@@ -1,10 +1,62 @@
-import { defineSubgraph } from '@jarvis/platform';
-import { resolvers, type ChatContext } from './resolvers.ts';
+import {
+  defineSubgraph,
+  internalAuthSecret,
+  openLimitStore,
+  principalSigner,
+  type ResourceServices,
+} from '@jarvis/platform';
+import { answerModels } from './answers/answer-models.ts';
+import { knowledgeRetrieval } from './answers/retrieval.ts';
+import { AnswerService, type AnswerServiceDeps } from './answers/service.ts';
+import { openAnswerSignals } from './answers/signals.ts';
+import { openInferenceCache } from './cache/index.ts';
 import { ConversationService } from './conversations/service.ts';
+import { resolvers, type ChatContext } from './resolvers.ts';
 
-export const chatSubgraph = defineSubgraph<ChatContext>({
+/** Events written per batch while an answer streams: a few milliseconds' worth of tokens. */
+const FLUSH_MS = 15;
+
+type ChatResources = Omit<AnswerServiceDeps, 'db' | 'log'>;
+
+async function openChatResources({ db, config, log, outbox }: ResourceServices): Promise<ChatResources & { close(): Promise<void> }> {
+  const models = answerModels(config);
+  const signals = await openAnswerSignals(db, log);
+  const limits = openLimitStore({ redisUrl: config.REDIS_URL, prefix: `${config.REDIS_KEY_PREFIX}limits:`, failureMode: config.LIMITS_FAILURE_MODE, log });
+  const cache = openInferenceCache({
+    redisUrl: config.REDIS_URL,
+    prefix: `${config.REDIS_KEY_PREFIX}chat-cache:`,
+    ttlSeconds: config.CHAT_CACHE_TTL_SECONDS,
+    semanticThreshold: config.CHAT_SEMANTIC_CACHE_THRESHOLD,
+  });
+  return {
+    models,
+    modelNames: new Set(models.registry.specs.map((spec) => spec.name)),
+    defaultStrategy: config.CHAT_ROUTING_STRATEGY,
+    cache,
+    retrieve: knowledgeRetrieval(config, principalSigner(internalAuthSecret(config))),
+    signals,
+    limits,
+    outbox,
+    abandonAfterMs: config.CHAT_ABANDON_MS,
+    heartbeatMs: config.CHAT_HEARTBEAT_MS,
+    flushMs: FLUSH_MS,
+    topK: config.CHAT_TOP_K,
+    async close() {
+      await signals.close();
+      await cache.close();
+      await limits.close();
+    },
+  };
+}
+
+export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   name: 'chat',
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
-  context: (base) => ({ ...base, conversations: new ConversationService(base.db, base.principal) }),
+  resources: openChatResources,
+  outbox: true,
+  context: (base, { resources }) => {
+    const conversations = new ConversationService(base.db, base.principal);
+    return { ...base, conversations, answers: new AnswerService(base.db, base.principal, conversations, { ...resources, db: base.db, log: base.log }, base.log) };
+  },
 });

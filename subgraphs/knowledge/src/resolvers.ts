@@ -39,6 +39,7 @@ export const resolvers = {
     },
   },
   KnowledgeBase: {
+    __resolveReference: (ref: { id: string }, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(ref.id),
     tenant: (kb: VisibleKnowledgeBase) => ({ id: kb.tenantId }),
     owner: (kb: VisibleKnowledgeBase) => (kb.ownerId ? { id: kb.ownerId, tenant: { id: kb.tenantId } } : null),
     grants: (kb: VisibleKnowledgeBase, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.grantsOf(kb),
@@ -50,6 +51,7 @@ export const resolvers = {
     groupId: (grant: Grant) => (grant.reader.startsWith('group:') ? grant.reader.slice(6) : null),
   },
   Document: {
+    __resolveReference: (ref: { id: string }, ctx: KnowledgeContext) => ctx.documents.document(ref.id),
     knowledgeBase: (doc: Document, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(doc.knowledgeBaseId),
   },
   Passage: {

@@ -7,7 +7,7 @@
  */
 import { usageEvent, USAGE_TOPIC, writeEvent, type TenantIsolation, type Transaction } from '@jarvis/platform';
 import type { Document } from './documents/store.ts';
-import { uuidOf } from './ids.ts';
+import { uuidOf } from '@jarvis/platform';
 
 type Stored = Pick<Document, 'id' | 'tenantId' | 'contentHash' | 'byteSize' | 'createdBy' | 'status' | 'chunkCount'>;
 

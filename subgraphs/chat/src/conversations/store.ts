@@ -21,6 +21,18 @@ export async function insertConversation(
   return row!;
 }
 
-export function latestConversations(tx: Transaction, limit: number): Promise<Conversation[]> {
-  return tx.query<Conversation>(`SELECT ${COLUMNS} FROM conversations ORDER BY created_at DESC, id LIMIT $1`, [limit]);
+/** The newest conversations `createdById` started (a service account's: those started by none). */
+export function latestConversations(tx: Transaction, createdById: string | null, limit: number): Promise<Conversation[]> {
+  return tx.query<Conversation>(
+    `SELECT ${COLUMNS} FROM conversations WHERE created_by IS NOT DISTINCT FROM $1 ORDER BY created_at DESC, id LIMIT $2`,
+    [createdById, limit],
+  );
+}
+
+export async function conversationOf(tx: Transaction, id: string, createdById: string | null): Promise<Conversation | undefined> {
+  const [row] = await tx.query<Conversation>(
+    `SELECT ${COLUMNS} FROM conversations WHERE id = $1 AND created_by IS NOT DISTINCT FROM $2`,
+    [id, createdById],
+  );
+  return row;
 }

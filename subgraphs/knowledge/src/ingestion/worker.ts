@@ -21,7 +21,7 @@ import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { Document } from '../documents/store.ts';
 import * as knowledgeBases from '../knowledge-bases/store.ts';
-import { uuidOf } from '../ids.ts';
+import { uuidOf } from '@jarvis/platform';
 import type { Embedder } from '../retrieval/embedder.ts';
 import { storageStored } from '../usage.ts';
 import type { VectorStore } from '../vectors/index.ts';

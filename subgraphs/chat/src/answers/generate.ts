@@ -1,0 +1,234 @@
+/**
+ * Generating one answer, in the background of the `ask` that queued it: retrieve passages as the caller,
+ * fit the prompt, take it from the inference cache or stream it from the routed model, and write every step as
+ * an event (TOKEN…, CITATIONS, USAGE, then DONE — or ERROR, always last). Token budgets are reserved before the
+ * model is called and settled after; usage is recorded whichever way the answer ends. The model call is
+ * cancelled once nobody has watched the answer for `abandonAfterMs`.
+ */
+import { AppError, ErrorCode, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
+import type { CacheKey, InferenceCache } from '../cache/types.ts';
+import { finishMessage, type MessageStatus, type StoredCitation } from '../messages/store.ts';
+import { EventWriter } from './event-writer.ts';
+import type { AnswerUsage } from './events-store.ts';
+import { RetrievalError, type Retrieve } from './retrieval.ts';
+import type { AnswerSignals } from './signals.ts';
+
+export type RoutingStrategy = 'COST' | 'LATENCY' | 'QUALITY';
+
+export interface HistoryTurn {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+/** What the models part of the chat subgraph offers an answer (models/: registry, router, tokens). */
+export interface AnswerModels {
+  /** The prompt for the question, fitted to the chosen model's context budget (or the largest one's). */
+  prompt(input: { question: string; passages: StoredCitation[]; history: HistoryTurn[]; model?: string | undefined }): Prompt;
+  /** Routed streaming: `{kind:'model'}` first, then tokens and usage; a break after tokens throws. */
+  stream(prompt: Prompt, choice: { model?: string | undefined; strategy: RoutingStrategy; signal: AbortSignal }): AsyncIterable<ModelChunk>;
+  cost(model: string, usage: { promptTokens: number; completionTokens: number }): number;
+  countTokens(text: string): number;
+  /** The stable code of a model failure: STREAM_BROKEN after tokens were sent, MODEL_UNAVAILABLE before; else undefined. */
+  failureCode(error: unknown): string | undefined;
+}
+
+export interface Prompt {
+  /** The normalized text the model gets: the inference cache's exact key. */
+  text: string;
+  passages: StoredCitation[];
+  promptTokens: number;
+  maxTokens: number;
+  /** Whatever the model port needs; opaque here. */
+  request: unknown;
+}
+
+export type ModelChunk =
+  | { kind: 'model'; name: string }
+  | { kind: 'token'; text: string }
+  | { kind: 'usage'; promptTokens: number; completionTokens: number };
+
+export interface AnswerDeps {
+  db: Database;
+  log: Logger;
+  models: AnswerModels;
+  cache: InferenceCache;
+  retrieve: Retrieve;
+  signals: AnswerSignals;
+  limits: LimitStore;
+  outbox: { notify(): void };
+  abandonAfterMs: number;
+  flushMs: number;
+  /** Passages retrieved per question. */
+  topK: number;
+}
+
+export interface AnswerJob {
+  principal: Principal;
+  tenantId: string;
+  messageId: string;
+  question: string;
+  history: HistoryTurn[];
+  knowledgeBaseIds: string[] | null;
+  model?: string | undefined;
+  strategy: RoutingStrategy;
+  /** Daily and monthly token budgets and concurrent streams, from the tenant's plan and quota. */
+  quota: { tokensPerDay: number; concurrentStreams: number };
+}
+
+/** Ends an answer early with a stable code: the ERROR event's, and the message's status. */
+class AnswerStopped extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: Exclude<MessageStatus, 'STREAMING' | 'DONE'> = 'ERROR',
+  ) {
+    super(message);
+  }
+}
+
+const DAY_MS = 86_400_000;
+
+export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<void> {
+  const writer = new EventWriter(deps.db, job.tenantId, job.messageId, deps.flushMs);
+  const abort = new AbortController();
+  const stopTracking = deps.signals.track(job.messageId);
+  const startedAt = Date.now();
+  const watchdog = setInterval(() => {
+    const lastWatched = Math.max(startedAt, deps.signals.lastWatched(job.messageId, deps.abandonAfterMs));
+    if (Date.now() - lastWatched > deps.abandonAfterMs) abort.abort(new AnswerStopped('CANCELLED', 'nobody followed the answer any more', 'CANCELLED'));
+  }, Math.max(50, deps.abandonAfterMs / 4));
+  const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
+  const budget = tokenBudget(job, deps.limits);
+  try {
+    await budget.openStream();
+    const passages = await deps.retrieve(job.principal, job.question, job.knowledgeBaseIds, deps.topK);
+    const prompt = deps.models.prompt({ question: job.question, passages, history: job.history, model: job.model });
+    await budget.reserve(prompt.promptTokens + prompt.maxTokens);
+    await produce(job, deps, prompt, writer, answer, abort.signal);
+    answer.citations = cited(prompt.passages, answer.text);
+    writer.push('CITATIONS', { citations: answer.citations });
+    writer.push('USAGE', { usage: answer.usage! });
+    await writer.end('DONE', {}, (tx) => finish(tx, job, deps, answer, 'DONE', null));
+    deps.outbox.notify();
+  } catch (caught) {
+    const error = abort.signal.aborted ? abort.signal.reason : caught;
+    const stopped = asStopped(error, deps);
+    if (stopped.code === 'INTERNAL_SERVER_ERROR') deps.log.error({ err: caught, messageId: job.messageId }, 'answer failed');
+    answer.usage ??= spentSoFar(answer, deps.models);
+    await writer.end('ERROR', { error: { code: stopped.code, message: stopped.message } }, (tx) => finish(tx, job, deps, answer, stopped.status, stopped.message));
+    deps.outbox.notify();
+  } finally {
+    clearInterval(watchdog);
+    stopTracking();
+    await budget.close(answer.usage && !answer.usage.cacheHit ? answer.usage.promptTokens + answer.usage.completionTokens : 0);
+  }
+}
+
+/** The answer's tokens, from the cache (a hit streams like a miss) or from the model; fills `answer`. */
+async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer: EventWriter, answer: Answer, signal: AbortSignal) {
+  const key = cacheKey(job, prompt);
+  const hit = await deps.cache.lookup(key);
+  if (hit) {
+    for (const token of hit.answer.text.match(/\S+\s*/g) ?? []) {
+      if (signal.aborted) throw signal.reason;
+      answer.text += token;
+      writer.push('TOKEN', { delta: token });
+    }
+    const { model, promptTokens, completionTokens } = hit.answer;
+    answer.model = model;
+    answer.usage = { model, promptTokens, completionTokens, cost: 0, cacheHit: hit.kind };
+    return;
+  }
+  let usage: { promptTokens: number; completionTokens: number } | undefined;
+  for await (const chunk of deps.models.stream(prompt, { model: job.model, strategy: job.strategy, signal })) {
+    if (chunk.kind === 'model') answer.model = chunk.name;
+    else if (chunk.kind === 'usage') usage = chunk;
+    else {
+      answer.text += chunk.text;
+      writer.push('TOKEN', { delta: chunk.text });
+    }
+  }
+  const model = answer.model ?? 'unknown';
+  usage ??= { promptTokens: prompt.promptTokens, completionTokens: deps.models.countTokens(answer.text) };
+  answer.usage = { model, ...usage, cost: deps.models.cost(model, usage), cacheHit: null };
+  if (answer.text) {
+    const cached = { text: answer.text, citations: cited(prompt.passages, answer.text), model, ...usage, createdAt: new Date().toISOString() };
+    // Under what was asked (a model or a strategy) and under the model that answered, which a later question may name.
+    const keys = key.model === model ? [key] : [key, { ...key, model }];
+    await Promise.all(keys.map((k) => deps.cache.store(k, cached))).catch((error: unknown) => deps.log.warn({ err: error }, 'could not cache an answer'));
+  }
+}
+
+type Answer = { text: string; model: string | null; citations: StoredCitation[]; usage: AnswerUsage | undefined };
+
+/** The exact key is the fitted prompt under the model asked for (or the strategy that will pick one). */
+function cacheKey(job: AnswerJob, prompt: Prompt): CacheKey {
+  return { tenantId: job.tenantId, model: job.model ?? `strategy:${job.strategy}`, params: { maxTokens: prompt.maxTokens }, prompt: prompt.text, question: job.question };
+}
+
+/** The passages the text cites as [n]; all of them when it cites none explicitly. */
+function cited(passages: StoredCitation[], text: string): StoredCitation[] {
+  const numbers = new Set([...text.matchAll(/\[(\d+)\]/g)].map((match) => Number(match[1])));
+  const referenced = passages.filter((passage) => numbers.has(passage.n));
+  return referenced.length > 0 ? referenced : numbers.size === 0 ? passages : [];
+}
+
+function spentSoFar(answer: Answer, models: AnswerModels): AnswerUsage {
+  const model = answer.model ?? 'none';
+  const usage = { promptTokens: 0, completionTokens: answer.text ? models.countTokens(answer.text) : 0 };
+  return { model, ...usage, cost: answer.model ? models.cost(model, usage) : 0, cacheHit: null };
+}
+
+/** The message's final state, and the tokens it consumed as usage events (none for a cache hit). */
+async function finish(tx: Transaction, job: AnswerJob, deps: AnswerDeps, answer: Answer, status: Exclude<MessageStatus, 'STREAMING'>, error: string | null) {
+  await finishMessage(tx, job.messageId, { content: answer.text, status, model: answer.model, citations: answer.citations, error });
+  const usage = answer.usage;
+  if (!usage || usage.cacheHit) return;
+  const userId = job.principal.userId ?? null;
+  const isolation = job.principal.isolation;
+  for (const [metric, quantity] of [['PROMPT_TOKENS', usage.promptTokens], ['COMPLETION_TOKENS', usage.completionTokens]] as const) {
+    if (quantity <= 0) continue;
+    const event = usageEvent(job.tenantId, { metric, quantity, model: usage.model, userId, isolation }, eventId(job.messageId, metric));
+    await writeEvent(tx, USAGE_TOPIC, event);
+  }
+}
+
+/** One id per answer and metric: a retried finish counts once. */
+const eventId = (messageId: string, metric: string) => uuidOf(`chat-usage:${messageId}:${metric}`);
+
+function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
+  if (error instanceof AnswerStopped) return error;
+  if (error instanceof AppError) return new AnswerStopped(error.code, error.message);
+  const modelFailure = deps.models.failureCode(error);
+  if (modelFailure) return new AnswerStopped(modelFailure, (error as Error).message);
+  if (error instanceof RetrievalError) return new AnswerStopped(error.code, error.message);
+  return new AnswerStopped(ErrorCode.INTERNAL_SERVER_ERROR, 'the answer could not be generated');
+}
+
+/**
+ * The tenant's token budget for the UTC day, reserved before the model call and settled with what it used,
+ * and one of its concurrent-stream slots for as long as the answer is generated.
+ */
+function tokenBudget(job: AnswerJob, limits: LimitStore) {
+  const day = new Date().toISOString().slice(0, 10);
+  const budgetKey = `chat:tokens:day:${job.tenantId}:${day}`;
+  const streamsKey = `chat:streams:${job.tenantId}`;
+  let reservation: string | undefined;
+  let lease: string | undefined;
+  return {
+    async openStream() {
+      const granted = await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000);
+      if (!granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the plan allows ${job.quota.concurrentStreams} answers at once`);
+      lease = granted.id;
+    },
+    async reserve(tokens: number) {
+      const granted = await limits.reserve(budgetKey, tokens, job.quota.tokensPerDay, { periodTtlMs: 2 * DAY_MS, reservationTtlMs: 300_000 });
+      if (!granted.granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${job.quota.tokensPerDay} tokens a day are used up`);
+      reservation = granted.id;
+    },
+    async close(used: number) {
+      if (reservation) await (used > 0 ? limits.settle(budgetKey, reservation, used) : limits.release(budgetKey, reservation));
+      if (lease) await limits.releaseLease(streamsKey, lease);
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * What chat replicas tell each other through the database (LISTEN/NOTIFY), so any replica may generate an
+ * answer and any may stream it: that an answer's new events are committed (subscribers then read them from
+ * the table), and who still follows an answer (its generator cancels the model call once nobody has for a
+ * while). A notification only wakes; the table is the record.
+ */
+import { EventEmitter } from 'node:events';
+import type { Database, Logger } from '@jarvis/platform';
+import { z } from 'zod';
+
+const EVENTS_CHANNEL = 'chat_answer_events';
+const WATCH_CHANNEL = 'chat_answer_watch';
+
+const eventsCommitted = z.object({ messageId: z.uuid(), seq: z.number() });
+const watching = z.object({ messageId: z.uuid(), watcher: z.uuid(), watching: z.boolean() });
+
+export interface AnswerSignals {
+  /** Calls `wake` each time events of the message commit, until the returned stop is called. */
+  onEvents(messageId: string, wake: () => void): () => void;
+  /** Tells the answer's generator, wherever it runs, that `watcher` follows it (again) or has left. */
+  announce(messageId: string, watcher: string, isWatching: boolean): Promise<void>;
+  /** When a watcher of the message was last heard of (0: never); a watcher that left is forgotten. */
+  lastWatched(messageId: string, freshWithinMs: number): number;
+  /** Starts collecting the message's watchers (on the generating replica) until the returned stop is called. */
+  track(messageId: string): () => void;
+  close(): Promise<void>;
+}
+
+export async function openAnswerSignals(db: Database, log: Logger): Promise<AnswerSignals> {
+  const committed = new EventEmitter().setMaxListeners(0);
+  const tracked = new Map<string, Map<string, number>>();
+  const parse = <T>(schema: z.ZodType<T>, payload: string): T | undefined => {
+    try {
+      return schema.parse(JSON.parse(payload));
+    } catch {
+      log.warn({ payload }, 'ignored a malformed chat notification');
+      return undefined;
+    }
+  };
+  const stops = await Promise.all([
+    db.listen(EVENTS_CHANNEL, (payload) => {
+      const signal = parse(eventsCommitted, payload);
+      if (signal) committed.emit(signal.messageId);
+    }),
+    db.listen(WATCH_CHANNEL, (payload) => {
+      const signal = parse(watching, payload);
+      const watchers = signal && tracked.get(signal.messageId);
+      if (!signal || !watchers) return;
+      if (signal.watching) watchers.set(signal.watcher, Date.now());
+      else watchers.delete(signal.watcher);
+    }),
+  ]);
+
+  return {
+    onEvents(messageId, wake) {
+      committed.on(messageId, wake);
+      return () => void committed.off(messageId, wake);
+    },
+    async announce(messageId, watcher, isWatching) {
+      const payload = JSON.stringify({ messageId, watcher, watching: isWatching });
+      await db.withSystem((tx) => tx.query('SELECT pg_notify($1, $2)', [WATCH_CHANNEL, payload]));
+    },
+    lastWatched(messageId, freshWithinMs) {
+      const watchers = tracked.get(messageId);
+      if (!watchers) return 0;
+      const now = Date.now();
+      let last = 0;
+      for (const [watcher, seenAt] of watchers) {
+        if (now - seenAt > freshWithinMs) watchers.delete(watcher);
+        else last = Math.max(last, seenAt);
+      }
+      return last;
+    },
+    track(messageId) {
+      tracked.set(messageId, new Map());
+      return () => void tracked.delete(messageId);
+    },
+    async close() {
+      await Promise.all(stops.map((stop) => stop()));
+    },
+  };
+}
