@@ -71,7 +71,8 @@ for (const variant of databaseVariants()) {
           { name: REMOTE_MODEL, provider: 'openai', model: REMOTE_MODEL, costPer1kPromptTokens: 0.01, costPer1kCompletionTokens: 0.03, contextWindow: 8192, quality: 5 },
         ]),
         CHAT_LOCAL_TOKEN_DELAY_MS: '15',
-        CHAT_ABANDON_MS: '600',
+        // Wide enough that a busy machine's first subscription arrives in time; the cancel test waits it out.
+        CHAT_ABANDON_MS: '2000',
         CHAT_HEARTBEAT_MS: '150',
         LOG_LEVEL: 'error',
       });
@@ -231,6 +232,22 @@ for (const variant of databaseVariants()) {
       assert.equal(brokenEvents.at(-1)!.error?.code, 'STREAM_BROKEN');
     });
 
+    test("the tenant's own token quota binds: past it, an answer ends in ERROR with QUOTA_EXCEEDED", async () => {
+      const frugal = await signUp(stack, 'frugal');
+      await as(stack, frugal, `mutation { setQuota(input: { tokensPerDay: 50 }) { limits { tokensPerDay } } }`);
+      // The lowered quota reaches chat over the bus: ask until an answer is refused (or give up after 30 s).
+      const refused = await waitFor(
+        async () => {
+          const { answer } = await ask(frugal, { question: 'Anything at all?', knowledgeBaseIds: [] });
+          return withoutHeartbeats(await read(connect(frugal), answer.id)).at(-1)!;
+        },
+        'an answer refused for the quota',
+        { until: (last) => last.type === 'ERROR', timeoutMs: 30_000, intervalMs: 200 },
+      );
+      assert.equal(refused.error?.code, 'QUOTA_EXCEEDED');
+      assert.match(refused.error!.message, /50 tokens a day/);
+    });
+
     test("callers see only their own answers; anonymous subscriptions are refused", async () => {
       const { answer } = await ask(owner, { question: 'Private question?', knowledgeBaseIds: [knowledgeBaseId] });
       const colleague = await addMember(stack, owner, `colleague@${owner.slug}.test`, 'member');
@@ -252,8 +269,8 @@ describe('an answer streams from any chat replica', { skip: shared.skip }, () =>
   const clients: Client[] = [];
 
   before(async () => {
-    // The answers ("I could not find…", nine tokens) last about 0.9 s: longer than the abandon time.
-    stack = await startTestStack(shared, { AUTH_DEV_LOGIN: 'true', CHAT_LOCAL_TOKEN_DELAY_MS: '100', CHAT_ABANDON_MS: '600' });
+    // The answers ("I could not find…", nine tokens) last about 2.7 s: longer than the abandon time.
+    stack = await startTestStack(shared, { AUTH_DEV_LOGIN: 'true', CHAT_LOCAL_TOKEN_DELAY_MS: '300', CHAT_ABANDON_MS: '2000' });
     const replicaConfig = { ...stack.config, SUBGRAPH_URLS: { ...stack.config.SUBGRAPH_URLS, knowledge: stack.subgraphUrls.knowledge! } };
     replica = await (await createSubgraphServer(chatSubgraph, replicaConfig)).start(0);
     const tenancyBase = stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '');

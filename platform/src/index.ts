@@ -19,3 +19,4 @@ export * from './plans.ts';
 export * from './streams.ts';
 export * from './text/index.ts';
 export * from './ids.ts';
+export * from './quota-overrides.ts';

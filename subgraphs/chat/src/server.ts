@@ -3,9 +3,11 @@ import {
   internalAuthSecret,
   openLimitStore,
   principalSigner,
+  quotaOverridesSubscription,
   type ResourceServices,
 } from '@jarvis/platform';
 import { answerModels } from './answers/answer-models.ts';
+import { loadTokenizer } from './models/tokens.ts';
 import { knowledgeRetrieval } from './answers/retrieval.ts';
 import { AnswerService, type AnswerServiceDeps } from './answers/service.ts';
 import { openAnswerSignals } from './answers/signals.ts';
@@ -20,6 +22,8 @@ type ChatResources = Omit<AnswerServiceDeps, 'db' | 'log'>;
 
 async function openChatResources({ db, config, log, outbox }: ResourceServices): Promise<ChatResources & { close(): Promise<void> }> {
   const models = answerModels(config);
+  // Loading the tokenizer takes a moment; at start-up, not in the first answer.
+  loadTokenizer();
   const signals = await openAnswerSignals(db, log);
   const limits = openLimitStore({ redisUrl: config.REDIS_URL, prefix: `${config.REDIS_KEY_PREFIX}limits:`, failureMode: config.LIMITS_FAILURE_MODE, log });
   const cache = openInferenceCache({
@@ -55,6 +59,7 @@ export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   migrations: new URL('../migrations/', import.meta.url),
   resources: openChatResources,
   outbox: true,
+  subscriptions: [quotaOverridesSubscription('chat-quotas')],
   context: (base, { resources }) => {
     const conversations = new ConversationService(base.db, base.principal);
     return { ...base, conversations, answers: new AnswerService(base.db, base.principal, conversations, { ...resources, db: base.db, log: base.log }, base.log) };

@@ -1,10 +1,9 @@
-import { defineSubgraph, type ResourceServices } from '@jarvis/platform';
+import { defineSubgraph, quotaOverridesSubscription, type ResourceServices } from '@jarvis/platform';
 import { DocumentService } from './documents/service.ts';
 import { openDocumentStatusFeed, type DocumentStatusFeed } from './documents/status-feed.ts';
 import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
 import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
-import { storageLimitSubscription } from './quotas/consumer.ts';
 import type { Embedder } from './retrieval/embedder.ts';
 import { openEmbedder, rerankerOf } from './retrieval/models.ts';
 import type { Reranker } from './retrieval/rerank.ts';
@@ -74,7 +73,7 @@ export const knowledgeSubgraph = defineSubgraph<KnowledgeContext, KnowledgeResou
       group: INGEST_GROUP,
       handle: (event, { db, log, resources }) => resources.vectors().then((vectors) => ingest(event, { ...resources, db, log, vectors })),
     },
-    storageLimitSubscription,
+    quotaOverridesSubscription('knowledge-quotas'),
   ],
   context: (base, { resources }) => {
     const knowledgeBases = new KnowledgeBaseService(base.db, base.principal, resources.vectors);

@@ -71,8 +71,8 @@ export interface AnswerJob {
   knowledgeBaseIds: string[] | null;
   model?: string | undefined;
   strategy: RoutingStrategy;
-  /** Daily and monthly token budgets and concurrent streams, from the tenant's plan and quota. */
-  quota: { tokensPerDay: number; concurrentStreams: number };
+  /** Daily and monthly token budgets and concurrent answers, from the tenant's plan and its own lower quota. */
+  quota: { tokensPerDay: number; tokensPerMonth: number; concurrentStreams: number };
 }
 
 /** Ends an answer early with a stable code: the ERROR event's, and the message's status. */
@@ -93,9 +93,13 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
   const abort = new AbortController();
   const stopTracking = deps.signals.track(job.messageId);
   const startedAt = Date.now();
+  // Unwatched at two checks in a row: after a stall of the event loop, announcements that came meanwhile are
+  // read between the two, so a busy process does not cancel an answer someone follows.
+  let unwatchedChecks = 0;
   const watchdog = setInterval(() => {
     const lastWatched = Math.max(startedAt, deps.signals.lastWatched(job.messageId, deps.abandonAfterMs));
-    if (Date.now() - lastWatched > deps.abandonAfterMs) abort.abort(new AnswerStopped('CANCELLED', 'nobody followed the answer any more', 'CANCELLED'));
+    unwatchedChecks = Date.now() - lastWatched > deps.abandonAfterMs ? unwatchedChecks + 1 : 0;
+    if (unwatchedChecks >= 2) abort.abort(new AnswerStopped('CANCELLED', 'nobody followed the answer any more', 'CANCELLED'));
   }, Math.max(50, deps.abandonAfterMs / 4));
   const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
   const budget = tokenBudget(job, deps.limits);
@@ -206,28 +210,33 @@ function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
 }
 
 /**
- * The tenant's token budget for the UTC day, reserved before the model call and settled with what it used,
- * and one of its concurrent-stream slots for as long as the answer is generated.
+ * The tenant's token budgets for the UTC day and month, reserved before the model call and settled with what it
+ * used, and one of its concurrent-answer slots for as long as the answer is generated.
  */
 function tokenBudget(job: AnswerJob, limits: LimitStore) {
-  const day = new Date().toISOString().slice(0, 10);
-  const budgetKey = `chat:tokens:day:${job.tenantId}:${day}`;
+  const now = new Date().toISOString();
+  const budgets = [
+    { key: `chat:tokens:day:${job.tenantId}:${now.slice(0, 10)}`, limit: job.quota.tokensPerDay, per: 'day', ttlMs: 2 * DAY_MS },
+    { key: `chat:tokens:month:${job.tenantId}:${now.slice(0, 7)}`, limit: job.quota.tokensPerMonth, per: 'month', ttlMs: 32 * DAY_MS },
+  ];
   const streamsKey = `chat:streams:${job.tenantId}`;
-  let reservation: string | undefined;
+  const reservations: { key: string; id: string }[] = [];
   let lease: string | undefined;
   return {
     async openStream() {
       const granted = await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000);
-      if (!granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the plan allows ${job.quota.concurrentStreams} answers at once`);
+      if (!granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant may have ${job.quota.concurrentStreams} answers generated at once`);
       lease = granted.id;
     },
     async reserve(tokens: number) {
-      const granted = await limits.reserve(budgetKey, tokens, job.quota.tokensPerDay, { periodTtlMs: 2 * DAY_MS, reservationTtlMs: 300_000 });
-      if (!granted.granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${job.quota.tokensPerDay} tokens a day are used up`);
-      reservation = granted.id;
+      for (const budget of budgets) {
+        const granted = await limits.reserve(budget.key, tokens, budget.limit, { periodTtlMs: budget.ttlMs, reservationTtlMs: 300_000 });
+        if (!granted.granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${budget.limit} tokens a ${budget.per} are used up`);
+        reservations.push({ key: budget.key, id: granted.id });
+      }
     },
     async close(used: number) {
-      if (reservation) await (used > 0 ? limits.settle(budgetKey, reservation, used) : limits.release(budgetKey, reservation));
+      for (const { key, id } of reservations) await (used > 0 ? limits.settle(key, id, used) : limits.release(key, id));
       if (lease) await limits.releaseLease(streamsKey, lease);
     },
   };

@@ -1,6 +1,6 @@
 /** Asking, and following an answer as it is written. */
 import { randomUUID } from 'node:crypto';
-import { badUserInput, notFound, parseInput, PLAN_QUOTAS, requirePermission, type Database, type Logger, type Principal } from '@jarvis/platform';
+import { badUserInput, notFound, parseInput, requirePermission, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
 import { z } from 'zod';
 import type { ConversationService } from '../conversations/service.ts';
 import type { Conversation } from '../conversations/store.ts';
@@ -53,14 +53,14 @@ export class AnswerService {
       ? await this.conversations.requireConversation(input.conversationId)
       : await this.conversations.start(input.question.slice(0, 80));
     const history = await this.history(conversation);
-    const [question, answer] = await this.db.withTenant(tenantId, async (tx) => {
+    const { question, answer, quota } = await this.db.withTenant(tenantId, async (tx) => {
       const base = { tenantId, conversationId: conversation.id, authorId: this.principal.userId ?? null };
-      return [
-        await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'USER', content: input.question, status: 'DONE' }),
-        await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'ASSISTANT', content: '', status: 'STREAMING' }),
-      ];
+      return {
+        question: await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'USER', content: input.question, status: 'DONE' }),
+        answer: await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'ASSISTANT', content: '', status: 'STREAMING' }),
+        quota: await tenantQuota(tx, this.principal.plan),
+      };
     });
-    const quota = PLAN_QUOTAS[this.principal.plan ?? 'FREE'];
     const job = {
       principal: this.principal,
       tenantId,
@@ -70,7 +70,7 @@ export class AnswerService {
       knowledgeBaseIds: input.knowledgeBaseIds ?? null,
       model: input.model ?? undefined,
       strategy: input.strategy ?? this.deps.defaultStrategy,
-      quota: { tokensPerDay: quota.tokensPerDay, concurrentStreams: quota.concurrentStreams },
+      quota: { tokensPerDay: quota.tokensPerDay, tokensPerMonth: quota.tokensPerMonth, concurrentStreams: quota.concurrentStreams },
     };
     generateAnswer(job, { ...this.deps, db: this.db }).catch((error: unknown) => this.log.error({ err: error, messageId: answer.id }, 'answer job crashed'));
     return { conversation, question, answer };

@@ -3,7 +3,7 @@ import {
   badUserInput,
   notFound,
   parseInput,
-  PLAN_QUOTAS,
+  tenantQuota,
   AppError,
   mapStream,
   startWith,
@@ -22,7 +22,6 @@ import { storageReleased } from '../usage.ts';
 import { readerName } from '../knowledge-bases/access.ts';
 import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-bases/service.ts';
 import type { VectorStore } from '../vectors/index.ts';
-import * as quotas from '../quotas/store.ts';
 import type { DocumentStatusFeed } from './status-feed.ts';
 import * as store from './store.ts';
 import { DOCUMENT_STATUSES, type Document, type DocumentStatus } from './store.ts';
@@ -206,9 +205,7 @@ export class DocumentService {
    */
   private async requireStorage(tx: Transaction, adding: number): Promise<void> {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('knowledge.storage:' || $1))`, [this.principal.tenantId]);
-    const planLimit = PLAN_QUOTAS[this.principal.plan ?? 'FREE'].storageBytes;
-    const own = await quotas.storageLimit(tx);
-    const limit = own === null ? planLimit : Math.min(own, planLimit);
+    const limit = (await tenantQuota(tx, this.principal.plan)).storageBytes;
     const used = await store.storedBytes(tx);
     if (used + adding > limit) {
       throw new AppError(ErrorCode.QUOTA_EXCEEDED, `the storage quota is used up: ${used} of ${limit} bytes stored, and this document has ${adding}`, {

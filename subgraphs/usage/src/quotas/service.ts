@@ -1,5 +1,6 @@
 import {
   badUserInput,
+  effectiveQuota,
   forbidden,
   parseInput,
   PLAN_QUOTAS,
@@ -10,10 +11,10 @@ import {
   type Database,
   type Principal,
   type Quota,
+  type QuotaOverrides,
 } from '@jarvis/platform';
 import { z } from 'zod';
 import * as store from './store.ts';
-import type { QuotaOverrides } from './store.ts';
 
 export interface QuotaView {
   plan: string;
@@ -65,7 +66,7 @@ export class QuotaService {
       return {
         plan,
         planLimits: PLAN_QUOTAS[plan],
-        limits: effective(PLAN_QUOTAS[plan], overrides),
+        limits: effectiveQuota(PLAN_QUOTAS[plan], overrides),
         tokensToday: sum(today),
         tokensThisMonth: sum(month),
         storageBytes,
@@ -105,7 +106,7 @@ export class QuotaService {
     const input = parseInput(allowanceInput, rawInput);
     await this.db.withTenant(tenantId, async (tx) => {
       if (input.tokensPerDay === null || input.tokensPerDay === undefined) return store.removeAllowance(tx, input.userId);
-      const ceiling = effective(PLAN_QUOTAS[this.plan()], await store.overrides(tx)).tokensPerDay;
+      const ceiling = effectiveQuota(PLAN_QUOTAS[this.plan()], await store.overrides(tx)).tokensPerDay;
       if (input.tokensPerDay > ceiling) throw badUserInput(`a member's allowance cannot exceed the tenant's ${ceiling} tokens a day`, 'tokensPerDay');
       return store.saveAllowance(tx, { tenantId, userId: input.userId, tokensPerDay: input.tokensPerDay });
     });
@@ -116,17 +117,6 @@ export class QuotaService {
     if (!this.principal.plan) throw forbidden('the caller carries no plan');
     return this.principal.plan;
   }
-}
-
-function effective(plan: Quota, overrides: QuotaOverrides): Quota {
-  const lower = (own: number | null, planned: number) => (own === null ? planned : Math.min(own, planned));
-  return {
-    ...plan,
-    tokensPerDay: lower(overrides.tokensPerDay, plan.tokensPerDay),
-    tokensPerMonth: lower(overrides.tokensPerMonth, plan.tokensPerMonth),
-    storageBytes: lower(overrides.storageBytes, plan.storageBytes),
-    concurrentStreams: lower(overrides.concurrentStreams, plan.concurrentStreams),
-  };
 }
 
 const sum = (rows: { tokens: number }[]) => rows.reduce((total, row) => total + Number(row.tokens), 0);

@@ -1,12 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
-
-/** The limits a tenant may lower; null keeps its plan's. */
-export interface QuotaOverrides {
-  tokensPerDay: number | null;
-  tokensPerMonth: number | null;
-  storageBytes: number | null;
-  concurrentStreams: number | null;
-}
+import type { QuotaOverrides, Transaction } from '@jarvis/platform';
 
 export interface MemberAllowance {
   tenantId: string;

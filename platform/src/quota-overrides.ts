@@ -1,0 +1,57 @@
+/**
+ * A tenant's own limits below its plan's (usage's setQuota), as the subgraphs that enforce them learn them
+ * from `usage.quota.changed`: knowledge the storage limit, chat the token budgets and concurrent streams.
+ * Each keeps the latest announcement in its `quota_overrides` table (its migrations create it with the
+ * columns below); announcements may arrive out of order, so only a later one replaces an earlier one.
+ */
+import { enterTenant, type Transaction } from './db/index.ts';
+import { PLAN_QUOTAS, type Plan, type Quota } from './plans.ts';
+import type { EventSubscription } from './server.ts';
+import { QUOTA_TOPIC, quotaChangedPayload } from './usage-events.ts';
+
+export type QuotaOverrides = Record<'tokensPerDay' | 'tokensPerMonth' | 'storageBytes' | 'concurrentStreams', number | null>;
+
+/** The plan's quota with the tenant's lower limits in place of the plan's. */
+export function effectiveQuota(plan: Quota, overrides: QuotaOverrides): Quota {
+  const lower = (own: number | null, planned: number) => (own === null ? planned : Math.min(own, planned));
+  return {
+    ...plan,
+    tokensPerDay: lower(overrides.tokensPerDay, plan.tokensPerDay),
+    tokensPerMonth: lower(overrides.tokensPerMonth, plan.tokensPerMonth),
+    storageBytes: lower(overrides.storageBytes, plan.storageBytes),
+    concurrentStreams: lower(overrides.concurrentStreams, plan.concurrentStreams),
+  };
+}
+
+/** Keeps the announced overrides in the subscribing subgraph's `quota_overrides`. */
+export function quotaOverridesSubscription(group: string): EventSubscription {
+  return {
+    topic: QUOTA_TOPIC,
+    group,
+    handle: async (event, { db }) => {
+      const { isolation, ...overrides } = quotaChangedPayload.parse(event.payload);
+      await enterTenant(db, isolation)(event.tenantId, (tx) => saveQuotaOverrides(tx, event.tenantId, overrides, new Date(event.occurredAt)));
+    },
+  };
+}
+
+async function saveQuotaOverrides(tx: Transaction, tenantId: string, overrides: QuotaOverrides, changedAt: Date): Promise<void> {
+  await tx.query(
+    `INSERT INTO quota_overrides (tenant_id, tokens_per_day, tokens_per_month, storage_bytes, concurrent_streams, changed_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (tenant_id) DO UPDATE SET tokens_per_day = excluded.tokens_per_day, tokens_per_month = excluded.tokens_per_month,
+       storage_bytes = excluded.storage_bytes, concurrent_streams = excluded.concurrent_streams, changed_at = excluded.changed_at
+     WHERE quota_overrides.changed_at < excluded.changed_at`,
+    [tenantId, overrides.tokensPerDay, overrides.tokensPerMonth, overrides.storageBytes, overrides.concurrentStreams, changedAt],
+  );
+}
+
+/** The quota in force for the transaction's tenant: its plan's, lowered by what it announced. */
+export async function tenantQuota(tx: Transaction, plan: Plan | undefined): Promise<Quota> {
+  const [row] = await tx.query<QuotaOverrides>(
+    `SELECT tokens_per_day::float8 AS "tokensPerDay", tokens_per_month::float8 AS "tokensPerMonth",
+       storage_bytes::float8 AS "storageBytes", concurrent_streams::float8 AS "concurrentStreams" FROM quota_overrides`,
+  );
+  const none: QuotaOverrides = { tokensPerDay: null, tokensPerMonth: null, storageBytes: null, concurrentStreams: null };
+  return effectiveQuota(PLAN_QUOTAS[plan ?? 'FREE'], row ?? none);
+}

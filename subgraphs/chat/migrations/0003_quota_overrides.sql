@@ -1,0 +1,14 @@
+-- The tenant's own limits (token budgets, concurrent answers) as usage last announced them
+-- (platform/src/quota-overrides.ts).
+CREATE TABLE quota_overrides (
+  tenant_id uuid PRIMARY KEY,
+  tokens_per_day bigint,
+  tokens_per_month bigint,
+  storage_bytes bigint,
+  concurrent_streams integer,
+  changed_at timestamptz NOT NULL
+);
+ALTER TABLE quota_overrides ENABLE ROW LEVEL SECURITY;
+ALTER TABLE quota_overrides FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON quota_overrides
+  USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
