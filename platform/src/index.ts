@@ -20,3 +20,4 @@ export * from './streams.ts';
 export * from './text/index.ts';
 export * from './ids.ts';
 export * from './quota-overrides.ts';
+export * from './redis.ts';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { failFastRedis } from '../redis.ts';
 import { duration, newReservationId, periodTtlOf, wholeNumber } from './arguments.ts';
 import { gcraSteps } from './gcra.ts';
 import { ACQUIRE, CONSUMED, HIT, RELEASE, RENEW, RESERVE, SETTLE, type LuaScript } from './scripts.ts';
@@ -14,7 +15,6 @@ interface RedisLimitStoreOptions {
 }
 
 /** A limit check sits on every request's path: a dead or hung Redis must answer in about a second, not hold it up. */
-const CONNECT_TIMEOUT_MS = 1_000;
 const COMMAND_TIMEOUT_MS = 500;
 
 /** The limits port on Redis: each operation is one Lua script, atomic across every replica sharing the server. */
@@ -25,17 +25,7 @@ export class RedisLimitStore implements LimitStore {
 
   constructor({ url, prefix = 'jarvis:limits:', onConnectionError = () => {} }: RedisLimitStoreOptions) {
     this.prefix = prefix;
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      // While Redis is away a command fails at once (and the failure mode answers) instead of waiting in a queue.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // A command cut off with its connection fails, rather than being sent again after its caller gave up on it.
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-    });
-    this.redis.on('error', onConnectionError);
+    this.redis = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
     for (const { name, lua } of [HIT, RESERVE, SETTLE, RELEASE, CONSUMED, ACQUIRE, RENEW]) this.redis.defineCommand(name, { lua });
     // Calls wait for the first connection only; once it has succeeded or failed, they fail fast while Redis is away.
     this.connected = this.redis.connect().catch(() => undefined);

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { failFastRedis } from '@jarvis/platform';
+import type { Redis } from 'ioredis';
 import { decodeVector, encodeVector, hasFeatures, keyMaterial, rankMatches, type SemanticEntry } from './keys.ts';
 import type { CacheSettings } from './memory.ts';
 import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
@@ -97,7 +98,6 @@ interface CacheCommands {
 }
 
 /** A cache lookup sits on an answer's path: a dead or hung Redis must be a quick miss, not a wait. */
-const CONNECT_TIMEOUT_MS = 1_000;
 const COMMAND_TIMEOUT_MS = 1_000;
 
 export class RedisInferenceCache implements InferenceCache {
@@ -111,15 +111,7 @@ export class RedisInferenceCache implements InferenceCache {
     private readonly settings: CacheSettings,
     onConnectionError: (error: Error) => void,
   ) {
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-    });
-    this.redis.on('error', onConnectionError);
+    this.redis = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
     for (const { name, numberOfKeys, lua } of [STORE, ENTRIES, ANSWER_OR_PRUNE]) this.redis.defineCommand(name, { numberOfKeys, lua });
     this.commands = this.redis as unknown as CacheCommands;
     this.connected = this.redis.connect().catch(() => undefined);
