@@ -7,6 +7,8 @@ import {
   type ResourceServices,
 } from '@jarvis/platform';
 import { answerModels } from './answers/answer-models.ts';
+import { ANSWER_TOUCH_MS } from './answers/generate.ts';
+import { startAnswerSweep } from './answers/sweep.ts';
 import { loadTokenizer } from './models/tokens.ts';
 import { knowledgeRetrieval } from './answers/retrieval.ts';
 import { AnswerService, type AnswerServiceDeps } from './answers/service.ts';
@@ -32,6 +34,7 @@ async function openChatResources({ db, config, log, outbox }: ResourceServices):
     ttlSeconds: config.CHAT_CACHE_TTL_SECONDS,
     semanticThreshold: config.CHAT_SEMANTIC_CACHE_THRESHOLD,
   });
+  const sweeper = startAnswerSweep({ db, log, staleAfterMs: 6 * ANSWER_TOUCH_MS, everyMs: 2 * ANSWER_TOUCH_MS });
   return {
     models,
     modelNames: new Set(models.registry.specs.map((spec) => spec.name)),
@@ -46,6 +49,7 @@ async function openChatResources({ db, config, log, outbox }: ResourceServices):
     flushMs: FLUSH_MS,
     topK: config.CHAT_TOP_K,
     async close() {
+      sweeper.stop();
       await signals.close();
       await cache.close();
       await limits.close();

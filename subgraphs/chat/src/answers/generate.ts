@@ -7,7 +7,7 @@
  */
 import { AppError, ErrorCode, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
 import type { CacheKey, InferenceCache } from '../cache/types.ts';
-import { finishMessage, type MessageStatus, type StoredCitation } from '../messages/store.ts';
+import { finishMessage, touchMessage, type MessageStatus, type StoredCitation } from '../messages/store.ts';
 import { EventWriter } from './event-writer.ts';
 import type { AnswerUsage } from './events-store.ts';
 import { RetrievalError, type Retrieve } from './retrieval.ts';
@@ -87,6 +87,8 @@ class AnswerStopped extends Error {
 }
 
 const DAY_MS = 86_400_000;
+/** How often a generator shows it is alive; the sweep (sweep.ts) waits several times this. */
+export const ANSWER_TOUCH_MS = 10_000;
 
 export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<void> {
   const writer = new EventWriter(deps.db, job.tenantId, job.messageId, deps.flushMs);
@@ -101,6 +103,9 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     unwatchedChecks = Date.now() - lastWatched > deps.abandonAfterMs ? unwatchedChecks + 1 : 0;
     if (unwatchedChecks >= 2) abort.abort(new AnswerStopped('CANCELLED', 'nobody followed the answer any more', 'CANCELLED'));
   }, Math.max(50, deps.abandonAfterMs / 4));
+  const alive = setInterval(() => {
+    deps.db.withTenant(job.tenantId, (tx) => touchMessage(tx, job.messageId)).catch((error: unknown) => deps.log.warn({ err: error }, 'could not touch the answer'));
+  }, ANSWER_TOUCH_MS);
   const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
   const budget = tokenBudget(job, deps.limits);
   try {
@@ -123,6 +128,7 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     deps.outbox.notify();
   } finally {
     clearInterval(watchdog);
+    clearInterval(alive);
     stopTracking();
     await budget.close(answer.usage && !answer.usage.cacheHit ? answer.usage.promptTokens + answer.usage.completionTokens : 0);
   }

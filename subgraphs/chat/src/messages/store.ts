@@ -71,3 +71,8 @@ export async function finishMessage(tx: Transaction, id: string, answer: Finishe
   );
   return rows.length > 0;
 }
+
+/** The generator is alive: the sweep leaves the answer alone. */
+export async function touchMessage(tx: Transaction, id: string): Promise<void> {
+  await tx.query(`UPDATE messages SET touched_at = clock_timestamp() WHERE id = $1 AND status = 'STREAMING'`, [id]);
+}
