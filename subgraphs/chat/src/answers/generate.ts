@@ -206,11 +206,20 @@ async function finish(tx: Transaction, job: AnswerJob, deps: AnswerDeps, answer:
 /** One id per answer and metric: a retried finish counts once. */
 const eventId = (messageId: string, metric: string) => uuidOf(`chat-usage:${messageId}:${metric}`);
 
+const MODEL_FAILURES: Record<string, string> = {
+  STREAM_BROKEN: 'the model stopped answering midway',
+  MODEL_UNAVAILABLE: 'no model could answer just now; try again later',
+};
+
 function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
   if (error instanceof AnswerStopped) return error;
   if (error instanceof AppError) return new AnswerStopped(error.code, error.message);
   const modelFailure = deps.models.failureCode(error);
-  if (modelFailure) return new AnswerStopped(modelFailure, (error as Error).message);
+  if (modelFailure) {
+    // The details (endpoints, upstream messages) are for the operator's log, not the reader.
+    deps.log.warn({ err: error }, 'the model call failed');
+    return new AnswerStopped(modelFailure, MODEL_FAILURES[modelFailure] ?? 'the model call failed');
+  }
   if (error instanceof RetrievalError) return new AnswerStopped(error.code, error.message);
   return new AnswerStopped(ErrorCode.INTERNAL_SERVER_ERROR, 'the answer could not be generated');
 }
