@@ -167,6 +167,28 @@ for (const variant of databaseVariants()) {
       ]);
     });
 
+    test("an answer's tokens reach the usage ledger per model and per member", async () => {
+      const reader = await signUp(stack, 'metered');
+      const { answer } = await ask(reader, { question: 'How many tokens does this take?', knowledgeBaseIds: [] });
+      const usage = (await read(connect(reader), answer.id)).find((e) => e.type === 'USAGE')!.usage!;
+      const ledger = (groupBy: string) =>
+        as<{ tenant: { usage: { groups: { key: string | null; totals: { metric: string; quantity: number }[] }[] } } }>(
+          stack,
+          reader,
+          `query($by: UsageGroupBy) { tenant { usage(groupBy: $by) { groups { key totals { metric quantity } } } } }`,
+          { by: groupBy },
+        );
+      const tokens = (groups: { key: string | null; totals: { metric: string; quantity: number }[] }[], key: string | null) =>
+        Object.fromEntries((groups.find((g) => g.key === key)?.totals ?? []).filter((t) => t.metric.endsWith('_TOKENS')).map((t) => [t.metric, t.quantity]));
+      const byModel = await waitFor(async () => (await ledger('MODEL')).tenant.usage.groups, 'the tokens in the ledger', {
+        until: (groups) => tokens(groups, 'local-extractive').COMPLETION_TOKENS !== undefined,
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+      assert.deepEqual(tokens(byModel, 'local-extractive'), { PROMPT_TOKENS: usage.promptTokens, COMPLETION_TOKENS: usage.completionTokens });
+      assert.deepEqual(tokens((await ledger('USER')).tenant.usage.groups, reader.userId), { PROMPT_TOKENS: usage.promptTokens, COMPLETION_TOKENS: usage.completionTokens });
+    });
+
     test('a reader that reconnects with its last seq gets the rest, with no gap and no repeat', async () => {
       const { answer } = await ask(owner, { question: 'Which class is booked for flights under six hours?', knowledgeBaseIds: [knowledgeBaseId] });
       const first = withoutHeartbeats(await read(connect(owner), answer.id, { stop: (e) => e.type === 'TOKEN' && e.seq >= 3 }));
