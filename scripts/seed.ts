@@ -20,6 +20,13 @@ export const SEARCH_QUERY = `{
   search(query: "how many vacation days", topK: 2) { score text sectionPath document { title } }
 }`;
 
+export const ASK_MUTATION = `mutation {
+  ask(input: { question: "How many vacation days do I get?" }) { answer { id } }
+}`;
+
+/** Followed over WebSocket (graphql-ws) with the answer's id. */
+export const ANSWER_SUBSCRIPTION = `subscription($id: ID!) { answerStream(messageId: $id) { seq type delta citations { n title } } }`;
+
 const HANDBOOK = `# Demo Inc. employee handbook
 
 ## Time off

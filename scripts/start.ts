@@ -4,7 +4,7 @@
  */
 import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
 import { launchProcesses, type ProcessStack } from './processes.ts';
-import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';
+import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';
 
 // npm start is the local, embedded default: sign-in by email alone is on unless the environment says otherwise.
 process.env.AUTH_DEV_LOGIN ??= 'true';
@@ -68,6 +68,10 @@ function printBanner(stack: ProcessStack, readyMs: number, seed?: { created: boo
       curl(EXAMPLE_QUERY),
       'or search the demo handbook:',
       curl(SEARCH_QUERY),
+      'or ask it a question:',
+      curl(ASK_MUTATION),
+      `and follow the answer as it streams, over WebSocket (graphql-ws, connection_init {"authorization": "Bearer $TOKEN"}) at ${stack.gatewayUrl.replace(/^http/, 'ws')}:`,
+      `  ${ANSWER_SUBSCRIPTION}  with {"id": "<answer id>"}`,
     );
   } else {
     lines.push('', `Sign in at ${tokenUrl} (OAuth2); callers without a token see public fields only.`);

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bearer, devLogin, graphql } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
-import { DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
+import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 
 const SERVICES = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'] as const;
 
@@ -88,6 +90,23 @@ for (const variant of databaseVariants()) {
         );
         assert.match(search[0]!.text, /28 vacation days/);
         assert.deepEqual(search[0]!.sectionPath, ['Demo Inc. employee handbook', 'Time off']);
+        // The printed question, and its answer followed over WebSocket as the banner says.
+        const { ask } = await graphql<{ ask: { answer: { id: string } } }>(gatewayUrl!, ASK_MUTATION, {}, bearer(token));
+        const client = createClient({ url: gatewayUrl!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: bearer(token), retryAttempts: 0 });
+        let answer = '';
+        try {
+          for await (const result of client.iterate<{ answerStream: { type: string; delta: string | null } }>({ query: ANSWER_SUBSCRIPTION, variables: { id: ask.answer.id } })) {
+            const event = result.data!.answerStream;
+            answer += event.delta ?? '';
+            if (event.type === 'DONE' || event.type === 'ERROR') {
+              assert.equal(event.type, 'DONE');
+              break;
+            }
+          }
+        } finally {
+          await client.dispose();
+        }
+        assert.match(answer, /28 vacation days/);
       } finally {
         launched.process.kill('SIGINT');
       }
