@@ -193,6 +193,25 @@ for (const variant of databaseVariants()) {
       assert.deepEqual(errorCodes(gone), { reingestDocument: 'NOT_FOUND' });
     });
 
+    test("stored bytes show in the tenant's usage, and deleting a knowledge base releases them", async () => {
+      const keeper = await signUp(stack, 'storage');
+      const storedBytes = async () => {
+        const { tenant } = await as<{ tenant: { usage: { totals: { metric: string; quantity: number }[] } } }>(
+          stack,
+          keeper,
+          `{ tenant { usage { totals { metric quantity } } } }`,
+        );
+        return tenant.usage.totals.find((total) => total.metric === 'STORAGE_BYTES')?.quantity ?? 0;
+      };
+      const kb = await createKnowledgeBase(keeper, 'Archive');
+      const doc = await addDocument(keeper, { knowledgeBaseId: kb, title: 'Handbook', content: HANDBOOK });
+      assert.equal((await settled(keeper, doc.id)).status, 'READY');
+      const bytes = Buffer.byteLength(HANDBOOK);
+      await waitFor(storedBytes, 'the bytes counted', { until: (stored) => stored === bytes, timeoutMs: 30_000, intervalMs: 100 });
+      await as(stack, keeper, `mutation($id: ID!) { deleteKnowledgeBase(id: $id) }`, { id: kb });
+      await waitFor(storedBytes, 'the bytes released', { until: (stored) => stored === 0, timeoutMs: 30_000, intervalMs: 100 });
+    });
+
     test('past the storage quota its admins set, a document is refused with QUOTA_EXCEEDED and nothing is stored', async () => {
       const small = await signUp(stack, 'storage');
       const kb = await createKnowledgeBase(small, 'Small');

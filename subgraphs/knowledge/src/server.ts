@@ -76,7 +76,7 @@ export const knowledgeSubgraph = defineSubgraph<KnowledgeContext, KnowledgeResou
     quotaOverridesSubscription('knowledge-quotas'),
   ],
   context: (base, { resources }) => {
-    const knowledgeBases = new KnowledgeBaseService(base.db, base.principal, resources.vectors);
+    const knowledgeBases = new KnowledgeBaseService(base.db, base.principal, resources.vectors, resources.outbox);
     return {
       ...base,
       knowledgeBases,

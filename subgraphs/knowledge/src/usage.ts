@@ -5,9 +5,8 @@
  * when its first ingestion makes it READY and released (a negative event) when it is deleted. Each event's id
  * derives from the document, so a retried job or a redelivery counts once in the ledger.
  */
-import { usageEvent, USAGE_TOPIC, writeEvent, type TenantIsolation, type Transaction } from '@jarvis/platform';
+import { usageEvent, USAGE_TOPIC, uuidOf, writeEvent, type TenantIsolation, type Transaction } from '@jarvis/platform';
 import type { Document } from './documents/store.ts';
-import { uuidOf } from '@jarvis/platform';
 
 type Stored = Pick<Document, 'id' | 'tenantId' | 'contentHash' | 'byteSize' | 'createdBy' | 'status' | 'chunkCount'>;
 

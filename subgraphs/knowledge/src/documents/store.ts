@@ -116,6 +116,11 @@ export async function deleteDocument(tx: Transaction, id: string): Promise<Docum
   return row;
 }
 
+/** Deletes a knowledge base's documents (passages go with them), returning the rows as they were. */
+export function deleteDocumentsOf(tx: Transaction, knowledgeBaseId: string): Promise<Document[]> {
+  return tx.query<Document>(`DELETE FROM documents WHERE knowledge_base_id = $1 RETURNING ${COLUMNS}`, [knowledgeBaseId]);
+}
+
 /** Bytes of content the transaction's tenant keeps. */
 export async function storedBytes(tx: Transaction): Promise<number> {
   const [row] = await tx.query<{ bytes: number }>(`SELECT COALESCE(sum(byte_size), 0)::float8 AS bytes FROM documents`);

@@ -16,6 +16,8 @@ import {
 import { z } from 'zod';
 import type { VectorStore } from '../vectors/index.ts';
 import { accessLevel, atLeast, readerName, readersOf, type AccessLevel } from './access.ts';
+import * as documents from '../documents/store.ts';
+import { storageReleased } from '../usage.ts';
 import * as store from './store.ts';
 import type { GrantedKnowledgeBase, Grant } from './store.ts';
 
@@ -43,6 +45,7 @@ export class KnowledgeBaseService {
     private readonly db: Database,
     private readonly principal: Principal,
     private readonly vectors: () => Promise<VectorStore>,
+    private readonly outbox?: { notify(): void },
   ) {
     this.readers = readersOf(principal);
     this.byTenant = tenantLoader(db, async (tx, tenantIds) =>
@@ -130,8 +133,14 @@ export class KnowledgeBaseService {
   }
 
   /** Deletes it with its documents and chunks, then its vectors (search never shows vectors without chunks). */
+  /** Its documents' stored bytes are released in the same transaction, as deleting them one by one would. */
   async delete(id: string): Promise<boolean> {
-    await this.changeManaged(id, (tx) => store.deleteKnowledgeBase(tx, id));
+    let released = false;
+    await this.changeManaged(id, async (tx) => {
+      for (const doc of await documents.deleteDocumentsOf(tx, id)) released = (await storageReleased(tx, doc, this.principal.isolation)) || released;
+      await store.deleteKnowledgeBase(tx, id);
+    });
+    if (released) this.outbox?.notify();
     await (await this.vectors()).deleteKnowledgeBase(this.tenantId, id, this.principal.isolation);
     return true;
   }
