@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../logger.ts';
+import { occasionalWarning, type Logger } from '../logger.ts';
 import { duration, LimitArgumentError, newReservationId } from './arguments.ts';
 import type { LimitStore, RateDecision } from './types.ts';
 
@@ -46,19 +46,8 @@ export function withFailureMode(store: LimitStore, mode: LimitFailureMode, warn:
   };
 }
 
-/** An outage fails every call: the log should say so now and then, with a count, not once per call. */
-const WARN_EVERY_MS = 30_000;
-
-export function occasionalWarning(log: Pick<Logger, 'warn'>, mode: LimitFailureMode): (error: unknown) => void {
+/** The limit store's outage warning, now and then (logger.ts occasionalWarning). */
+export function limitStoreWarning(log: Pick<Logger, 'warn'>, mode: LimitFailureMode): (error: unknown) => void {
   const consequence = mode === 'open' ? 'admitting everything' : 'refusing rate-limited work';
-  let lastWarnedAt = -Infinity;
-  let failures = 0;
-  return (error) => {
-    failures += 1;
-    const now = Date.now();
-    if (now - lastWarnedAt < WARN_EVERY_MS) return;
-    log.warn({ err: error, failures }, `limit store unavailable; failing ${mode}, ${consequence} until it answers`);
-    lastWarnedAt = now;
-    failures = 0;
-  };
+  return occasionalWarning(log, `limit store unavailable; failing ${mode}, ${consequence} until it answers`);
 }

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '../logger.ts';
-import { occasionalWarning, withFailureMode, type LimitFailureMode } from './failure-mode.ts';
+import { limitStoreWarning, withFailureMode, type LimitFailureMode } from './failure-mode.ts';
 import { MemoryLimitStore } from './memory.ts';
 import { RedisLimitStore } from './redis.ts';
 import type { LimitStore } from './types.ts';
@@ -21,6 +21,6 @@ export interface LimitStoreOptions {
 /** Rate limits, token budgets and concurrency leases: on Redis when a URL is given, in memory otherwise. */
 export function openLimitStore({ redisUrl, failureMode, prefix, log = createLogger('limits', 'warn') }: LimitStoreOptions): LimitStore {
   if (!redisUrl) return new MemoryLimitStore();
-  const warn = occasionalWarning(log, failureMode);
+  const warn = limitStoreWarning(log, failureMode);
   return withFailureMode(new RedisLimitStore({ url: redisUrl, prefix, onConnectionError: warn }), failureMode, warn);
 }

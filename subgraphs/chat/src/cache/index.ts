@@ -5,7 +5,7 @@
  * vectors at or above the threshold; see keys.ts for what "same context" means). Answers live for the TTL
  * from when they were stored; a hit does not extend it. On Redis when a URL is given, in this process otherwise.
  */
-import { createLogger, LocalHashEmbedder, type Embedder } from '@jarvis/platform';
+import { createLogger, LocalHashEmbedder, occasionalWarning, type Embedder } from '@jarvis/platform';
 import { checkTenant } from './keys.ts';
 import { MemoryInferenceCache, type CacheSettings } from './memory.ts';
 import { RedisInferenceCache } from './redis.ts';
@@ -41,7 +41,7 @@ export function openInferenceCache({
   semanticThreshold = DEFAULT_SEMANTIC_THRESHOLD,
   embedder = new LocalHashEmbedder(),
   maxSemanticEntries = DEFAULT_MAX_SEMANTIC_ENTRIES,
-  onError = occasionalWarning(),
+  onError = occasionalWarning(createLogger('inference-cache', 'warn'), 'inference cache unavailable; answering without it until it is back'),
 }: InferenceCacheOptions): InferenceCache {
   if (!(Number.isFinite(ttlSeconds) && ttlSeconds > 0)) throw new RangeError(`ttlSeconds must be a positive number, got ${ttlSeconds}`);
   if (!(semanticThreshold > 0 && semanticThreshold <= 1)) throw new RangeError(`semanticThreshold must be in (0, 1], got ${semanticThreshold}`);
@@ -80,19 +80,3 @@ function failingSoft(cache: InferenceCache, onError: (error: unknown) => void): 
   };
 }
 
-const WARN_EVERY_MS = 30_000;
-
-/** An outage fails every call: the log says so now and then, with a count, not once per call. */
-function occasionalWarning(): (error: unknown) => void {
-  const log = createLogger('inference-cache', 'warn');
-  let lastWarnedAt = -Infinity;
-  let failures = 0;
-  return (error) => {
-    failures += 1;
-    const now = Date.now();
-    if (now - lastWarnedAt < WARN_EVERY_MS) return;
-    log.warn({ err: error, failures }, 'inference cache unavailable; answering without it until it is back');
-    lastWarnedAt = now;
-    failures = 0;
-  };
-}
