@@ -118,6 +118,17 @@ for (const variant of databaseVariants()) {
       const large = await tableState(db.schema);
       assert.ok(large.termColumnStats > 0, 'chunk_terms has column statistics');
       assert.equal(large.planned, large.stored, 'the planner counts every row, the small document too');
+      for (const table of ['chunk_vectors', 'chunk_embeddings']) {
+        const [vectors] = await db.withSystem((tx) =>
+          tx.query<{ planned: number | null; stored: number | null }>(
+            `SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)) AS planned,
+               (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', $1), false, true, '')))[1]::text::float8 AS stored
+             WHERE to_regclass($1) IS NOT NULL`,
+            [`${db.schema}.${table}`],
+          ),
+        );
+        if (vectors) assert.equal(vectors.planned, vectors.stored, `${table}: the vector tables are analyzed with the chunks`);
+      }
 
       // From here a fifth of what the planner counted is the bar, above the 1,000-row minimum.
       const bar = ANALYZE_GROWTH * large.planned;

@@ -235,7 +235,14 @@ export function chunksByIds(tx: Transaction, ids: string[]): Promise<ChunkRow[]>
  * (chunks/statistics.ts). `schema` is the service's checked name or one built from it.
  */
 export async function analyzeChunks(db: Database, schema: string = db.schema): Promise<void> {
-  await db.withSystem((tx) => tx.exec(`ANALYZE ${schema}.chunks, ${schema}.chunk_terms, ${schema}.knowledge_base_lexical_stats`));
+  // The vector tables grow with the chunks: without their statistics the planner scans every vector instead of
+  // the HNSW index (2.5 s against 40 ms per search at 100k chunks on PGlite; BENCHMARKS.md).
+  // chunk_vectors exists only where pgvector does.
+  const tables = ['chunks', 'chunk_terms', 'knowledge_base_lexical_stats', 'chunk_vectors', 'chunk_embeddings'].map((table) => `${schema}.${table}`);
+  await db.withSystem(async (tx) => {
+    const present = await tx.query<{ name: string }>(`SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL`, [tables]);
+    await tx.exec(`ANALYZE ${present.map((row) => row.name).join(', ')}`);
+  });
 }
 
 /** The rows of `schema`'s chunks and chunk_terms as the planner last counted them (ANALYZE, VACUUM); 0 if it never did. */
