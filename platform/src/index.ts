@@ -21,3 +21,4 @@ export * from './text/index.ts';
 export * from './ids.ts';
 export * from './quota-overrides.ts';
 export * from './redis.ts';
+export * from './notifications.ts';

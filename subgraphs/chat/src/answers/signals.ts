@@ -5,7 +5,7 @@
  * while). A notification only wakes; the table is the record.
  */
 import { EventEmitter } from 'node:events';
-import type { Database, Logger } from '@jarvis/platform';
+import { listenJson, notifyJson, type Database, type Logger } from '@jarvis/platform';
 import { z } from 'zod';
 
 const EVENTS_CHANNEL = 'chat_answer_events';
@@ -29,23 +29,11 @@ export interface AnswerSignals {
 export async function openAnswerSignals(db: Database, log: Logger): Promise<AnswerSignals> {
   const committed = new EventEmitter().setMaxListeners(0);
   const tracked = new Map<string, Map<string, number>>();
-  const parse = <T>(schema: z.ZodType<T>, payload: string): T | undefined => {
-    try {
-      return schema.parse(JSON.parse(payload));
-    } catch {
-      log.warn({ payload }, 'ignored a malformed chat notification');
-      return undefined;
-    }
-  };
   const stops = await Promise.all([
-    db.listen(EVENTS_CHANNEL, (payload) => {
-      const signal = parse(eventsCommitted, payload);
-      if (signal) committed.emit(signal.messageId);
-    }),
-    db.listen(WATCH_CHANNEL, (payload) => {
-      const signal = parse(watching, payload);
-      const watchers = signal && tracked.get(signal.messageId);
-      if (!signal || !watchers) return;
+    listenJson(db, EVENTS_CHANNEL, eventsCommitted, log, (signal) => committed.emit(signal.messageId)),
+    listenJson(db, WATCH_CHANNEL, watching, log, (signal) => {
+      const watchers = tracked.get(signal.messageId);
+      if (!watchers) return;
       if (signal.watching) watchers.set(signal.watcher, Date.now());
       else watchers.delete(signal.watcher);
     }),
@@ -57,8 +45,7 @@ export async function openAnswerSignals(db: Database, log: Logger): Promise<Answ
       return () => void committed.off(messageId, wake);
     },
     async announce(messageId, watcher, isWatching) {
-      const payload = JSON.stringify({ messageId, watcher, watching: isWatching });
-      await db.withSystem((tx) => tx.query('SELECT pg_notify($1, $2)', [WATCH_CHANNEL, payload]));
+      await db.withSystem((tx) => notifyJson(tx, WATCH_CHANNEL, { messageId, watcher, watching: isWatching }));
     },
     lastWatched(messageId, freshWithinMs) {
       const watchers = tracked.get(messageId);

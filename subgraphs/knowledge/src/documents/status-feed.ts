@@ -4,7 +4,7 @@
  * their caller's tenant and access rules.
  */
 import { EventEmitter, on } from 'node:events';
-import type { Database, Logger } from '@jarvis/platform';
+import { listenJson, type Database, type Logger } from '@jarvis/platform';
 import { z } from 'zod';
 import { DOCUMENT_STATUSES } from './store.ts';
 
@@ -27,21 +27,9 @@ export interface DocumentStatusFeed {
 
 export async function openDocumentStatusFeed(db: Database, log: Logger): Promise<DocumentStatusFeed> {
   const feed = new EventEmitter().setMaxListeners(0);
-  const stop = await db.listen(CHANNEL, (payload) => {
-    const change = statusChange.safeParse(safeJson(payload));
-    if (change.success) feed.emit('change', change.data);
-    else log.warn({ payload }, 'ignored a malformed document status notification');
-  });
+  const stop = await listenJson(db, CHANNEL, statusChange, log, (change) => feed.emit('change', change));
   return {
     changes: () => on(feed, 'change') as AsyncIterator<[StatusChange]>,
     close: stop,
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
