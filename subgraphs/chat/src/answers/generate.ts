@@ -113,8 +113,9 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     const passages = await deps.retrieve(job.principal, job.question, job.knowledgeBaseIds, deps.topK);
     const prompt = deps.models.prompt({ question: job.question, passages, history: job.history, model: job.model });
     await budget.reserve(prompt.promptTokens + prompt.maxTokens);
-    await produce(job, deps, prompt, writer, answer, abort.signal);
+    const fromCache = await produce(job, deps, prompt, writer, answer, abort.signal);
     answer.citations = cited(prompt.passages, answer.text);
+    if (!fromCache) await remember(job, deps, prompt, answer);
     writer.push('CITATIONS', { citations: answer.citations });
     writer.push('USAGE', { usage: answer.usage! });
     await writer.end('DONE', {}, (tx) => finish(tx, job, deps, answer, 'DONE', null));
@@ -134,10 +135,12 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
   }
 }
 
-/** The answer's tokens, from the cache (a hit streams like a miss) or from the model; fills `answer`. */
-async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer: EventWriter, answer: Answer, signal: AbortSignal) {
-  const key = cacheKey(job, prompt);
-  const hit = await deps.cache.lookup(key);
+/**
+ * The answer's tokens, from the cache (a hit streams like a miss) or from the model; fills `answer`. True when
+ * the cache answered.
+ */
+async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer: EventWriter, answer: Answer, signal: AbortSignal): Promise<boolean> {
+  const hit = await deps.cache.lookup(cacheKey(job, prompt));
   if (hit) {
     for (const token of hit.answer.text.match(/\S+\s*/g) ?? []) {
       if (signal.aborted) throw signal.reason;
@@ -147,7 +150,7 @@ async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer:
     const { model, promptTokens, completionTokens } = hit.answer;
     answer.model = model;
     answer.usage = { model, promptTokens, completionTokens, cost: 0, cacheHit: hit.kind };
-    return;
+    return true;
   }
   let usage: { promptTokens: number; completionTokens: number } | undefined;
   for await (const chunk of deps.models.stream(prompt, { model: job.model, strategy: job.strategy, signal })) {
@@ -161,12 +164,20 @@ async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer:
   const model = answer.model ?? 'unknown';
   usage ??= { promptTokens: prompt.promptTokens, completionTokens: deps.models.countTokens(answer.text) };
   answer.usage = { model, ...usage, cost: deps.models.cost(model, usage), cacheHit: null };
-  if (answer.text) {
-    const cached = { text: answer.text, citations: cited(prompt.passages, answer.text), model, ...usage, createdAt: new Date().toISOString() };
-    // Under what was asked (a model or a strategy) and under the model that answered, which a later question may name.
-    const keys = key.model === model ? [key] : [key, { ...key, model }];
-    await Promise.all(keys.map((k) => deps.cache.store(k, cached))).catch((error: unknown) => deps.log.warn({ err: error }, 'could not cache an answer'));
-  }
+  return false;
+}
+
+/**
+ * A model's answer into the cache, under what was asked (a model or a strategy) and under the model that
+ * answered, which a later question may name.
+ */
+async function remember(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, answer: Answer): Promise<void> {
+  if (!answer.text || !answer.usage) return;
+  const { model, promptTokens, completionTokens } = answer.usage;
+  const cached = { text: answer.text, citations: answer.citations, model, promptTokens, completionTokens, createdAt: new Date().toISOString() };
+  const key = cacheKey(job, prompt);
+  const keys = key.model === model ? [key] : [key, { ...key, model }];
+  await Promise.all(keys.map((k) => deps.cache.store(k, cached))).catch((error: unknown) => deps.log.warn({ err: error }, 'could not cache an answer'));
 }
 
 type Answer = { text: string; model: string | null; citations: StoredCitation[]; usage: AnswerUsage | undefined };
