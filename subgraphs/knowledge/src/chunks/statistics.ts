@@ -20,8 +20,20 @@ export const ANALYZE_MIN_ROWS = 1_000;
 /** The growth, as a fraction of the rows the planner last counted, beyond which the tables are analyzed again. */
 export const ANALYZE_GROWTH = 0.2;
 
-/** Per database (one per service in a process) and schema: rows written since the last ANALYZE there. */
-const writtenSince = new WeakMap<Database, Map<string, number>>();
+/**
+ * Per database (one per service in a process) and schema: rows written since the last ANALYZE there, and the
+ * rows the planner counted after it — read once and again after each ANALYZE here, not per job. (Another
+ * replica's ANALYZE, or autovacuum's, only raises the true count: this one then analyzes a little early.)
+ */
+const writes = new WeakMap<Database, Map<string, { written: number; planned?: number }>>();
+
+function writesTo(db: Database, schema: string) {
+  let bySchema = writes.get(db);
+  if (!bySchema) writes.set(db, (bySchema = new Map()));
+  let state = bySchema.get(schema);
+  if (!state) bySchema.set(schema, (state = { written: 0 }));
+  return state;
+}
 
 export interface ChunkWrites {
   tenantId: string;
@@ -37,24 +49,22 @@ export interface ChunkWrites {
  */
 export async function chunksWritten(db: Database, log: Logger, { tenantId, isolation, rows }: ChunkWrites): Promise<boolean> {
   const schema = isolation === 'DEDICATED' ? dedicatedSchemaName(db.schema, tenantId) : db.schema;
-  let bySchema = writtenSince.get(db);
-  if (!bySchema) writtenSince.set(db, (bySchema = new Map()));
-  const written = (bySchema.get(schema) ?? 0) + rows;
-  bySchema.set(schema, written);
-  if (written <= ANALYZE_MIN_ROWS) return false;
+  const state = writesTo(db, schema);
+  state.written += rows;
+  if (state.written <= ANALYZE_MIN_ROWS) return false;
+  const analyzing = state.written;
+  let taken = 0;
   try {
-    if (written <= ANALYZE_GROWTH * (await plannedChunkRows(db, schema))) return false;
+    state.planned ??= await plannedChunkRows(db, schema);
+    if (analyzing <= ANALYZE_GROWTH * state.planned) return false;
     // Taken before the ANALYZE, so jobs finishing meanwhile count towards the next one instead of starting another.
-    bySchema.set(schema, (bySchema.get(schema) ?? 0) - written);
-    try {
-      await analyzeChunks(db, schema);
-    } catch (error) {
-      bySchema.set(schema, (bySchema.get(schema) ?? 0) + written);
-      throw error;
-    }
-    log.debug({ schema, rowsWritten: written }, 'chunk tables analyzed');
+    state.written -= taken = analyzing;
+    await analyzeChunks(db, schema);
+    state.planned = await plannedChunkRows(db, schema);
+    log.debug({ schema, rowsWritten: analyzing }, 'chunk tables analyzed');
     return true;
   } catch (error) {
+    state.written += taken;
     log.warn({ err: error, schema }, 'could not gather planner statistics for the chunk tables; will try again after the next document');
     return false;
   }
