@@ -108,22 +108,20 @@ export class DocumentService {
     await this.knowledgeBases.requireAccess(knowledgeBaseId, 'READ');
     const watched = documentIds ? new Set(documentIds) : undefined;
     // Listening before reading the current states: a change in between is not missed.
-    const changes = this.deps.statusFeed.changes();
+    const changes = this.deps.statusFeed.changes(tenantId, knowledgeBaseId);
     const sent = new Map<string, string>();
-    const unsent = async (id: string) => {
-      this.forget();
-      const doc = await this.document(id);
-      if (!doc || doc.knowledgeBaseId !== knowledgeBaseId || sent.get(id) === stateOf(doc)) return undefined;
-      sent.set(id, stateOf(doc));
+    const unsent = (doc: Document | null) => {
+      if (!doc || doc.knowledgeBaseId !== knowledgeBaseId || sent.get(doc.id) === stateOf(doc)) return undefined;
+      sent.set(doc.id, stateOf(doc));
       return doc;
     };
-    const current = [];
-    for (const id of watched ?? []) current.push(await unsent(id));
-    const followed = mapStream(changes, async ([change]) =>
-      change.tenantId === tenantId && change.knowledgeBaseId === knowledgeBaseId && (!watched || watched.has(change.documentId))
-        ? unsent(change.documentId)
-        : undefined,
-    );
+    this.forget();
+    const current = (await Promise.all([...(watched ?? [])].map((id) => this.document(id)))).map(unsent);
+    const followed = mapStream(changes, async ([change]) => {
+      if (watched && !watched.has(change.documentId)) return undefined;
+      this.forget();
+      return unsent(await this.document(change.documentId));
+    });
     return startWith(current.filter((doc): doc is Document => doc !== undefined), followed);
   }
 

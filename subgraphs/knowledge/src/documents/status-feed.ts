@@ -20,16 +20,18 @@ const statusChange = z.object({
 export type StatusChange = z.infer<typeof statusChange>;
 
 export interface DocumentStatusFeed {
-  /** Changes from now on, until the iterator is returned. */
-  changes(): AsyncIterator<[StatusChange]>;
+  /** The knowledge base's changes from now on, until the iterator is returned. */
+  changes(tenantId: string, knowledgeBaseId: string): AsyncIterator<[StatusChange]>;
   close(): Promise<void>;
 }
 
 export async function openDocumentStatusFeed(db: Database, log: Logger): Promise<DocumentStatusFeed> {
   const feed = new EventEmitter().setMaxListeners(0);
-  const stop = await listenJson(db, CHANNEL, statusChange, log, (change) => feed.emit('change', change));
+  // Emitted per knowledge base, so a change wakes only the subscribers of its own.
+  const keyOf = (tenantId: string, knowledgeBaseId: string) => `${tenantId}:${knowledgeBaseId}`;
+  const stop = await listenJson(db, CHANNEL, statusChange, log, (change) => feed.emit(keyOf(change.tenantId, change.knowledgeBaseId), change));
   return {
-    changes: () => on(feed, 'change') as AsyncIterator<[StatusChange]>,
+    changes: (tenantId, knowledgeBaseId) => on(feed, keyOf(tenantId, knowledgeBaseId)) as AsyncIterator<[StatusChange]>,
     close: stop,
   };
 }
