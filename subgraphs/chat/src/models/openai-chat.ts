@@ -8,7 +8,8 @@
  * is the router's job. A stream that ends without a finish reason was cut short and is an error, not a
  * short answer.
  */
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
+import { APIUserAbortError, type OpenAI } from 'openai';
 import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest } from './port.ts';
 import { countMessageTokens, countTokens } from './tokens.ts';
 
@@ -51,16 +52,11 @@ export class OpenAIChatModel implements ChatModel {
 
   constructor(private readonly options: OpenAIChatModelOptions) {
     this.name = options.name;
-    this.endpoint = `${displayedURL(options.baseURL)}/chat/completions`;
-    // Every option explicit, so the SDK reads nothing from the environment (OPENAI_API_KEY, OPENAI_BASE_URL).
-    this.client = new OpenAI({
-      baseURL: options.baseURL.replace(/\/+$/, ''),
-      // The SDK insists on a key; without one the Authorization header is dropped instead.
-      apiKey: options.apiKey ?? 'none',
-      defaultHeaders: options.apiKey ? {} : { Authorization: null },
-      organization: null,
-      project: null,
-      timeout: options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs,
+    this.endpoint = endpointLabel(options.baseURL, '/chat/completions');
+    this.client = openAIClient({
+      baseURL: options.baseURL,
+      apiKey: options.apiKey,
+      timeoutMs: options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs,
       maxRetries: 0,
     });
   }
@@ -110,38 +106,12 @@ export class OpenAIChatModel implements ChatModel {
   private wrapped(error: unknown, signal: AbortSignal): Error {
     if (signal.aborted) return abortReason(signal);
     if (error instanceof APIUserAbortError) return abortReason(signal);
-    if (error instanceof APIConnectionTimeoutError) return this.failure(`timed out after ${this.options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs} ms`, undefined, error);
-    if (error instanceof APIConnectionError) return this.failure(`connection failed: ${causeOf(error)}`, undefined, error);
-    if (error instanceof APIError && error.status !== undefined) {
-      return this.failure(`HTTP ${error.status} ${error.message.replace(/^\d{3}\s*/, '')}`.trim(), error.status, error);
-    }
-    if (error instanceof Error) {
-      // undici reports a connection lost mid-body as TypeError('terminated') caused by a SocketError.
-      const cause = error.cause instanceof Error && error.cause.message ? ` (${error.cause.message})` : '';
-      const reason = error.message === 'terminated' ? 'the connection was lost mid-stream' : error.message || error.name;
-      return this.failure(`${reason}${cause}`, undefined, error);
-    }
-    return this.failure(String(error));
+    const { reason, status } = describeOpenAIError(error, this.options.timeoutMs ?? OPENAI_CHAT_DEFAULTS.timeoutMs);
+    return this.failure(reason, status, error instanceof Error ? error : undefined);
   }
 
   private failure(reason: string, status?: number, cause?: Error): ModelProviderError {
     const message = `chat completions request to ${this.endpoint} (model ${this.options.model}) failed: ${reason}`;
-    const { apiKey } = this.options;
-    return new ModelProviderError(apiKey ? message.replaceAll(apiKey, '[redacted]') : message, status, cause ? { cause } : undefined);
+    return new ModelProviderError(redactKey(message, this.options.apiKey), status, cause ? { cause } : undefined);
   }
-}
-
-/** The URL without credentials or query string, fit for error messages. */
-function displayedURL(baseURL: string): string {
-  try {
-    const url = new URL(baseURL);
-    return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
-  } catch {
-    throw new RangeError('baseURL must be an absolute URL');
-  }
-}
-
-function causeOf(error: Error): string {
-  const cause = error.cause as { message?: string; code?: string; cause?: { code?: string; message?: string } } | undefined;
-  return cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message ?? error.message;
 }

@@ -7,7 +7,8 @@
  * (0.5 s doubling to 8 s, with jitter), honouring `retry-after-ms` and `retry-after`. The SDK asks for
  * base64 by default and decodes it; servers that ignore `encoding_format` and answer with float arrays work too.
  */
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
+import type { OpenAI } from 'openai';
 import type { Embedder } from './embedder.ts';
 
 export interface OpenAIEmbedderOptions {
@@ -106,7 +107,7 @@ function settingsOf(options: OpenAIEmbedderOptions): Settings {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
   return {
-    endpoint: `${displayedURL(options.baseURL)}/embeddings`,
+    endpoint: endpointLabel(options.baseURL, '/embeddings'),
     model: options.model,
     requestedDimensions: options.dimensions,
     batchSize,
@@ -120,29 +121,9 @@ function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** Every option explicit, so the SDK reads nothing from the environment (OPENAI_API_KEY, OPENAI_BASE_URL). */
 function clientOf(options: OpenAIEmbedderOptions): OpenAI {
   const { timeoutMs, maxRetries } = { ...OPENAI_EMBEDDER_DEFAULTS, ...definedOnly(options) };
-  return new OpenAI({
-    baseURL: options.baseURL.replace(/\/+$/, ''),
-    // The SDK insists on a key; without one the Authorization header is dropped instead.
-    apiKey: options.apiKey ?? 'none',
-    defaultHeaders: options.apiKey ? {} : { Authorization: null },
-    organization: null,
-    project: null,
-    timeout: timeoutMs,
-    maxRetries,
-  });
-}
-
-/** The URL without credentials or query string, fit for error messages. */
-function displayedURL(baseURL: string): string {
-  try {
-    const url = new URL(baseURL);
-    return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
-  } catch {
-    throw new RangeError('baseURL must be an absolute URL');
-  }
+  return openAIClient({ baseURL: options.baseURL, apiKey: options.apiKey, timeoutMs, maxRetries });
 }
 
 async function probeDimensions(client: OpenAI, settings: Settings): Promise<number> {
@@ -199,27 +180,13 @@ function checkedLength(vector: Float32Array, dimensions: number, settings: Setti
 }
 
 function wrapped(error: unknown, settings: Settings): EmbeddingServiceError {
-  if (error instanceof APIConnectionTimeoutError) return serviceError(settings, `timed out after ${settings.timeoutMs} ms`);
-  if (error instanceof APIConnectionError) return serviceError(settings, `connection failed: ${causeOf(error)}`);
-  if (error instanceof APIError && error.status !== undefined) {
-    return serviceError(settings, `HTTP ${error.message}`, error.status);
-  }
-  return serviceError(settings, error instanceof Error ? error.message : String(error));
-}
-
-function causeOf(error: Error): string {
-  const cause = error.cause as { message?: string; cause?: { code?: string } } | undefined;
-  return cause?.cause?.code ?? cause?.message ?? error.message;
+  const { reason, status } = describeOpenAIError(error, settings.timeoutMs);
+  return serviceError(settings, reason, status);
 }
 
 function serviceError(settings: Settings, reason: string, status?: number): EmbeddingServiceError {
   const message = `embeddings request to ${settings.endpoint} (model ${settings.model}) failed: ${reason}`;
-  return new EmbeddingServiceError(withoutSecret(message, settings.apiKey), status);
-}
-
-/** A server may echo the key it was sent in its error message. */
-function withoutSecret(message: string, apiKey: string | undefined): string {
-  return apiKey ? message.replaceAll(apiKey, '[redacted]') : message;
+  return new EmbeddingServiceError(redactKey(message, settings.apiKey), status);
 }
 
 function chunked<T>(items: T[], size: number): T[][] {

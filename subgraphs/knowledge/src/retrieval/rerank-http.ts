@@ -4,6 +4,7 @@
  * LiteLLM at /v1/rerank) and Cohere's v2 (`cohere`). Each answers with passage indexes and scores, mapped
  * back to passage ids here.
  */
+import { redactKey } from '@jarvis/platform/openai';
 import { byScoreDescending, type ScoredId } from './ranking.ts';
 import type { Reranker, RerankPassage } from './rerank.ts';
 
@@ -162,8 +163,7 @@ export class HttpReranker implements Reranker {
 
   private error(code: RerankErrorCode, reason: string, status?: number): RerankError {
     const message = `rerank request to ${this.endpoint} (${this.options.api}) failed: ${reason}`;
-    const { apiKey } = this.options;
-    return new RerankError(apiKey ? message.replaceAll(apiKey, '[redacted]') : message, code, status);
+    return new RerankError(redactKey(message, this.options.apiKey), code, status);
   }
 }
 
