@@ -2,7 +2,8 @@
  * A tenant's own limits below its plan's (usage's setQuota), as the subgraphs that enforce them learn them
  * from `usage.quota.changed`: knowledge the storage limit, chat the token budgets and concurrent streams.
  * Each keeps the latest announcement in its `quota_overrides` table (its migrations create it with the
- * columns below); announcements may arrive out of order, so only a later one replaces an earlier one.
+ * columns below; usage, which decides them, keeps them in a table of that name too); announcements may arrive
+ * out of order, so only a later one replaces an earlier one.
  */
 import { enterTenant, type Transaction } from './db/index.ts';
 import { PLAN_QUOTAS, type Plan, type Quota } from './plans.ts';
@@ -46,12 +47,16 @@ async function saveQuotaOverrides(tx: Transaction, tenantId: string, overrides: 
   );
 }
 
-/** The quota in force for the transaction's tenant: its plan's, lowered by what it announced. */
-export async function tenantQuota(tx: Transaction, plan: Plan | undefined): Promise<Quota> {
+/** The transaction's tenant's own limits from its subgraph's `quota_overrides`; null where it keeps its plan's. */
+export async function quotaOverrides(tx: Transaction): Promise<QuotaOverrides> {
   const [row] = await tx.query<QuotaOverrides>(
     `SELECT tokens_per_day::float8 AS "tokensPerDay", tokens_per_month::float8 AS "tokensPerMonth",
        storage_bytes::float8 AS "storageBytes", concurrent_streams::float8 AS "concurrentStreams" FROM quota_overrides`,
   );
-  const none: QuotaOverrides = { tokensPerDay: null, tokensPerMonth: null, storageBytes: null, concurrentStreams: null };
-  return effectiveQuota(PLAN_QUOTAS[plan ?? 'FREE'], row ?? none);
+  return row ?? { tokensPerDay: null, tokensPerMonth: null, storageBytes: null, concurrentStreams: null };
+}
+
+/** The quota in force for the transaction's tenant: its plan's, lowered by what it announced. */
+export async function tenantQuota(tx: Transaction, plan: Plan | undefined): Promise<Quota> {
+  return effectiveQuota(PLAN_QUOTAS[plan ?? 'FREE'], await quotaOverrides(tx));
 }

@@ -1,6 +1,7 @@
 import {
   badUserInput,
   effectiveQuota,
+  quotaOverrides,
   forbidden,
   parseInput,
   PLAN_QUOTAS,
@@ -56,7 +57,7 @@ export class QuotaService {
     const now = new Date();
     return this.db.withTenant(tenantId, async (tx) => {
       const [overrides, allowances, today, month, storageBytes] = await Promise.all([
-        store.overrides(tx),
+        quotaOverrides(tx),
         store.allowances(tx),
         store.tokensSince(tx, startOfDay(now)),
         store.tokensSince(tx, startOfMonth(now)),
@@ -106,7 +107,7 @@ export class QuotaService {
     const input = parseInput(allowanceInput, rawInput);
     await this.db.withTenant(tenantId, async (tx) => {
       if (input.tokensPerDay === null || input.tokensPerDay === undefined) return store.removeAllowance(tx, input.userId);
-      const ceiling = effectiveQuota(PLAN_QUOTAS[this.plan()], await store.overrides(tx)).tokensPerDay;
+      const ceiling = effectiveQuota(PLAN_QUOTAS[this.plan()], await quotaOverrides(tx)).tokensPerDay;
       if (input.tokensPerDay > ceiling) throw badUserInput(`a member's allowance cannot exceed the tenant's ${ceiling} tokens a day`, 'tokensPerDay');
       return store.saveAllowance(tx, { tenantId, userId: input.userId, tokensPerDay: input.tokensPerDay });
     });

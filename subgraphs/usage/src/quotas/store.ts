@@ -6,16 +6,6 @@ export interface MemberAllowance {
   tokensPerDay: number;
 }
 
-const NO_OVERRIDES: QuotaOverrides = { tokensPerDay: null, tokensPerMonth: null, storageBytes: null, concurrentStreams: null };
-
-export async function overrides(tx: Transaction): Promise<QuotaOverrides> {
-  const [row] = await tx.query<QuotaOverrides>(
-    `SELECT tokens_per_day AS "tokensPerDay", tokens_per_month AS "tokensPerMonth", storage_bytes AS "storageBytes",
-            concurrent_streams AS "concurrentStreams" FROM quota_overrides`,
-  );
-  return row ?? NO_OVERRIDES;
-}
-
 export async function saveOverrides(tx: Transaction, tenantId: string, values: QuotaOverrides): Promise<void> {
   await tx.query(
     `INSERT INTO quota_overrides (tenant_id, tokens_per_day, tokens_per_month, storage_bytes, concurrent_streams)
