@@ -90,7 +90,7 @@ export const configSchema = z.object({
   CHAT_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5_000),
   CHAT_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
   CHAT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3_600),
-  CHAT_SEMANTIC_CACHE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.92),
+  CHAT_SEMANTIC_CACHE_THRESHOLD: z.coerce.number().positive().max(1).default(0.92),
   CHAT_LOCAL_TOKEN_DELAY_MS: z.coerce.number().int().min(0).default(10),
 });
 
