@@ -33,6 +33,7 @@ async function openChatResources({ db, config, log, outbox }: ResourceServices):
     prefix: `${config.REDIS_KEY_PREFIX}chat-cache:`,
     ttlSeconds: config.CHAT_CACHE_TTL_SECONDS,
     semanticThreshold: config.CHAT_SEMANTIC_CACHE_THRESHOLD,
+    log,
   });
   const sweeper = startAnswerSweep({ db, log, staleAfterMs: 6 * ANSWER_TOUCH_MS, everyMs: 2 * ANSWER_TOUCH_MS });
   return {

@@ -5,7 +5,7 @@
  * vectors at or above the threshold; see keys.ts for what "same context" means). Answers live for the TTL
  * from when they were stored; a hit does not extend it. On Redis when a URL is given, in this process otherwise.
  */
-import { createLogger, LocalHashEmbedder, occasionalWarning, type Embedder } from '@jarvis/platform';
+import { createLogger, LocalHashEmbedder, occasionalWarning, type Embedder, type Logger } from '@jarvis/platform';
 import { checkTenant } from './keys.ts';
 import { MemoryInferenceCache, type CacheSettings } from './memory.ts';
 import { RedisInferenceCache } from './redis.ts';
@@ -30,7 +30,9 @@ export interface InferenceCacheOptions {
   embedder?: Embedder;
   /** Questions kept per tenant and bucket for semantic lookups, the newest; 500 unless given. */
   maxSemanticEntries?: number;
-  /** Hears about a failing cache (Redis away): lookups miss and stores are skipped meanwhile. Logged unless given. */
+  /** Where the default onError warns, now and then; a logger of its own at warn level unless given. */
+  log?: Pick<Logger, 'warn'>;
+  /** Hears about a failing cache (Redis away): lookups miss and stores are skipped meanwhile. Logged to `log` unless given. */
   onError?: (error: unknown) => void;
 }
 
@@ -41,7 +43,8 @@ export function openInferenceCache({
   semanticThreshold = DEFAULT_SEMANTIC_THRESHOLD,
   embedder = new LocalHashEmbedder(),
   maxSemanticEntries = DEFAULT_MAX_SEMANTIC_ENTRIES,
-  onError = occasionalWarning(createLogger('inference-cache', 'warn'), 'inference cache unavailable; answering without it until it is back'),
+  log = createLogger('inference-cache', 'warn'),
+  onError = occasionalWarning(log, 'inference cache unavailable; answering without it until it is back'),
 }: InferenceCacheOptions): InferenceCache {
   if (!(Number.isFinite(ttlSeconds) && ttlSeconds > 0)) throw new RangeError(`ttlSeconds must be a positive number, got ${ttlSeconds}`);
   if (!(semanticThreshold > 0 && semanticThreshold <= 1)) throw new RangeError(`semanticThreshold must be in (0, 1], got ${semanticThreshold}`);
