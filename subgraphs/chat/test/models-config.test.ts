@@ -126,7 +126,8 @@ describe('model registry', () => {
     const fast = registry.get('fast')!;
     assert.ok(fast.model instanceof OpenAIChatModel);
     const chunks: CompletionChunk[] = [];
-    const request = { messages: [{ role: 'user' as const, content: 'hi' }], question: 'hi', passages: [], maxTokens: 5, signal: new AbortController().signal };
+    const messages: ChatMessage[] = [{ role: 'user', content: 'hi' }];
+    const request = { messages, promptTokens: countMessageTokens(messages), question: 'hi', passages: [], maxTokens: 5, signal: new AbortController().signal };
     for await (const chunk of fast.model.stream(request)) chunks.push(chunk);
 
     assert.deepEqual(chunks.slice(0, 2), [{ kind: 'token', text: 'Hello' }, { kind: 'token', text: '!' }]);

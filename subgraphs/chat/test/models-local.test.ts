@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { answerSentences, LocalAnswerer, NOT_FOUND_ANSWER, splitSentences } from '../src/models/local-answerer.ts';
-import type { CompletionChunk, CompletionRequest, ContextPassage } from '../src/models/port.ts';
+import type { ChatMessage, CompletionChunk, CompletionRequest, ContextPassage } from '../src/models/port.ts';
 import { countMessageTokens, systemContent } from '../src/models/tokens.ts';
 
 const PASSAGES: ContextPassage[] = [
@@ -30,11 +30,13 @@ const PASSAGES: ContextPassage[] = [
 ];
 
 function request(question: string, overrides: Partial<CompletionRequest> = {}): CompletionRequest {
+  const messages: ChatMessage[] = overrides.messages ?? [
+    { role: 'system', content: systemContent('Answer from the passages.', PASSAGES) },
+    { role: 'user', content: question },
+  ];
   return {
-    messages: [
-      { role: 'system', content: systemContent('Answer from the passages.', PASSAGES) },
-      { role: 'user', content: question },
-    ],
+    messages,
+    promptTokens: countMessageTokens(messages),
     question,
     passages: PASSAGES,
     maxTokens: 200,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { freePort } from '@jarvis/platform/testing';
 import { ModelProviderError, OpenAIChatModel, type OpenAIChatModelOptions } from '../src/models/openai-chat.ts';
-import type { CompletionChunk, CompletionRequest } from '../src/models/port.ts';
+import type { ChatMessage, CompletionChunk, CompletionRequest } from '../src/models/port.ts';
 import { countMessageTokens, countTokens } from '../src/models/tokens.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './fake-openai.ts';
 
@@ -11,11 +11,13 @@ function modelOf(fake: FakeOpenAI, overrides: Partial<OpenAIChatModelOptions> = 
 }
 
 function request(overrides: Partial<CompletionRequest> = {}): CompletionRequest {
+  const messages: ChatMessage[] = overrides.messages ?? [
+    { role: 'system', content: 'Answer from the passages.\n\n[1] Leave\nEmployees get 25 days of paid leave.' },
+    { role: 'user', content: 'How many days of leave do I get?' },
+  ];
   return {
-    messages: [
-      { role: 'system', content: 'Answer from the passages.\n\n[1] Leave\nEmployees get 25 days of paid leave.' },
-      { role: 'user', content: 'How many days of leave do I get?' },
-    ],
+    messages,
+    promptTokens: countMessageTokens(messages),
     question: 'How many days of leave do I get?',
     passages: [{ n: 1, title: 'Leave', text: 'Employees get 25 days of paid leave.' }],
     maxTokens: 64,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LocalAnswerer } from '../src/models/local-answerer.ts';
 import { OpenAIChatModel } from '../src/models/openai-chat.ts';
-import type { CompletionRequest } from '../src/models/port.ts';
+import type { ChatMessage, CompletionRequest } from '../src/models/port.ts';
 import { ModelRegistry, type ModelSpec, type RegisteredModel } from '../src/models/registry.ts';
 import {
   AllModelsFailedError,
@@ -15,6 +15,7 @@ import {
   type RouteOptions,
   type RoutedChunk,
 } from '../src/models/router.ts';
+import { countMessageTokens } from '../src/models/tokens.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './fake-openai.ts';
 
 type Pricing = Partial<Pick<ModelSpec, 'costPer1kPromptTokens' | 'costPer1kCompletionTokens' | 'quality' | 'contextWindow'>>;
@@ -40,11 +41,13 @@ function routerOf(models: RegisteredModel[], options: ModelRouterOptions = {}): 
 function request(overrides: Partial<CompletionRequest> = {}): CompletionRequest {
   const question = 'How many days of paid leave do employees get?';
   const passages = [{ n: 1, title: 'Leave policy', text: 'Employees get 25 days of paid leave per year. Unused days expire in March.' }];
+  const messages: ChatMessage[] = overrides.messages ?? [
+    { role: 'system', content: `Answer from the passages and cite them.\n\n[1] Leave policy\n${passages[0]!.text}` },
+    { role: 'user', content: question },
+  ];
   return {
-    messages: [
-      { role: 'system', content: `Answer from the passages and cite them.\n\n[1] Leave policy\n${passages[0]!.text}` },
-      { role: 'user', content: question },
-    ],
+    messages,
+    promptTokens: countMessageTokens(messages),
     question,
     passages,
     maxTokens: 100,

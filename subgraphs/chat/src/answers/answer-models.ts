@@ -42,7 +42,13 @@ export function answerModels(config: Config): AnswerModels & { registry: ModelRe
         maxTokens,
       });
       const kept = new Set(fitted.passages.map((passage) => passage.n));
-      const request: Omit<CompletionRequest, 'signal'> = { messages: fitted.messages, question, passages: fitted.passages, maxTokens };
+      const request: Omit<CompletionRequest, 'signal'> = {
+        messages: fitted.messages,
+        promptTokens: fitted.promptTokens,
+        question,
+        passages: fitted.passages,
+        maxTokens,
+      };
       return {
         text: fitted.messages.map((message) => `${message.role}: ${message.content}`).join('\n'),
         passages: passages.filter((passage: StoredCitation) => kept.has(passage.n)),

@@ -12,12 +12,12 @@
  * in reading order (passage rank, then position in the passage).
  *
  * It streams real text, one word with its trailing space per token, and reports usage: prompt tokens are
- * the messages' estimate (tokens.ts), completion tokens the number of token chunks streamed.
+ * the request's `promptTokens` (the messages' estimate, tokens.ts), completion tokens the number of token
+ * chunks streamed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { analyze } from '@jarvis/platform';
 import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest, type ContextPassage } from './port.ts';
-import { countMessageTokens } from './tokens.ts';
 
 export const NOT_FOUND_ANSWER = 'I could not find this in the knowledge base.';
 
@@ -55,7 +55,7 @@ export class LocalAnswerer implements ChatModel {
   async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk> {
     const { signal } = request;
     if (signal.aborted) throw abortReason(signal);
-    const promptTokens = countMessageTokens(request.messages);
+    const { promptTokens } = request;
     const words = answerTokens(answerSentences(request.question, request.passages, this.settings));
     let completionTokens = 0;
     for (const text of words.slice(0, Math.max(0, request.maxTokens))) {

@@ -11,7 +11,7 @@
 import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
 import { APIUserAbortError, type OpenAI } from 'openai';
 import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest } from './port.ts';
-import { countMessageTokens, countTokens } from './tokens.ts';
+import { countTokens } from './tokens.ts';
 
 export interface OpenAIChatModelOptions {
   /** The name the registry and router know the model by. */
@@ -100,7 +100,7 @@ export class OpenAIChatModel implements ChatModel {
     // The SDK ends the iteration quietly when the signal aborts mid-stream.
     if (signal.aborted) throw abortReason(signal);
     if (!finished) throw this.failure('the stream ended before the model finished its answer');
-    yield { kind: 'usage', ...(usage ?? { promptTokens: countMessageTokens(request.messages), completionTokens: countTokens(text) }) };
+    yield { kind: 'usage', ...(usage ?? { promptTokens: request.promptTokens, completionTokens: countTokens(text) }) };
   }
 
   private wrapped(error: unknown, signal: AbortSignal): Error {

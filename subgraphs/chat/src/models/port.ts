@@ -19,6 +19,12 @@ export interface ContextPassage {
 export interface CompletionRequest {
   /** System prompt (with numbered passages) + history + question, already fitted to the context window. */
   messages: ChatMessage[];
+  /**
+   * `countMessageTokens(messages)` (tokens.ts), counted once where the prompt is fitted (`fitToBudget`'s
+   * `promptTokens`): the router's context-window check and COST ordering, and the usage a provider reports
+   * when it has no count of its own, use it.
+   */
+  promptTokens: number;
   /** The user's question, plain. */
   question: string;
   /** What messages cite, for providers that work from passages (the local answerer). */

@@ -20,7 +20,6 @@
  */
 import { abortReason, type CompletionChunk, type CompletionRequest } from './port.ts';
 import { cost, type ModelRegistry, type ModelSpec, type RegisteredModel } from './registry.ts';
-import { countMessageTokens } from './tokens.ts';
 
 export const ROUTING_STRATEGIES = ['COST', 'LATENCY', 'QUALITY'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -213,7 +212,7 @@ export class ModelRouter {
     const { signal } = request;
     const strategy = options.strategy ?? this.settings.defaultStrategy;
     if (!ROUTING_STRATEGIES.includes(strategy)) throw new RangeError(`unknown routing strategy ${String(strategy)}`);
-    const promptTokens = countMessageTokens(request.messages);
+    const { promptTokens } = request;
     const needed = promptTokens + request.maxTokens;
     const failures: ModelFailure[] = [];
 
