@@ -325,7 +325,7 @@ interface ModeRun {
 function searchOn(target: Target) {
   const deps = { vectors: async () => target.vectors, embedder, reranker: new LocalReranker() };
   return (query: string, mode: SearchMode, rerank: boolean) => {
-    const kbs = new KnowledgeBaseService(target.db, READER, deps.vectors);
+    const kbs = new KnowledgeBaseService(target.db, READER, deps.vectors, { notify() {} });
     return new SearchService(target.db, READER, kbs, deps, log).search({ query, knowledgeBaseIds: null, topK: TOP_K, mode, rerank });
   };
 }

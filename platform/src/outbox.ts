@@ -11,15 +11,20 @@ import { isUuid, type Database, type Transaction } from './db/index.ts';
 import type { Logger } from './logger.ts';
 
 /** Adds `event` to the outbox within the caller's transaction; it is published only if that commits. */
-export async function writeEvent(tx: Transaction, topic: string, event: BusEvent): Promise<void> {
+export function writeEvent(tx: Transaction, topic: string, event: BusEvent): Promise<void> {
+  return writeEvents(tx, topic, [event]);
+}
+
+/** Adds `events` to the outbox in one statement, within the caller's transaction. */
+export async function writeEvents(tx: Transaction, topic: string, events: readonly BusEvent[]): Promise<void> {
   assertBusName('topic', topic);
-  if (!isUuid(event.id)) throw new Error(`an outbox event's id must be a UUID, got "${event.id}"`);
-  await tx.query(`INSERT INTO outbox (id, tenant_id, topic, event) VALUES ($1, $2, $3, $4)`, [
-    event.id,
-    event.tenantId,
-    topic,
-    JSON.stringify(event),
-  ]);
+  if (events.length === 0) return;
+  for (const event of events) if (!isUuid(event.id)) throw new Error(`an outbox event's id must be a UUID, got "${event.id}"`);
+  await tx.query(
+    `INSERT INTO outbox (id, tenant_id, topic, event)
+     SELECT id, tenant_id, $1, event FROM unnest($2::uuid[], $3::uuid[], $4::jsonb[]) AS e(id, tenant_id, event)`,
+    [topic, events.map((e) => e.id), events.map((e) => e.tenantId), events.map((e) => JSON.stringify(e))],
+  );
 }
 
 export interface OutboxRelayOptions {

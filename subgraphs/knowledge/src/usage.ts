@@ -5,7 +5,7 @@
  * when its first ingestion makes it READY and released (a negative event) when it is deleted. Each event's id
  * derives from the document, so a retried job or a redelivery counts once in the ledger.
  */
-import { usageEvent, USAGE_TOPIC, uuidOf, writeEvent, type TenantIsolation, type Transaction } from '@jarvis/platform';
+import { usageEvent, USAGE_TOPIC, uuidOf, writeEvents, type TenantIsolation, type Transaction } from '@jarvis/platform';
 import type { Document } from './documents/store.ts';
 
 type Stored = Pick<Document, 'id' | 'tenantId' | 'contentHash' | 'byteSize' | 'createdBy' | 'status' | 'chunkCount'>;
@@ -27,21 +27,24 @@ export const storageReleaseEventId = (doc: Pick<Document, 'id' | 'contentHash'>)
  * In the transaction that makes the document READY, with the document as it was before: counts its bytes as
  * stored unless an earlier ingestion did (re-ingesting stores nothing more). True when it wrote the event.
  */
-export async function storageStored(tx: Transaction, doc: Stored, isolation: TenantIsolation): Promise<boolean> {
-  if (storageCounted(doc)) return false;
-  const event = usageEvent(doc.tenantId, { metric: 'STORAGE_BYTES', quantity: doc.byteSize, userId: doc.createdBy, isolation }, storageEventId(doc));
-  await writeEvent(tx, USAGE_TOPIC, event);
-  return true;
+export function storageStored(tx: Transaction, doc: Stored, isolation: TenantIsolation): Promise<boolean> {
+  return storageChanged(tx, [doc].filter((d) => !storageCounted(d)), 1, isolation);
 }
 
 /**
- * In the transaction that deleted the document, with the row the delete returned: releases its bytes, if they
- * were counted (a document deleted before it was ever READY was not). The member who added it is the one
- * whose usage goes down, as it went up. True when it wrote the event; the caller then wakes the outbox relay.
+ * In the transaction that deleted the documents, with the rows the delete returned: releases the bytes of
+ * those that were counted (a document deleted before it was ever READY was not). The member who added one is
+ * the one whose usage goes down, as it went up. True when it wrote events; the caller then wakes the relay.
  */
-export async function storageReleased(tx: Transaction, doc: Stored, isolation: TenantIsolation): Promise<boolean> {
-  if (!storageCounted(doc)) return false;
-  const event = usageEvent(doc.tenantId, { metric: 'STORAGE_BYTES', quantity: -doc.byteSize, userId: doc.createdBy, isolation }, storageReleaseEventId(doc));
-  await writeEvent(tx, USAGE_TOPIC, event);
-  return true;
+export function storageReleased(tx: Transaction, docs: readonly Stored[], isolation: TenantIsolation): Promise<boolean> {
+  return storageChanged(tx, docs.filter(storageCounted), -1, isolation);
+}
+
+async function storageChanged(tx: Transaction, docs: readonly Stored[], sign: 1 | -1, isolation: TenantIsolation): Promise<boolean> {
+  const idOf = sign > 0 ? storageEventId : storageReleaseEventId;
+  const events = docs.map((doc) =>
+    usageEvent(doc.tenantId, { metric: 'STORAGE_BYTES', quantity: sign * doc.byteSize, userId: doc.createdBy, isolation }, idOf(doc)),
+  );
+  await writeEvents(tx, USAGE_TOPIC, events);
+  return events.length > 0;
 }

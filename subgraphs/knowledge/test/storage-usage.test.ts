@@ -87,7 +87,7 @@ for (const variant of databaseVariants()) {
     const remove = (doc: Document, isolation: TenantIsolation) =>
       enterTenant(db, isolation)(doc.tenantId, async (tx) => {
         const deleted = await documents.deleteDocument(tx, doc.id);
-        return deleted ? storageReleased(tx, deleted, isolation) : false;
+        return storageReleased(tx, deleted ? [deleted] : [], isolation);
       });
 
     const storageEvents = (tenantId: string, schema = db.schema) =>

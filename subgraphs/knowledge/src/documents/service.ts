@@ -178,7 +178,7 @@ export class DocumentService {
     const { doc } = await this.requireWritable(id);
     const released = await this.db.withTenant(doc.tenantId, async (tx) => {
       const deleted = await store.deleteDocument(tx, doc.id);
-      return deleted ? storageReleased(tx, deleted, this.principal.isolation) : false;
+      return storageReleased(tx, deleted ? [deleted] : [], this.principal.isolation);
     });
     if (released) this.deps.outbox.notify();
     await (await this.deps.vectors()).deleteDocument(doc.tenantId, doc.id, this.principal.isolation);

@@ -45,7 +45,7 @@ export class KnowledgeBaseService {
     private readonly db: Database,
     private readonly principal: Principal,
     private readonly vectors: () => Promise<VectorStore>,
-    private readonly outbox?: { notify(): void },
+    private readonly outbox: { notify(): void },
   ) {
     this.readers = readersOf(principal);
     this.byTenant = tenantLoader(db, async (tx, tenantIds) =>
@@ -132,15 +132,17 @@ export class KnowledgeBaseService {
     return this.reloaded(input.knowledgeBaseId);
   }
 
-  /** Deletes it with its documents and chunks, then its vectors (search never shows vectors without chunks). */
-  /** Its documents' stored bytes are released in the same transaction, as deleting them one by one would. */
+  /**
+   * Deletes it with its documents and chunks, then its vectors (search never shows vectors without chunks);
+   * its documents' stored bytes are released in the same transaction, as deleting them one by one would.
+   */
   async delete(id: string): Promise<boolean> {
     let released = false;
     await this.changeManaged(id, async (tx) => {
-      for (const doc of await documents.deleteDocumentsOf(tx, id)) released = (await storageReleased(tx, doc, this.principal.isolation)) || released;
+      released = await storageReleased(tx, await documents.deleteDocumentsOf(tx, id), this.principal.isolation);
       await store.deleteKnowledgeBase(tx, id);
     });
-    if (released) this.outbox?.notify();
+    if (released) this.outbox.notify();
     await (await this.vectors()).deleteKnowledgeBase(this.tenantId, id, this.principal.isolation);
     return true;
   }
