@@ -22,6 +22,9 @@ const urlMap = z.string().transform((value, ctx) => {
   return entries;
 });
 
+/** How the chat service orders its models for a question (CHAT_ROUTING_STRATEGY; the chat router's strategies). */
+export const ROUTING_STRATEGIES = ['COST', 'LATENCY', 'QUALITY'] as const;
+
 /**
  * Every environment variable Jarvis reads. The README's configuration table lists exactly these
  * (a test keeps the two in step); descriptions live there.
@@ -84,7 +87,7 @@ export const configSchema = z.object({
   RERANK_MODEL: z.string().min(1).optional(),
   RERANK_API_KEY: z.string().min(1).optional(),
   CHAT_MODELS: z.string().min(2).optional(),
-  CHAT_ROUTING_STRATEGY: z.enum(['COST', 'LATENCY', 'QUALITY']).default('COST'),
+  CHAT_ROUTING_STRATEGY: z.enum(ROUTING_STRATEGIES).default('COST'),
   CHAT_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   CHAT_ABANDON_MS: z.coerce.number().int().min(100).default(10_000),
   CHAT_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5_000),

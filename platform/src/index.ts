@@ -22,3 +22,4 @@ export * from './ids.ts';
 export * from './quota-overrides.ts';
 export * from './redis.ts';
 export * from './notifications.ts';
+export * from './options.ts';

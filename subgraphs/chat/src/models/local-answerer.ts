@@ -16,7 +16,7 @@
  * chunks streamed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { analyze } from '@jarvis/platform';
+import { analyze, definedOnly } from '@jarvis/platform';
 import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest, type ContextPassage } from './port.ts';
 
 export const NOT_FOUND_ANSWER = 'I could not find this in the knowledge base.';
@@ -32,7 +32,7 @@ export interface LocalAnswererOptions {
   minCoverage?: number;
 }
 
-export const LOCAL_ANSWERER_DEFAULTS = { name: 'local-extractive', tokenDelayMs: 0, maxSentences: 3, minCoverage: 0.25 } as const;
+const LOCAL_ANSWERER_DEFAULTS = { name: 'local-extractive', tokenDelayMs: 0, maxSentences: 3, minCoverage: 0.25 } as const;
 
 export interface AnswerSentence {
   /** The sentence as the passage has it (list markers dropped, a full stop added where it had none). */
@@ -77,7 +77,7 @@ export function answerText(sentences: readonly AnswerSentence[]): string {
 }
 
 /** One word with its trailing space per token; joined they give `answerText` back. */
-export function answerTokens(sentences: readonly AnswerSentence[]): string[] {
+function answerTokens(sentences: readonly AnswerSentence[]): string[] {
   return answerText(sentences).match(/\S+\s*/g) ?? [];
 }
 
@@ -163,8 +163,4 @@ export function splitSentences(text: string): string[] {
   return sentences
     .filter((sentence) => sentence.split(' ').length >= 3)
     .map((sentence) => (/[.!?]["'”’)\]]*$/u.test(sentence) ? sentence : `${sentence.replace(/[,;:]$/, '')}.`));
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

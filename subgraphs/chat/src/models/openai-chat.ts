@@ -31,7 +31,7 @@ export interface OpenAIChatModelOptions {
   timeoutMs?: number;
 }
 
-export const OPENAI_CHAT_DEFAULTS = { maxTokensField: 'max_completion_tokens', timeoutMs: 60_000 } as const;
+const OPENAI_CHAT_DEFAULTS = { maxTokensField: 'max_completion_tokens', timeoutMs: 60_000 } as const;
 
 /** A failed chat completions call; the message names the model and endpoint, never the API key. */
 export class ModelProviderError extends Error {

@@ -94,8 +94,6 @@ export interface ModelRegistryOptions {
   openaiApiKey?: string;
   /** Per-token delay of the local answerer (0 by default). */
   localTokenDelayMs?: number;
-  /** Upstream timeout until response headers, for `openai` models. */
-  openaiTimeoutMs?: number;
 }
 
 const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -144,6 +142,5 @@ function modelOf(spec: ModelSpec, options: ModelRegistryOptions): ChatModel {
     baseURL: options.openaiBaseURL ?? OPENAI_DEFAULT_BASE_URL,
     ...(options.openaiApiKey ? { apiKey: options.openaiApiKey } : {}),
     ...(spec.maxTokensField ? { maxTokensField: spec.maxTokensField } : {}),
-    ...(options.openaiTimeoutMs === undefined ? {} : { timeoutMs: options.openaiTimeoutMs }),
   });
 }

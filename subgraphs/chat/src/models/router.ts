@@ -18,10 +18,10 @@
  *   When every candidate fails before its first chunk, `AllModelsFailedError` lists why each one did.
  * - Aborting the request's signal cancels the model call in progress and throws the signal's reason.
  */
+import { definedOnly, ROUTING_STRATEGIES } from '@jarvis/platform';
 import { abortReason, type CompletionChunk, type CompletionRequest } from './port.ts';
 import { cost, type ModelRegistry, type ModelSpec, type RegisteredModel } from './registry.ts';
 
-export const ROUTING_STRATEGIES = ['COST', 'LATENCY', 'QUALITY'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
 
 export type RoutedChunk = { kind: 'model'; name: string } | CompletionChunk;
@@ -285,7 +285,6 @@ export class ModelRouter {
       if (unknown.length > 0) throw new RangeError(`unknown models: ${unknown.join(', ')}`);
       models = models.filter(({ spec }) => only.includes(spec.name));
     }
-    const position = new Map(this.models.map(({ spec }, index) => [spec.name, index]));
     const price = (spec: ModelSpec) => cost(spec, { promptTokens, completionTokens: maxTokens });
     const byCost = (a: ModelSpec, b: ModelSpec) => price(a) - price(b) || a.costPer1kPromptTokens + a.costPer1kCompletionTokens - (b.costPer1kPromptTokens + b.costPer1kCompletionTokens);
     const byQuality = (a: ModelSpec, b: ModelSpec) => b.quality - a.quality;
@@ -299,7 +298,8 @@ export class ModelRouter {
       QUALITY: (a: ModelSpec, b: ModelSpec) => byQuality(a, b) || byCost(a, b),
       LATENCY: byLatency,
     }[strategy];
-    return models.sort((a, b) => compare(a.spec, b.spec) || position.get(a.spec.name)! - position.get(b.spec.name)!);
+    // The sort is stable and `models` is in registry order, so ties stay in registry order.
+    return models.sort((a, b) => compare(a.spec, b.spec));
   }
 
   private recordTtft(name: string, ms: number): void {
@@ -347,8 +347,4 @@ function asError(error: unknown): Error {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -33,8 +33,8 @@ export function countTokens(text: string): number {
  * OpenAI's chat format costs a few tokens per message besides its content (role and delimiters) and a few
  * to prime the reply: 4 and 3 here, the published figures for its chat models.
  */
-export const TOKENS_PER_MESSAGE = 4;
-export const TOKENS_PER_REPLY = 3;
+const TOKENS_PER_MESSAGE = 4;
+const TOKENS_PER_REPLY = 3;
 
 /** The prompt tokens of a chat request: its messages' contents and their framing. */
 export function countMessageTokens(messages: readonly ChatMessage[]): number {
@@ -42,7 +42,7 @@ export function countMessageTokens(messages: readonly ChatMessage[]): number {
 }
 
 /** How a passage appears in the system prompt: its number, the one an answer cites, its title and text. */
-export function formatPassage(passage: ContextPassage): string {
+function formatPassage(passage: ContextPassage): string {
   return `[${passage.n}] ${passage.title}\n${passage.text}`;
 }
 

@@ -7,6 +7,7 @@
  * (0.5 s doubling to 8 s, with jitter), honouring `retry-after-ms` and `retry-after`. The SDK asks for
  * base64 by default and decodes it; servers that ignore `encoding_format` and answer with float arrays work too.
  */
+import { definedOnly } from '@jarvis/platform';
 import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
 import type { OpenAI } from 'openai';
 import type { Embedder } from './embedder.ts';
@@ -115,10 +116,6 @@ function settingsOf(options: OpenAIEmbedderOptions): Settings {
     timeoutMs,
     apiKey: options.apiKey,
   };
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function clientOf(options: OpenAIEmbedderOptions): OpenAI {
