@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { failFastRedis } from '../redis.ts';
+import { failFastRedis, type FailFastRedis } from '../redis.ts';
 import { duration, newReservationId, periodTtlOf, wholeNumber } from './arguments.ts';
 import { gcraSteps } from './gcra.ts';
 import { ACQUIRE, CONSUMED, HIT, RELEASE, RENEW, RESERVE, SETTLE, type LuaScript } from './scripts.ts';
@@ -19,16 +18,13 @@ const COMMAND_TIMEOUT_MS = 500;
 
 /** The limits port on Redis: each operation is one Lua script, atomic across every replica sharing the server. */
 export class RedisLimitStore implements LimitStore {
-  private readonly redis: Redis;
+  private readonly client: FailFastRedis;
   private readonly prefix: string;
-  private readonly connected: Promise<unknown>;
 
   constructor({ url, prefix = 'jarvis:limits:', onConnectionError = () => {} }: RedisLimitStoreOptions) {
     this.prefix = prefix;
-    this.redis = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
-    for (const { name, lua } of [HIT, RESERVE, SETTLE, RELEASE, CONSUMED, ACQUIRE, RENEW]) this.redis.defineCommand(name, { lua });
-    // Calls wait for the first connection only; once it has succeeded or failed, they fail fast while Redis is away.
-    this.connected = this.redis.connect().catch(() => undefined);
+    this.client = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
+    for (const { name, lua } of [HIT, RESERVE, SETTLE, RELEASE, CONSUMED, ACQUIRE, RENEW]) this.client.redis.defineCommand(name, { lua });
   }
 
   async hit(key: string, limit: RateLimit, cost = 1): Promise<RateDecision> {
@@ -73,14 +69,12 @@ export class RedisLimitStore implements LimitStore {
 
   /** One ZREM: atomic on its own, and it needs no clock. */
   async releaseLease(key: string, leaseId: string): Promise<void> {
-    await this.connected;
-    await this.redis.zrem(this.key('lease', key), leaseId);
+    await this.client.connected;
+    await this.client.redis.zrem(this.key('lease', key), leaseId);
   }
 
-  async close(): Promise<void> {
-    await this.connected;
-    if (this.redis.status !== 'ready') return this.redis.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   /** Braces make the key a hash tag, so a period's two keys stay on one Redis Cluster slot. */
@@ -98,8 +92,9 @@ export class RedisLimitStore implements LimitStore {
 
   /** Commands defined without a key count take it as their first argument. */
   private async run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
-    await this.connected;
-    const command = (this.redis as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[script.name]!;
-    return command.call(this.redis, keys.length, ...keys, ...args);
+    const { redis, connected } = this.client;
+    await connected;
+    const command = (redis as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[script.name]!;
+    return command.call(redis, keys.length, ...keys, ...args);
   }
 }

@@ -1,26 +1,15 @@
+import { REDIS_LUA_CLOCK } from '../redis.ts';
+
 /** A Lua script, registered with ioredis (`defineCommand`), which runs it by its SHA and loads it when needed. */
 export interface LuaScript {
   name: string;
   lua: string;
 }
 
+/** Every script keeps time by the server's clock (`now_us`, `now_ms`, `ceil_ms`, `int`: see REDIS_LUA_CLOCK). */
 function script(name: string, body: string): LuaScript {
-  return { name, lua: `${PRELUDE}\n${body}` };
+  return { name, lua: `${REDIS_LUA_CLOCK}\n${body}` };
 }
-
-/**
- * Server time, so replicas' clocks do not matter. Numbers go to redis.call formatted as integers: Lua would
- * write a microsecond timestamp in exponent notation, which loses digits and which PEXPIRE refuses.
- */
-const PRELUDE = `
-local function int(x) return string.format('%.0f', x) end
-local function now_us()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function now_ms() return math.floor(now_us() / 1000) end
-local function ceil_ms(us) return math.ceil(us / 1000) end
-`;
 
 /** KEYS: tat. ARGV: interval, tolerance, increment (µs). Returns {allowed, remaining, retryAfterMs, resetMs}; see gcra.ts. */
 export const HIT = script('jarvisLimitsHit', `

@@ -1,5 +1,4 @@
-import { failFastRedis } from '@jarvis/platform';
-import type { Redis } from 'ioredis';
+import { failFastRedis, REDIS_LUA_CLOCK, type FailFastRedis } from '@jarvis/platform';
 import { decodeVector, encodeVector, hasFeatures, keyMaterial, rankMatches, type SemanticEntry } from './keys.ts';
 import type { CacheSettings } from './memory.ts';
 import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
@@ -16,13 +15,8 @@ import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.t
  * the tag or run into another tenant's names.
  */
 
-/** Server time, so replicas' clocks do not matter; integers formatted as such for redis.call. */
-const PRELUDE = `
-local function int(x) return string.format('%.0f', x) end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+/** Server time (REDIS_LUA_CLOCK), so replicas' clocks do not matter, and the bucket's housekeeping. */
+const PRELUDE = `${REDIS_LUA_CLOCK}
 local function hdel(key, fields)
   for i = 1, #fields, 1000 do redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
 end
@@ -101,9 +95,8 @@ interface CacheCommands {
 const COMMAND_TIMEOUT_MS = 1_000;
 
 export class RedisInferenceCache implements InferenceCache {
-  private readonly redis: Redis;
+  private readonly client: FailFastRedis;
   private readonly commands: CacheCommands;
-  private readonly connected: Promise<unknown>;
 
   constructor(
     url: string,
@@ -111,17 +104,16 @@ export class RedisInferenceCache implements InferenceCache {
     private readonly settings: CacheSettings,
     onConnectionError: (error: Error) => void,
   ) {
-    this.redis = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
-    for (const { name, numberOfKeys, lua } of [STORE, ENTRIES, ANSWER_OR_PRUNE]) this.redis.defineCommand(name, { numberOfKeys, lua });
-    this.commands = this.redis as unknown as CacheCommands;
-    this.connected = this.redis.connect().catch(() => undefined);
+    this.client = failFastRedis(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, onConnectionError });
+    for (const { name, numberOfKeys, lua } of [STORE, ENTRIES, ANSWER_OR_PRUNE]) this.client.redis.defineCommand(name, { numberOfKeys, lua });
+    this.commands = this.client.redis as unknown as CacheCommands;
   }
 
   async lookup(key: CacheKey): Promise<CacheHit | undefined> {
     const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
     const names = this.names(tenantId, bucket);
-    await this.connected;
-    const exactHit = await this.redis.get(names.answer(exact));
+    await this.client.connected;
+    const exactHit = await this.client.redis.get(names.answer(exact));
     if (exactHit !== null) return { kind: 'EXACT', answer: JSON.parse(exactHit) as CachedAnswer, similarity: 1 };
     if (!question) return undefined;
     const [vector] = await this.settings.embedder.embed([question]);
@@ -138,7 +130,7 @@ export class RedisInferenceCache implements InferenceCache {
     const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
     const [vector] = question ? await this.settings.embedder.embed([question]) : [];
     const names = this.names(tenantId, bucket);
-    await this.connected;
+    await this.client.connected;
     await this.commands.jarvisInferenceCacheStore(
       names.answer(exact),
       names.bucket,
@@ -151,10 +143,8 @@ export class RedisInferenceCache implements InferenceCache {
     );
   }
 
-  async close(): Promise<void> {
-    await this.connected;
-    if (this.redis.status !== 'ready') return this.redis.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   private names(tenantId: string, bucket: string) {
