@@ -9,12 +9,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { openDatabase } from '@jarvis/platform';
+import { LocalHashEmbedder, openDatabase } from '@jarvis/platform';
 import * as chunkStore from '../subgraphs/knowledge/src/chunks/store.ts';
 import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
 import * as knowledgeBases from '../subgraphs/knowledge/src/knowledge-bases/store.ts';
 import { Bm25Index, DEFAULT_BM25 } from '../subgraphs/knowledge/src/retrieval/bm25.ts';
-import { LocalHashEmbedder } from '../subgraphs/knowledge/src/retrieval/embedder.ts';
 import { DEFAULT_HYBRID_WEIGHTS, DEFAULT_RRF, fuseHybrid, rrf } from '../subgraphs/knowledge/src/retrieval/fusion.ts';
 import { ndcgAtK, recallAtK, type Qrels } from '../subgraphs/knowledge/src/retrieval/metrics.ts';
 import { topK, type ScoredId } from '../subgraphs/knowledge/src/retrieval/ranking.ts';

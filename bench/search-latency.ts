@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILT_IN_ROLES, createLogger, openDatabase, type Database, type Principal, type Transaction } from '@jarvis/platform';
+import { BUILT_IN_ROLES, createLogger, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, type Database, type Principal, type Transaction } from '@jarvis/platform';
 import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { analyzeChunks, lexicalSearchStatement } from '../subgraphs/knowledge/src/chunks/store.ts';
 import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
@@ -23,8 +23,6 @@ import { chunkText, DEFAULT_CHUNKING } from '../subgraphs/knowledge/src/ingestio
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../subgraphs/knowledge/src/ingestion/worker.ts';
 import { KnowledgeBaseService } from '../subgraphs/knowledge/src/knowledge-bases/service.ts';
 import * as knowledgeBases from '../subgraphs/knowledge/src/knowledge-bases/store.ts';
-import { ENGLISH_STOPWORDS } from '../subgraphs/knowledge/src/retrieval/analyzer.ts';
-import { LocalHashEmbedder } from '../subgraphs/knowledge/src/retrieval/embedder.ts';
 import { LocalReranker } from '../subgraphs/knowledge/src/retrieval/rerank.ts';
 import { SearchService, type SearchMode } from '../subgraphs/knowledge/src/search/service.ts';
 import { openVectorStore, type OpenedVectorStore } from '../subgraphs/knowledge/src/vectors/index.ts';

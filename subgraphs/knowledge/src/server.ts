@@ -1,10 +1,9 @@
-import { defineSubgraph, quotaOverridesSubscription, type ResourceServices } from '@jarvis/platform';
+import { defineSubgraph, quotaOverridesSubscription, type Embedder, type ResourceServices } from '@jarvis/platform';
 import { DocumentService } from './documents/service.ts';
 import { openDocumentStatusFeed, type DocumentStatusFeed } from './documents/status-feed.ts';
 import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
 import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
-import type { Embedder } from './retrieval/embedder.ts';
 import { openEmbedder, rerankerOf } from './retrieval/models.ts';
 import type { Reranker } from './retrieval/rerank.ts';
 import { resolvers, type KnowledgeContext } from './resolvers.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { Database, Transaction } from '@jarvis/platform';
+import { analyze, type Database, type Transaction } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import {
   analyzeChunks,
@@ -15,7 +15,6 @@ import {
   type StoredChunk,
 } from '../src/chunks/store.ts';
 import { chunkText } from '../src/ingestion/chunker.ts';
-import { analyze } from '../src/retrieval/analyzer.ts';
 import { Bm25Index } from '../src/retrieval/bm25.ts';
 import type { ScoredId } from '../src/retrieval/ranking.ts';
 

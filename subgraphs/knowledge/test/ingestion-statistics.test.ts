@@ -9,13 +9,12 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger, dedicatedSchemaName, enterTenant, type Database, type TenantIsolation } from '@jarvis/platform';
+import { createLogger, dedicatedSchemaName, enterTenant, LocalHashEmbedder, type Database, type TenantIsolation } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { ANALYZE_GROWTH, ANALYZE_MIN_ROWS } from '../src/chunks/statistics.ts';
 import * as documents from '../src/documents/store.ts';
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../src/ingestion/worker.ts';
 import * as knowledgeBases from '../src/knowledge-bases/store.ts';
-import { LocalHashEmbedder } from '../src/retrieval/embedder.ts';
 import { openVectorStore, type VectorStore } from '../src/vectors/index.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations/', import.meta.url));

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { analyze, stem, tokenize } from '../src/retrieval/analyzer.ts';
+import { analyze, LocalHashEmbedder, murmur3, porterStem, stem, tokenize } from '@jarvis/platform';
 import { Bm25Index } from '../src/retrieval/bm25.ts';
-import { LocalHashEmbedder, murmur3 } from '../src/retrieval/embedder.ts';
 import { blend, fuseHybrid, rrf } from '../src/retrieval/fusion.ts';
 import { ndcgAtK, recallAtK } from '../src/retrieval/metrics.ts';
-import { porterStem } from '../src/retrieval/porter.ts';
 import { topK, type ScoredId } from '../src/retrieval/ranking.ts';
 
 const ids = (hits: ScoredId[]) => hits.map((hit) => hit.id);

@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, dedicatedSchemaName, enterTenant, USAGE_TOPIC, type Database, type TenantIsolation } from '@jarvis/platform';
+import { createLogger, dedicatedSchemaName, enterTenant, LocalHashEmbedder, USAGE_TOPIC, type Database, type TenantIsolation } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import * as documents from '../src/documents/store.ts';
 import type { Document } from '../src/documents/store.ts';
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../src/ingestion/worker.ts';
 import * as knowledgeBases from '../src/knowledge-bases/store.ts';
-import { LocalHashEmbedder } from '../src/retrieval/embedder.ts';
 import { storageEventId, storageReleased, storageReleaseEventId } from '../src/usage.ts';
 import { openVectorStore, type VectorStore } from '../src/vectors/index.ts';
 

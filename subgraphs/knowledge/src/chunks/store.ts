@@ -3,8 +3,7 @@
  * chunk and analyzer term, and Okapi BM25 over those postings in SQL. Every function takes a tenant
  * transaction, so row-level security confines it to that tenant's rows whatever it filters on.
  */
-import type { Database, Transaction } from '@jarvis/platform';
-import { analyze } from '../retrieval/analyzer.ts';
+import { analyze, type Database, type Transaction } from '@jarvis/platform';
 import { DEFAULT_BM25 } from '../retrieval/bm25.ts';
 import type { ScoredId } from '../retrieval/ranking.ts';
 

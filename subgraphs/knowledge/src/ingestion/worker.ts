@@ -11,6 +11,7 @@ import {
   writeEvent,
   type BusEvent,
   type Database,
+  type Embedder,
   type Logger,
   type TenantIsolation,
   type Transaction,
@@ -22,7 +23,6 @@ import * as documents from '../documents/store.ts';
 import type { Document } from '../documents/store.ts';
 import * as knowledgeBases from '../knowledge-bases/store.ts';
 import { uuidOf } from '@jarvis/platform';
-import type { Embedder } from '../retrieval/embedder.ts';
 import { storageStored } from '../usage.ts';
 import type { VectorStore } from '../vectors/index.ts';
 import { chunkText, DEFAULT_CHUNKING, type Chunk } from './chunker.ts';

@@ -1,6 +1,5 @@
 /** The embedder and reranker the configuration names: local ones unless a model service is configured. */
-import { ConfigError, type Config } from '@jarvis/platform';
-import { LocalHashEmbedder, type Embedder } from './embedder.ts';
+import { ConfigError, LocalHashEmbedder, type Config, type Embedder } from '@jarvis/platform';
 import { openOpenAIEmbedder } from './openai-embedder.ts';
 import { HttpReranker } from './rerank-http.ts';
 import { LocalReranker, type Reranker } from './rerank.ts';

@@ -7,10 +7,9 @@
  * (0.5 s doubling to 8 s, with jitter), honouring `retry-after-ms` and `retry-after`. The SDK asks for
  * base64 by default and decodes it; servers that ignore `encoding_format` and answer with float arrays work too.
  */
-import { definedOnly } from '@jarvis/platform';
+import { definedOnly, type Embedder } from '@jarvis/platform';
 import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
 import type { OpenAI } from 'openai';
-import type { Embedder } from './embedder.ts';
 
 export interface OpenAIEmbedderOptions {
   /** The API root, `/embeddings` is appended: `https://api.openai.com/v1`, `http://localhost:11434/v1`. */

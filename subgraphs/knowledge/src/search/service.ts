@@ -4,12 +4,11 @@
  * is asked: only readable knowledge bases are searched, and per-document restrictions filter inside each
  * store, so a passage the caller may not read is never a candidate.
  */
-import { badUserInput, parseInput, requirePermission, type Database, type Logger, type Principal } from '@jarvis/platform';
+import { badUserInput, parseInput, requirePermission, type Database, type Embedder, type Logger, type Principal } from '@jarvis/platform';
 import { z } from 'zod';
 import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-bases/service.ts';
-import type { Embedder } from '../retrieval/embedder.ts';
 import { fuseHybrid } from '../retrieval/fusion.ts';
 import type { ScoredId } from '../retrieval/ranking.ts';
 import type { Reranker } from '../retrieval/rerank.ts';
