@@ -7,7 +7,7 @@
  */
 import { assertBusName } from './bus/types.ts';
 import type { Bus, BusEvent } from './bus/index.ts';
-import { isUuid, type Database, type Transaction } from './db/index.ts';
+import { isUuid, tenantSchemas, type Database, type Transaction } from './db/index.ts';
 import type { Logger } from './logger.ts';
 
 /** Adds `event` to the outbox within the caller's transaction; it is published only if that commits. */
@@ -112,21 +112,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       await running;
     },
   };
-}
-
-/**
- * The service's own schema and its DEDICATED tenants' schemas (`<schema>_t_<hex>`), each with an outbox.
- * The names come from the catalog, matched against the service's checked schema name: safe to splice.
- */
-export async function tenantSchemas(db: Database): Promise<string[]> {
-  const rows = await db.withSystem((tx) =>
-    tx.query<{ schema: string }>(
-      `SELECT schemaname AS schema FROM pg_tables
-       WHERE tablename = 'outbox' AND (schemaname = $1 OR schemaname ~ $2) ORDER BY schemaname`,
-      [db.schema, `^${db.schema}_t_[0-9a-f]{32}$`],
-    ),
-  );
-  return rows.map((row) => row.schema);
 }
 
 /**

@@ -4,9 +4,9 @@ import type { Principal, TenantIsolation } from '../principal.ts';
 import { applyMigrations, readMigrations, type Migration } from './migrate.ts';
 import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
-import type { Database, Driver, Transaction } from './types.ts';
+import type { Database, Driver, SchemaPreparation, Transaction } from './types.ts';
 
-export type { Database, Transaction, Row } from './types.ts';
+export type { Database, Transaction, Row, SchemaPreparation } from './types.ts';
 export { MigrationError } from './migrate.ts';
 
 export interface DatabaseOptions {
@@ -54,19 +54,23 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
   let migrations: Migration[] = [];
   // Dedicated schemas this process has brought up to date, migrated on first use after each start.
   const migrated = new Map<string, Promise<unknown>>();
+  const preparations: SchemaPreparation[] = [];
 
   function migratedDedicatedSchema(tenantId: string): Promise<string> {
     const name = dedicatedSchemaName(schema, tenantId);
     let ready = migrated.get(name);
     if (!ready) {
-      ready = driver.transaction((tx) => applyMigrations(tx, name, appRole, migrations));
+      ready = driver.transaction(async (tx) => {
+        await applyMigrations(tx, name, appRole, migrations);
+        for (const prepare of preparations) await prepare(tx, name);
+      });
       ready.catch(() => migrated.delete(name));
       migrated.set(name, ready);
     }
     return ready.then(() => name);
   }
 
-  return {
+  const database: Database = {
     kind: driver.kind,
     schema,
     withTenant(tenantId, work) {
@@ -92,8 +96,31 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
       if (!IDENTIFIER.test(channel)) return Promise.reject(new Error(`"${channel}" is not a plain lower-case SQL identifier`));
       return driver.listen(channel, onPayload);
     },
+    async prepareSchemas(prepare) {
+      preparations.push(prepare);
+      // Schemas migrated before now, or while it was being registered, are prepared here; preparing is idempotent.
+      await Promise.allSettled(migrated.values());
+      for (const name of await tenantSchemas(database)) await driver.transaction((tx) => prepare(tx, name));
+    },
     close: () => driver.close(),
   };
+  return database;
+}
+
+/**
+ * The service's own schema and its DEDICATED tenants' schemas (`<schema>_t_<hex>`), each with an outbox (every migrated schema has
+ * one).
+ * The names come from the catalog, matched against the service's checked schema name: safe to splice.
+ */
+export async function tenantSchemas(db: Database): Promise<string[]> {
+  const rows = await db.withSystem((tx) =>
+    tx.query<{ schema: string }>(
+      `SELECT schemaname AS schema FROM pg_tables
+       WHERE tablename = 'outbox' AND (schemaname = $1 OR schemaname ~ $2) ORDER BY schemaname`,
+      [db.schema, `^${db.schema}_t_[0-9a-f]{32}$`],
+    ),
+  );
+  return rows.map((row) => row.schema);
 }
 
 const invalidTenantId = (tenantId: string) => badUserInput(`"${tenantId}" is not a valid tenant id`, 'tenantId');

@@ -1,5 +1,8 @@
 export type Row = Record<string, unknown>;
 
+/** See Database.prepareSchemas. */
+export type SchemaPreparation = (tx: Transaction, schema: string) => Promise<void>;
+
 /** One open transaction. `query` takes parameters; `exec` runs a script of several statements. */
 export interface Transaction {
   query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
@@ -39,6 +42,13 @@ export interface Database {
   withSystem<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Applies pending migrations from `dir` in one transaction; returns the names applied. */
   migrate(dir: string): Promise<string[]>;
+  /**
+   * Work every schema of the service needs after its migrations, which they cannot do themselves (shaping a
+   * table to a size known only at run time, say): run now, as the owner, in the service's schema and each
+   * DEDICATED tenant's, and from then on in the transaction that migrates a new tenant schema, before its
+   * first use. `prepare` must be idempotent; register it once.
+   */
+  prepareSchemas(prepare: SchemaPreparation): Promise<void>;
   ping(): Promise<void>;
   /**
    * Calls `onPayload` with each notification on `channel` (`pg_notify`, sent when the notifying transaction

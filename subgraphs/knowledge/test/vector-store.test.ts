@@ -306,7 +306,7 @@ for (const variant of storeVariants) {
       assert.deepEqual(idsOf(await search({ ...place, tenantId: other.tenantId, knowledgeBaseId: other.knowledgeBaseId }, [1, 0, 0, 0], { isolation: 'DEDICATED' })), [other.id]);
     });
 
-    if (variant.name.startsWith('pgvector')) test("on pgvector, a DEDICATED tenant's table gets the dimensions and HNSW index: a new schema before its first vector, existing ones at ensureCollection", async () => {
+    if (variant.name.startsWith('pgvector')) test("on pgvector, a DEDICATED tenant's table gets the dimensions and HNSW index: a new schema when it is created, existing ones at ensureCollection", async () => {
       const db = opened.db!;
       const newcomer = randomUUID();
       await store.upsert([{ ...chunkAt(newPlace(newcomer), [1, 0, 0, 0]), isolation: 'DEDICATED' }]);
@@ -314,10 +314,17 @@ for (const variant of storeVariants) {
       assert.equal(shaped.dimensions, 4);
       assert.match(shaped.index ?? 'no index', HNSW_COSINE);
 
-      // A schema some other part of the service created (a document added) before this store was opened.
+      // A schema some other part of the service creates (a document added) is shaped in the transaction that creates it.
       const earlier = randomUUID();
       await db.withDedicatedTenant(earlier, async () => {});
       const earlierSchema = dedicatedSchemaName(db.schema, earlier);
+      assert.equal((await vectorTableShape(db, earlierSchema)).dimensions, 4, 'shaped when created');
+      // As one created before this store was opened (or by a release without shaping) would be: unshaped.
+      await db.withSystem(async (tx) => {
+        const [extension] = await tx.query<{ schema: string }>(`SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'vector'`);
+        await tx.exec(`DROP INDEX ${earlierSchema}.chunk_vectors_embedding_idx;
+          ALTER TABLE ${earlierSchema}.chunk_vectors ALTER COLUMN embedding TYPE ${extension!.schema}.vector`);
+      });
       assert.deepEqual(await vectorTableShape(db, earlierSchema), { dimensions: -1, index: null }, 'a new schema is unshaped');
       const reopened = await openVectorStore({ db });
       await reopened.ensureCollection(4);

@@ -1,4 +1,4 @@
-import { dedicatedSchemaName, enterTenant, groupBy, type Database, type TenantIsolation, type Transaction } from '@jarvis/platform';
+import { enterTenant, groupBy, type Database, type Transaction } from '@jarvis/platform';
 import {
   checkDimensionCount,
   checkTopK,
@@ -28,54 +28,25 @@ const ROWS_PER_INSERT = 500;
  * Chunk vectors in the knowledge schema's `chunk_vectors` (migration 0002), under row-level security: every
  * statement runs in a tenant transaction, so no query reaches another tenant's rows whatever it filters on.
  * A DEDICATED tenant's vectors are in its own schema's `chunk_vectors`, which gets the same dimension count
- * and HNSW index as the shared one: those of existing schemas at ensureCollection, a new schema's before its
- * first vector is written or searched, so the index is built while the table is still empty.
+ * and HNSW index as the shared one (Database.prepareSchemas): a new schema's in the transaction that creates
+ * it, so the index is built while the table is still empty.
  */
 export async function openPgvectorStore(db: Database): Promise<VectorStore> {
   const vectorSchema = await requireVectorSchema(db);
   const sql = statements(vectorSchema);
   const dimensions = new Dimensions();
-  let shapedFor: number | undefined;
-  /** Dedicated schemas whose table is shaped, or being shaped, in this process. */
-  const shaped = new Map<string, Promise<void>>();
-
-  function shapeOnce(schema: string, count: number, before?: () => Promise<unknown>): Promise<void> {
-    let ready = shaped.get(schema);
-    if (!ready) {
-      ready = (async () => {
-        await before?.();
-        await db.withSystem((tx) => shapeTable(tx, sql, schema, count));
-      })();
-      ready.catch(() => shaped.delete(schema));
-      shaped.set(schema, ready);
-    }
-    return ready;
-  }
-
-  /** Enters the tenant's transaction; a DEDICATED tenant's table is shaped first (its schema created if new). */
-  async function enterShaped<T>(tenantId: string, isolation: TenantIsolation, work: (tx: Transaction) => Promise<T>): Promise<T> {
-    const enter = enterTenant(db, isolation);
-    if (isolation === 'DEDICATED') {
-      // withDedicatedTenant creates and migrates the schema on its first use; only then is there a table to shape.
-      await shapeOnce(dedicatedSchemaName(db.schema, tenantId), shapedFor!, () => enter(tenantId, async () => {}));
-    }
-    return enter(tenantId, work);
-  }
-
   return {
     kind: 'pgvector',
     async ensureCollection(count) {
       checkDimensionCount(count);
-      await db.withSystem((tx) => shapeTable(tx, sql, db.schema, count));
-      for (const schema of await dedicatedVectorSchemas(db)) await shapeOnce(schema, count);
-      shapedFor = count;
+      await db.prepareSchemas((tx, schema) => shapeTable(tx, sql, schema, count));
       dimensions.prepared(count);
     },
     async upsert(chunks) {
       dimensions.check(chunks.map((chunk) => chunk.vector));
       for (const ofTenant of groupBy(lastOfEachId(chunks), (chunk) => chunk.tenantId).values()) {
         const { tenantId, isolation = 'SHARED' } = ofTenant[0]!;
-        await enterShaped(tenantId, isolation, async (tx) => {
+        await enterTenant(db, isolation)(tenantId, async (tx) => {
           for (const batch of inBatches(ofTenant, ROWS_PER_INSERT)) await tx.query(sql.upsert, [rowsAsJson(batch, (vector) => Array.from(vector))]);
         });
       }
@@ -84,7 +55,7 @@ export async function openPgvectorStore(db: Database): Promise<VectorStore> {
       dimensions.check([query.vector]);
       checkTopK(query.topK);
       if (query.knowledgeBaseIds.length === 0) return [];
-      return enterShaped(query.tenantId, query.isolation ?? 'SHARED', (tx) => nearest(tx, sql, query));
+      return enterTenant(db, query.isolation ?? 'SHARED')(query.tenantId, (tx) => nearest(tx, sql, query));
     },
     async deleteDocument(tenantId, documentId, isolation = 'SHARED') {
       await enterTenant(db, isolation)(tenantId, (tx) => tx.query(`DELETE FROM chunk_vectors WHERE document_id = $1`, [documentId]));
@@ -97,21 +68,6 @@ export async function openPgvectorStore(db: Database): Promise<VectorStore> {
     // The database belongs to the subgraph, which closes it.
     close: async () => {},
   };
-}
-
-/**
- * The DEDICATED tenants' schemas (`<schema>_t_<hex>`, platform's dedicatedSchemaName) that have a
- * chunk_vectors table. The names come from the catalog, matched against the service's checked schema name:
- * safe to splice.
- */
-async function dedicatedVectorSchemas(db: Database): Promise<string[]> {
-  const rows = await db.withSystem((tx) =>
-    tx.query<{ schema: string }>(
-      `SELECT schemaname AS schema FROM pg_tables WHERE tablename = 'chunk_vectors' AND schemaname ~ $1 ORDER BY schemaname`,
-      [`^${db.schema}_t_[0-9a-f]{32}$`],
-    ),
-  );
-  return rows.map((row) => row.schema);
 }
 
 interface Availability {
