@@ -8,6 +8,7 @@
 import {
   enterTenant,
   TENANT_ISOLATIONS,
+  uuidOf,
   writeEvent,
   type BusEvent,
   type Database,
@@ -22,7 +23,6 @@ import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { Document } from '../documents/store.ts';
 import * as knowledgeBases from '../knowledge-bases/store.ts';
-import { uuidOf } from '@jarvis/platform';
 import { storageStored } from '../usage.ts';
 import type { VectorStore } from '../vectors/index.ts';
 import { chunkText, DEFAULT_CHUNKING, type Chunk } from './chunker.ts';
