@@ -6,7 +6,7 @@
  * from when they were stored; a hit does not extend it. On Redis when a URL is given, in this process otherwise.
  */
 import { createLogger, LocalHashEmbedder, occasionalWarning, type Embedder, type Logger } from '@jarvis/platform';
-import { checkTenant } from './keys.ts';
+import { checkTenant, prepareKey, type CacheAdapter } from './keys.ts';
 import { MemoryInferenceCache, type CacheSettings } from './memory.ts';
 import { RedisInferenceCache } from './redis.ts';
 import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
@@ -51,21 +51,23 @@ export function openInferenceCache({
   if (!(Number.isInteger(maxSemanticEntries) && maxSemanticEntries >= 1)) {
     throw new RangeError(`maxSemanticEntries must be a positive integer, got ${maxSemanticEntries}`);
   }
-  const settings: CacheSettings = { ttlMs: Math.max(1, Math.round(ttlSeconds * 1000)), semanticThreshold, maxSemanticEntries, embedder };
-  const cache = redisUrl ? new RedisInferenceCache(redisUrl, prefix, settings, onError) : new MemoryInferenceCache(settings);
-  return failingSoft(cache, onError);
+  const settings: CacheSettings = { ttlMs: Math.max(1, Math.round(ttlSeconds * 1000)), semanticThreshold, maxSemanticEntries };
+  const adapter = redisUrl ? new RedisInferenceCache(redisUrl, prefix, settings, onError) : new MemoryInferenceCache(settings);
+  return inFront(adapter, embedder, onError);
 }
 
 /**
- * A cache is an optimisation: while it cannot be reached (or the embedder fails), a lookup is a miss and a
- * store is skipped, and the answer is produced as if there were no cache. A key without a tenant is a caller's bug and still throws.
+ * The front layer, the same for every adapter: it checks the tenant and prepares the key (hashes, and the
+ * question's embedding when an adapter first asks for it) once. A cache is an optimisation: while it cannot be
+ * reached (or the embedder fails), a lookup is a miss and a store is skipped, and the answer is produced as if
+ * there were no cache. A key without a tenant is a caller's bug and still throws.
  */
-function failingSoft(cache: InferenceCache, onError: (error: unknown) => void): InferenceCache {
+function inFront(adapter: CacheAdapter, embedder: Embedder, onError: (error: unknown) => void): InferenceCache {
   return {
     async lookup(key: CacheKey): Promise<CacheHit | undefined> {
       checkTenant(key);
       try {
-        return await cache.lookup(key);
+        return await adapter.lookup(prepareKey(key, embedder));
       } catch (error) {
         onError(error);
         return undefined;
@@ -74,12 +76,12 @@ function failingSoft(cache: InferenceCache, onError: (error: unknown) => void): 
     async store(key: CacheKey, answer: CachedAnswer): Promise<void> {
       checkTenant(key);
       try {
-        await cache.store(key, answer);
+        await adapter.store(prepareKey(key, embedder), answer);
       } catch (error) {
         onError(error);
       }
     },
-    close: () => cache.close(),
+    close: () => adapter.close(),
   };
 }
 

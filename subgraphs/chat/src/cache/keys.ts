@@ -1,11 +1,11 @@
 /**
  * What the cache is keyed by, the same for every adapter: normalised text, stable JSON of the parameters, the
- * exact key, the semantic bucket, and the cosine ranking of a bucket's questions.
+ * exact key, the semantic bucket, the prepared key adapters are handed, and the cosine ranking of a bucket's questions.
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { tokenize } from '@jarvis/platform';
-import type { CacheKey } from './types.ts';
+import { tokenize, type Embedder } from '@jarvis/platform';
+import type { CacheHit, CacheKey, CachedAnswer } from './types.ts';
 
 /** Unicode NFKC, whitespace runs collapsed to one space, trimmed, lower-cased. */
 export function normalizeText(text: string): string {
@@ -73,8 +73,8 @@ export function checkTenant(key: CacheKey): void {
   if (typeof key.tenantId !== 'string' || key.tenantId === '') throw new TypeError('an inference cache key needs a tenantId');
 }
 
+/** The hashes of a key whose tenant has been checked (checkTenant). */
 export function keyMaterial(key: CacheKey, embedderId: string): KeyMaterial {
-  checkTenant(key);
   const params = stableJson(key.params ?? {});
   const prompt = normalizeText(key.prompt);
   const question = normalizeText(key.question);
@@ -85,6 +85,36 @@ export function keyMaterial(key: CacheKey, embedderId: string): KeyMaterial {
     question,
     bucket: sha256(JSON.stringify(['semantic-v1', key.model, params, embedderId, sha256(context), guardOf(question)])),
   };
+}
+
+/** A key as adapters get it: hashed once, in front of them, with its question embedded on demand. */
+export interface PreparedKey {
+  tenantId: string;
+  exact: string;
+  bucket: string;
+  /**
+   * The question's embedding, made on the first call only (later calls share it), so a lookup that needs none
+   * costs none. Undefined for no question or a vector without features: exact lookups only. Rejects when the embedder fails.
+   */
+  vector(): Promise<Float32Array | undefined>;
+}
+
+export function prepareKey(key: CacheKey, embedder: Embedder): PreparedKey {
+  const { tenantId, exact, question, bucket } = keyMaterial(key, embedder.id);
+  let embedded: Promise<Float32Array | undefined> | undefined;
+  const embed = async (): Promise<Float32Array | undefined> => {
+    if (!question) return undefined;
+    const [vector] = await embedder.embed([question]);
+    return vector && hasFeatures(vector) ? vector : undefined;
+  };
+  return { tenantId, exact, bucket, vector: () => (embedded ??= embed()) };
+}
+
+/** An adapter (memory, Redis) behind the front layer (index.ts), which checks the tenant, prepares keys and fails soft. */
+export interface CacheAdapter {
+  lookup(key: PreparedKey): Promise<CacheHit | undefined>;
+  store(key: PreparedKey, answer: CachedAnswer): Promise<void>;
+  close(): Promise<void>;
 }
 
 const BIG_ENDIAN = endianness() === 'BE';

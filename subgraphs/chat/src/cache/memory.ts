@@ -1,12 +1,10 @@
-import type { Embedder } from '@jarvis/platform';
-import { hasFeatures, keyMaterial, rankMatches, type SemanticEntry } from './keys.ts';
-import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
+import { rankMatches, type CacheAdapter, type PreparedKey, type SemanticEntry } from './keys.ts';
+import type { CacheHit, CachedAnswer } from './types.ts';
 
 export interface CacheSettings {
   ttlMs: number;
   semanticThreshold: number;
   maxSemanticEntries: number;
-  embedder: Embedder;
 }
 
 interface StoredAnswer {
@@ -26,7 +24,7 @@ const SWEEP_EVERY_MS = 60_000;
  * The inference cache in this process, for the embedded default (one replica): the semantics of the Redis
  * adapter, with maps. Keys are scoped by tenant first; a bucket is a Map in storing order, the newest last.
  */
-export class MemoryInferenceCache implements InferenceCache {
+export class MemoryInferenceCache implements CacheAdapter {
   private readonly answers = new Map<string, StoredAnswer>();
   private readonly buckets = new Map<string, Map<string, BucketEntry>>();
   private nextSweepAt: number;
@@ -35,17 +33,16 @@ export class MemoryInferenceCache implements InferenceCache {
     this.nextSweepAt = Date.now() + Math.min(settings.ttlMs, SWEEP_EVERY_MS);
   }
 
-  async lookup(key: CacheKey): Promise<CacheHit | undefined> {
-    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
+  async lookup(key: PreparedKey): Promise<CacheHit | undefined> {
+    const { tenantId, exact, bucket } = key;
     const now = Date.now();
     this.sweep(now);
     const exactHit = this.answer(answerKey(tenantId, exact), now);
     if (exactHit) return { kind: 'EXACT', answer: exactHit, similarity: 1 };
-    if (!question) return undefined;
     const entries = this.buckets.get(bucketKey(tenantId, bucket));
-    if (!entries) return undefined;
-    const [vector] = await this.settings.embedder.embed([question]);
-    if (!vector || !hasFeatures(vector)) return undefined;
+    if (!entries) return undefined; // no bucket, no embedding
+    const vector = await key.vector();
+    if (!vector) return undefined;
     this.prune(entries, now);
     for (const { member, similarity } of rankMatches(vector, entries.values(), this.settings.semanticThreshold)) {
       const answer = this.answer(answerKey(tenantId, member), now);
@@ -55,13 +52,13 @@ export class MemoryInferenceCache implements InferenceCache {
     return undefined;
   }
 
-  async store(key: CacheKey, answer: CachedAnswer): Promise<void> {
-    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
-    const [vector] = question ? await this.settings.embedder.embed([question]) : [];
+  async store(key: PreparedKey, answer: CachedAnswer): Promise<void> {
+    const { tenantId, exact, bucket } = key;
+    const vector = await key.vector();
     const now = Date.now();
     this.sweep(now);
     this.answers.set(answerKey(tenantId, exact), { json: JSON.stringify(answer), expiresAt: now + this.settings.ttlMs });
-    if (!vector || !hasFeatures(vector)) return;
+    if (!vector) return;
     const name = bucketKey(tenantId, bucket);
     let entries = this.buckets.get(name);
     if (!entries) this.buckets.set(name, (entries = new Map()));

@@ -1,7 +1,7 @@
 import { failFastRedis, REDIS_LUA_CLOCK, type FailFastRedis } from '@jarvis/platform';
-import { decodeVector, encodeVector, hasFeatures, keyMaterial, rankMatches, type SemanticEntry } from './keys.ts';
+import { decodeVector, encodeVector, rankMatches, type CacheAdapter, type PreparedKey, type SemanticEntry } from './keys.ts';
 import type { CacheSettings } from './memory.ts';
-import type { CacheHit, CacheKey, CachedAnswer, InferenceCache } from './types.ts';
+import type { CacheHit, CachedAnswer } from './types.ts';
 
 /**
  * Stock Redis 7, no vector search module. Per tenant:
@@ -94,7 +94,7 @@ interface CacheCommands {
 /** A cache lookup sits on an answer's path: a dead or hung Redis must be a quick miss, not a wait. */
 const COMMAND_TIMEOUT_MS = 1_000;
 
-export class RedisInferenceCache implements InferenceCache {
+export class RedisInferenceCache implements CacheAdapter {
   private readonly client: FailFastRedis;
   private readonly commands: CacheCommands;
 
@@ -109,15 +109,14 @@ export class RedisInferenceCache implements InferenceCache {
     this.commands = this.client.redis as unknown as CacheCommands;
   }
 
-  async lookup(key: CacheKey): Promise<CacheHit | undefined> {
-    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
+  async lookup(key: PreparedKey): Promise<CacheHit | undefined> {
+    const { tenantId, exact, bucket } = key;
     const names = this.names(tenantId, bucket);
     await this.client.connected;
     const exactHit = await this.client.redis.get(names.answer(exact));
     if (exactHit !== null) return { kind: 'EXACT', answer: JSON.parse(exactHit) as CachedAnswer, similarity: 1 };
-    if (!question) return undefined;
-    const [vector] = await this.settings.embedder.embed([question]);
-    if (!vector || !hasFeatures(vector)) return undefined;
+    const vector = await key.vector();
+    if (!vector) return undefined;
     const flat = await this.commands.jarvisInferenceCacheEntries(names.bucket, names.vectors, this.settings.ttlMs);
     for (const { member, similarity } of rankMatches(vector, entriesOf(flat), this.settings.semanticThreshold)) {
       const answer = await this.commands.jarvisInferenceCacheAnswerOrPrune(names.answer(member), names.bucket, names.vectors, member);
@@ -126,9 +125,9 @@ export class RedisInferenceCache implements InferenceCache {
     return undefined;
   }
 
-  async store(key: CacheKey, answer: CachedAnswer): Promise<void> {
-    const { tenantId, exact, question, bucket } = keyMaterial(key, this.settings.embedder.id);
-    const [vector] = question ? await this.settings.embedder.embed([question]) : [];
+  async store(key: PreparedKey, answer: CachedAnswer): Promise<void> {
+    const { tenantId, exact, bucket } = key;
+    const vector = await key.vector();
     const names = this.names(tenantId, bucket);
     await this.client.connected;
     await this.commands.jarvisInferenceCacheStore(
@@ -138,7 +137,7 @@ export class RedisInferenceCache implements InferenceCache {
       JSON.stringify(answer),
       this.settings.ttlMs,
       exact,
-      vector && hasFeatures(vector) ? encodeVector(vector) : '',
+      vector ? encodeVector(vector) : '',
       this.settings.maxSemanticEntries,
     );
   }
