@@ -3,7 +3,7 @@ import type { Config } from '@jarvis/platform';
 import type { StoredCitation } from '../messages/store.ts';
 import type { ChatMessage, CompletionRequest } from '../models/port.ts';
 import { cost, createModelRegistry, type ModelRegistry } from '../models/registry.ts';
-import { AllModelsFailedError, ModelRouter, StreamBrokenError, type RoutingStrategy } from '../models/router.ts';
+import { AllModelsFailedError, ModelRouter, StreamBrokenError } from '../models/router.ts';
 import { countTokens, fitToBudget } from '../models/tokens.ts';
 import type { AnswerModels, Prompt } from './generate.ts';
 
@@ -58,8 +58,8 @@ export function answerModels(config: Config): AnswerModels & { registry: ModelRe
       } satisfies Prompt;
     },
     stream(prompt, { model, strategy, signal }) {
-      const request = { ...(prompt.request as Omit<CompletionRequest, 'signal'>), signal };
-      return router.stream(request, { strategy: strategy as RoutingStrategy, models: model ? [model] : undefined });
+      const request = { ...prompt.request, signal };
+      return router.stream(request, { strategy, models: model ? [model] : undefined });
     },
     cost(model, usage) {
       const spec = registry.get(model)?.spec;

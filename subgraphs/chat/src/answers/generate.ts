@@ -7,13 +7,14 @@
  */
 import { AppError, ErrorCode, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
 import type { CacheKey, InferenceCache } from '../cache/types.ts';
+import type { CompletionRequest } from '../models/port.ts';
+import type { RoutedChunk, RoutingStrategy } from '../models/router.ts';
 import { finishMessage, touchMessage, type MessageStatus, type StoredCitation } from '../messages/store.ts';
 import { EventWriter } from './event-writer.ts';
 import type { AnswerUsage } from './events-store.ts';
 import { RetrievalError, type Retrieve } from './retrieval.ts';
 import type { AnswerSignals } from './signals.ts';
 
-export type RoutingStrategy = 'COST' | 'LATENCY' | 'QUALITY';
 
 export interface HistoryTurn {
   role: 'user' | 'assistant';
@@ -25,7 +26,7 @@ export interface AnswerModels {
   /** The prompt for the question, fitted to the chosen model's context budget (or the largest one's). */
   prompt(input: { question: string; passages: StoredCitation[]; history: HistoryTurn[]; model?: string | undefined }): Prompt;
   /** Routed streaming: `{kind:'model'}` first, then tokens and usage; a break after tokens throws. */
-  stream(prompt: Prompt, choice: { model?: string | undefined; strategy: RoutingStrategy; signal: AbortSignal }): AsyncIterable<ModelChunk>;
+  stream(prompt: Prompt, choice: { model?: string | undefined; strategy: RoutingStrategy; signal: AbortSignal }): AsyncIterable<RoutedChunk>;
   cost(model: string, usage: { promptTokens: number; completionTokens: number }): number;
   countTokens(text: string): number;
   /** The stable code of a model failure: STREAM_BROKEN after tokens were sent, MODEL_UNAVAILABLE before; else undefined. */
@@ -38,14 +39,9 @@ export interface Prompt {
   passages: StoredCitation[];
   promptTokens: number;
   maxTokens: number;
-  /** Whatever the model port needs; opaque here. */
-  request: unknown;
+  /** The request for the model port, less the signal each call brings. */
+  request: Omit<CompletionRequest, 'signal'>;
 }
-
-export type ModelChunk =
-  | { kind: 'model'; name: string }
-  | { kind: 'token'; text: string }
-  | { kind: 'usage'; promptTokens: number; completionTokens: number };
 
 export interface AnswerDeps {
   db: Database;

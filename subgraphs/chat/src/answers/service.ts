@@ -1,13 +1,14 @@
 /** Asking, and following an answer as it is written. */
 import { randomUUID } from 'node:crypto';
-import { badUserInput, notFound, parseInput, requirePermission, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
+import { badUserInput, notFound, parseInput, requirePermission, ROUTING_STRATEGIES, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
 import { z } from 'zod';
 import type { ConversationService } from '../conversations/service.ts';
 import type { Conversation } from '../conversations/store.ts';
 import * as messages from '../messages/store.ts';
 import type { Message } from '../messages/store.ts';
 import type { AnswerEvent } from './events-store.ts';
-import { generateAnswer, type AnswerDeps, type HistoryTurn, type RoutingStrategy } from './generate.ts';
+import type { RoutingStrategy } from '../models/router.ts';
+import { generateAnswer, type AnswerDeps, type HistoryTurn } from './generate.ts';
 import { answerStream } from './stream.ts';
 
 const askInput = z.object({
@@ -15,7 +16,7 @@ const askInput = z.object({
   question: z.string().trim().min(1, 'must not be empty').max(8000, 'at most 8000 characters'),
   knowledgeBaseIds: z.array(z.uuid()).max(100, 'at most 100 knowledge bases').nullish(),
   model: z.string().min(1).nullish(),
-  strategy: z.enum(['COST', 'LATENCY', 'QUALITY']).nullish(),
+  strategy: z.enum(ROUTING_STRATEGIES).nullish(),
 });
 
 const streamInput = z.object({ messageId: z.uuid(), afterSeq: z.number().int().min(0, 'at least 0').nullish() });
