@@ -100,7 +100,8 @@ function addFamily(vector: Float32Array, counts: FeatureCounts): void {
   }
 }
 
-function normalize(vector: Float32Array): Float32Array {
+/** Scales `vector` in place to unit L2 norm, and returns it; the zero vector stays zero. */
+export function normalize(vector: Float32Array): Float32Array {
   let squaredNorm = 0;
   for (const value of vector) squaredNorm += value * value;
   if (squaredNorm === 0) return vector;

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { tokenize, type Embedder } from '@jarvis/platform';
+import { normalize, tokenize, type Embedder } from '@jarvis/platform';
 import type { CacheHit, CacheKey, CachedAnswer } from './types.ts';
 
 /** Unicode NFKC, whitespace runs collapsed to one space, trimmed, lower-cased. */
@@ -93,8 +93,9 @@ export interface PreparedKey {
   exact: string;
   bucket: string;
   /**
-   * The question's embedding, made on the first call only (later calls share it), so a lookup that needs none
-   * costs none. Undefined for no question or a vector without features: exact lookups only. Rejects when the embedder fails.
+   * The question's embedding, unit length, made on the first call only (later calls share it), so a lookup that
+   * needs none costs none. Undefined for no question or a vector without features: exact lookups only. Rejects
+   * when the embedder fails.
    */
   vector(): Promise<Float32Array | undefined>;
 }
@@ -105,7 +106,9 @@ export function prepareKey(key: CacheKey, embedder: Embedder): PreparedKey {
   const embed = async (): Promise<Float32Array | undefined> => {
     if (!question) return undefined;
     const [vector] = await embedder.embed([question]);
-    return vector && hasFeatures(vector) ? vector : undefined;
+    // The port promises unit vectors; normalised here once all the same (a copy: the embedder's stays its own),
+    // so what is stored and compared is unit length whatever the embedder, and a cosine is a dot product.
+    return vector && hasFeatures(vector) ? normalize(Float32Array.from(vector)) : undefined;
   };
   return { tenantId, exact, bucket, vector: () => (embedded ??= embed()) };
 }
@@ -134,20 +137,15 @@ export function decodeVector(text: string): Float32Array | undefined {
   return new Float32Array(copy.buffer);
 }
 
-function norm(vector: Float32Array): number {
-  let squared = 0;
-  for (const value of vector) squared += value * value;
-  return Math.sqrt(squared);
-}
-
 /** Whether a vector has any feature: the zero vector (a question of stopwords only) matches nothing. */
 export function hasFeatures(vector: Float32Array): boolean {
-  return norm(vector) > 0;
+  return vector.some((value) => value !== 0);
 }
 
 export interface SemanticEntry {
   /** The exact key of the answer this question was stored with. */
   member: string;
+  /** Unit length, as prepareKey made it. */
   vector: Float32Array;
 }
 
@@ -156,21 +154,21 @@ export interface SemanticMatch {
   similarity: number;
 }
 
-/** The entries whose cosine similarity to `query` is at least `threshold`, most similar first (newest first among equals). */
+/**
+ * The entries (oldest first) whose cosine similarity to `query` is at least `threshold`, most similar first (newest
+ * first among equals). Query and entries are unit vectors (prepareKey), so the cosine is their dot product; a zero
+ * vector's is 0, below any threshold (which is above 0).
+ */
 export function rankMatches(query: Float32Array, entries: Iterable<SemanticEntry>, threshold: number): SemanticMatch[] {
-  const queryNorm = norm(query);
-  const matches: SemanticMatch[] = [];
-  let order = 0;
-  const orders = new Map<string, number>();
+  const matches: (SemanticMatch & { order: number })[] = [];
+  let next = 0;
   for (const { member, vector } of entries) {
-    orders.set(member, order++);
+    const order = next++;
     if (vector.length !== query.length) continue; // stored by an embedder of another size
-    const vectorNorm = norm(vector);
-    if (queryNorm === 0 || vectorNorm === 0) continue;
     let dot = 0;
     for (let i = 0; i < query.length; i++) dot += query[i]! * vector[i]!;
-    const similarity = Math.min(1, dot / (queryNorm * vectorNorm));
-    if (similarity >= threshold) matches.push({ member, similarity });
+    const similarity = Math.min(1, dot);
+    if (similarity >= threshold) matches.push({ member, similarity, order });
   }
-  return matches.sort((a, b) => b.similarity - a.similarity || orders.get(b.member)! - orders.get(a.member)!);
+  return matches.sort((a, b) => b.similarity - a.similarity || b.order - a.order);
 }
