@@ -700,18 +700,30 @@ function forgetTypename(value: unknown, path: readonly Step[], at: number): void
 // ---------------------------------------------------------------------------------------------------------
 // The gateway, wrapped
 
-/** Wraps a gateway so every operation is authorized, against `rules`, before it is planned. */
-export function authorizingGateway(gateway: GatewayInterface, rules: AuthorizationRules, options: AuthorizerOptions = {}): GatewayInterface {
-  let authorizer: Authorizer | undefined;
-  // The authorizer needs the API schema, which the gateway has once it has loaded.
+/** The gateway's API schema with its authorizer, as the gateway last loaded it. */
+export interface AuthorizedSchema {
+  apiSchema: GraphQLSchema;
+  authorizer: Authorizer;
+}
+
+/**
+ * Follows the gateway's schema: the API schema and an authorizer for it, rebuilt on every load, for operations
+ * over HTTP (authorizingGateway) and over WebSocket alike.
+ */
+export function authorizedSchema(gateway: GatewayInterface, rules: AuthorizationRules, options: AuthorizerOptions = {}): () => AuthorizedSchema {
+  let current: AuthorizedSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
-    authorizer = createAuthorizer(apiSchema, rules, options);
+    current = { apiSchema, authorizer: createAuthorizer(apiSchema, rules, options) };
   });
-  const current = () => {
-    if (!authorizer) throw new Error('the gateway executed an operation before loading its schema');
-    return authorizer;
+  return () => {
+    if (!current) throw new Error('the gateway executed an operation before loading its schema');
+    return current;
   };
-  return wrapExecutor(gateway, (execute) => authorizingExecutor(execute, current));
+}
+
+/** Wraps a gateway so every operation is authorized before it is planned. */
+export function authorizingGateway(gateway: GatewayInterface, schema: () => AuthorizedSchema): GatewayInterface {
+  return wrapExecutor(gateway, (execute) => authorizingExecutor(execute, () => schema().authorizer));
 }
 
 function authorizingExecutor(execute: GatewayExecutor, authorizer: () => Authorizer): GatewayExecutor {

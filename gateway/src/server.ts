@@ -18,7 +18,7 @@ import {
   type RunningService,
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
-import { authorizingGateway, createAuthorizer, readAuthorization } from './authorization.ts';
+import { authorizedSchema, authorizingGateway, readAuthorization } from './authorization.ts';
 import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
 import { requestMeter } from './request-meter.ts';
@@ -69,11 +69,10 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     },
   });
   const limitsOnDocuments = documentLimits(config);
+  const schema = authorizedSchema(gateway, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED });
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization first, so fields a caller may not see never count against its limits.
-    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), rules, {
-      rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED,
-    }),
+    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), schema),
     logger: log,
     ...limitsOnDocuments,
     includeStacktraceInErrorResponses: false,
@@ -122,7 +121,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     count: meter && ((principal) => meter.count(principal)),
     contextFor,
     ...limitsOnDocuments,
-    authorizer: createAuthorizer(federated.schema, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED }),
+    schema,
     limits: { store: limits, rules: rateLimits },
     federated,
     apollo,

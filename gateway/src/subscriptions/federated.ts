@@ -35,33 +35,41 @@ export interface FederatedSubscriptionsOptions {
   log: Logger;
 }
 
-export function federatedSubscriptions({ supergraphSdl, dataSources, upstream, log }: FederatedSubscriptionsOptions) {
+/**
+ * @apollo/gateway keeps its planner to itself, so subscriptions plan with a QueryPlanner of their own over the
+ * same supergraph — built on the first subscription, so a gateway that serves none never pays for it.
+ */
+function subscriptionPlanner(supergraphSdl: string) {
   const supergraph = Supergraph.build(supergraphSdl);
   const apiSchema: Schema = supergraph.apiSchema();
-  const schema: GraphQLSchema = apiSchema.toGraphQLJSSchema();
-  const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
   const planner = new QueryPlanner(supergraph);
   const plans = new LRUCache<string, SubscriptionNode>({ max: 500 });
+  return {
+    apiSchema,
+    schema: apiSchema.toGraphQLJSSchema() as GraphQLSchema,
+    supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+    planOf(request: FederatedSubscriptionRequest): SubscriptionNode {
+      const key = `${request.operationName ?? ''}\u0000${request.queryHash}`;
+      let node = plans.get(key);
+      if (!node) {
+        const operation = operationFromDocument(apiSchema, request.document, { operationName: request.operationName ?? undefined });
+        const plan: QueryPlan = planner.buildQueryPlan(operation);
+        if (plan.node?.kind !== 'Subscription') throw new Error('not a subscription operation');
+        node = plan.node;
+        plans.set(key, node);
+      }
+      return node;
+    },
+  };
+}
 
-  function planOf(request: FederatedSubscriptionRequest): SubscriptionNode {
-    const key = `${request.operationName ?? ''}\u0000${request.queryHash}`;
-    let node = plans.get(key);
-    if (!node) {
-      const operation = operationFromDocument(apiSchema, request.document, { operationName: request.operationName ?? undefined });
-      const plan: QueryPlan = planner.buildQueryPlan(operation);
-      if (plan.node?.kind !== 'Subscription') throw new Error('not a subscription operation');
-      node = plan.node;
-      plans.set(key, node);
-    }
-    return node;
-  }
+export function federatedSubscriptions({ supergraphSdl, dataSources, upstream, log }: FederatedSubscriptionsOptions) {
+  let planning: ReturnType<typeof subscriptionPlanner> | undefined;
 
   return {
-    /** The API schema subscriptions are validated against. */
-    schema,
-
     /** The subscription's events, each completed across subgraphs; `return()` unsubscribes upstream. */
     subscribe(request: FederatedSubscriptionRequest): AsyncIterableIterator<ExecutionResult> {
+      const { apiSchema, schema, supergraphSchema, planOf } = (planning ??= subscriptionPlanner(supergraphSdl));
       const { primary, rest } = planOf(request);
       const operationContext = buildOperationContext({ schema, operationDocument: request.document, operationName: request.operationName ?? undefined });
       const events = upstream.subscribe(primary.serviceName, request.principal, {

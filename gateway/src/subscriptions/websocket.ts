@@ -25,7 +25,7 @@ import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AppError, mapStream, type LimitStore, type Logger, type Principal } from '@jarvis/platform';
-import { completeResult, unauthorizedErrors, type Authorizer } from '../authorization.ts';
+import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization.ts';
 import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
 import type { federatedSubscriptions } from './federated.ts';
 
@@ -47,7 +47,8 @@ export interface WebSocketOptions {
   contextFor: (principal: Principal, ip: string) => OperationContext;
   parseOptions: { maxTokens: number };
   validationRules: ValidationRule[];
-  authorizer: Authorizer;
+  /** The API schema operations are validated against, and its authorizer. */
+  schema: () => AuthorizedSchema;
   limits: { store: LimitStore; rules: Map<string, FieldRateLimit> };
   federated: ReturnType<typeof federatedSubscriptions>;
   apollo: ApolloServer<OperationContext>;
@@ -62,11 +63,10 @@ type Extra = { request: { socket: { remoteAddress?: string | undefined } } } & P
 /** Serves graphql-ws on `server`'s upgrades to `path`; the returned close ends every socket with 1001. */
 export function serveWebSocket(server: Server, options: WebSocketOptions): { close(): Promise<void> } {
   const wss = new WebSocketServer({ server, path: options.path });
-  const { schema } = options.federated;
   const rules = [...specifiedRules, ...options.validationRules];
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
-      schema,
+      schema: () => options.schema().apiSchema,
       async onConnect(ctx) {
         const authorization = ctx.connectionParams?.authorization;
         try {
@@ -106,7 +106,7 @@ async function prepare(
   ip: string,
   payload: SubscribePayload,
 ): Promise<ExecutionArgs | readonly GraphQLError[]> {
-  const schema = options.federated.schema;
+  const { apiSchema: schema, authorizer } = options.schema();
   let document: DocumentNode;
   try {
     document = parse(payload.query, options.parseOptions);
@@ -132,7 +132,7 @@ async function prepare(
   if (operation.operation !== 'subscription') return { ...args, contextValue: context };
 
   const queryHash = createHash('sha256').update(payload.query).digest('hex');
-  const analysis = options.authorizer.analyze({ queryHash, document, operationName: payload.operationName, principal });
+  const analysis = authorizer.analyze({ queryHash, document, operationName: payload.operationName, principal });
   if (analysis.kind === 'rejected') return unauthorizedErrors(analysis.unauthorized);
   const limited = await subscriptionLimitErrors(options.limits.store, options.limits.rules, operation, principal, ip);
   if (limited.length > 0) return limited;
