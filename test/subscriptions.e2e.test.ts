@@ -106,13 +106,23 @@ for (const variant of databaseVariants()) {
         )
       ).addDocument.id;
 
+    const reingest = (id: string) => as(stack, owner, `mutation($id: ID!) { reingestDocument(id: $id) { id } }`, { id });
+
     const statuses = (results: Result[], id: string) =>
       results.flatMap((result) => (result.data?.documentStatusChanged.id === id ? [result.data.documentStatusChanged.status] : []));
 
     test('a document streams its status to READY, with fields other subgraphs own resolved in each event', async () => {
+      const marker = await addDocument('Marker', '# Marker\n\nShows when the subscription is live.');
       const watch = follow(connect(owner), STATUS_CHANGES, { kb: knowledgeBaseId });
-      // The subscription is live once the gateway and the subgraph have it: a document added later is followed.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Live once an event reaches it: the marker is re-ingested until one of its changes does.
+      await waitFor(
+        async () => {
+          if (statuses(watch.results, marker).length === 0) await reingest(marker);
+          return statuses(watch.results, marker);
+        },
+        'the subscription to deliver a change of the marker document',
+        { until: (seen) => seen.length > 0, timeoutMs: 30_000, intervalMs: 250 },
+      );
       const id = await addDocument('Expenses', '# Expenses\n\nReceipts are kept for ten years.');
       await waitFor(async () => statuses(watch.results, id), 'the document to become READY over the subscription', {
         until: (seen) => seen.includes('READY'),
@@ -123,7 +133,7 @@ for (const variant of databaseVariants()) {
       const seen = statuses(watch.results, id);
       const order = ['PENDING', 'PROCESSING', 'READY'];
       assert.deepEqual(seen, order.filter((status) => seen.includes(status)), `statuses in order, each once: ${seen.join(' → ')}`);
-      const ready = watch.results.at(-1)!.data!.documentStatusChanged;
+      const ready = watch.results.findLast((result) => result.data?.documentStatusChanged.id === id)!.data!.documentStatusChanged;
       assert.equal(ready.title, 'Expenses');
       assert.ok(ready.chunkCount > 0);
       assert.deepEqual(ready.knowledgeBase, { name: 'Handbooks', tenant: { name: 'Streaming Ltd' }, owner: { email: owner.email } });
