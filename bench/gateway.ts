@@ -3,15 +3,10 @@
  * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { bearer, devLogin, graphql, loadConfig, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
-import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
-import { launchProcesses } from '../scripts/processes.ts';
+import { randomUUID } from 'node:crypto';
+import { bearer, devLogin, graphql, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
 import { DEMO_SLUG, seedDemo } from '../scripts/seed.ts';
-import { duration, machine, postLoad } from './load.ts';
+import { duration, launchBenchStack, machine, postLoad } from './load.ts';
 
 const QUERIES = {
   fourSubgraphs: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
@@ -23,20 +18,7 @@ const QUERIES = {
   public: `{ permissions { name description } }`,
 };
 
-const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
-const secret = randomBytes(32).toString('base64url');
-// On PostgreSQL, a run of its own in schemas dropped afterwards, so every run starts from the same data.
-const schemaPrefix = process.env.DATABASE_URL ? uniqueSchemaPrefix() : undefined;
-const env = {
-  ...process.env,
-  DATA_DIR: dataDir,
-  LOG_LEVEL: 'warn',
-  INTERNAL_AUTH_SECRET: secret,
-  AUTH_DEV_LOGIN: 'true',
-  ...(schemaPrefix ? { DATABASE_SCHEMA_PREFIX: schemaPrefix } : {}),
-};
-const config = loadConfig(env);
-const stack = await launchProcesses(config, { env });
+const stack = await launchBenchStack();
 
 try {
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
@@ -58,7 +40,7 @@ try {
   const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
   // Straight to the subgraph, the request carries what the gateway would add: the owner's signed principal.
   const principal: Principal = { tenantId: me.tenant.id, userId: me.id, roles: ['owner'], scopes: [], permissions: me.permissions, isolation: 'SHARED' };
-  const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(secret).sign(principal) });
+  const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(stack.secret).sign(principal) });
   const none = async () => ({});
   const scenarios = [
     { name: 'four-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: async () => owner },
@@ -92,8 +74,6 @@ try {
   }
 } finally {
   await stack.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  if (schemaPrefix) await dropSchemas(process.env.DATABASE_URL!, schemaPrefix);
 }
 
 /** A service account with the owner's read access and an API key for it, made through the API. */

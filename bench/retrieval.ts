@@ -18,6 +18,7 @@ import { DEFAULT_HYBRID_WEIGHTS, DEFAULT_RRF, fuseHybrid, rrf } from '../subgrap
 import { ndcgAtK, recallAtK, type Qrels } from '../subgraphs/knowledge/src/retrieval/metrics.ts';
 import { topK, type ScoredId } from '../subgraphs/knowledge/src/retrieval/ranking.ts';
 import { LocalReranker } from '../subgraphs/knowledge/src/retrieval/rerank.ts';
+import { mean, percentile } from './load.ts';
 
 const DATA_DIR = new URL('../../shared/data/scifact/', import.meta.url);
 const MIGRATIONS = fileURLToPath(new URL('../subgraphs/knowledge/migrations/', import.meta.url));
@@ -166,15 +167,6 @@ async function runQueries(mode: string, queries: Query[], search: (text: string)
     latenciesMs.push(ms);
   }
   return { mode, rankings, latenciesMs };
-}
-
-function mean(values: number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
-}
-
-function percentile(values: number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? 0;
 }
 
 function perSecond(count: number, ms: number): string {

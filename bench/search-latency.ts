@@ -12,10 +12,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILT_IN_ROLES, createLogger, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, type Database, type Principal, type Transaction } from '@jarvis/platform';
+import { BUILT_IN_ROLES, createLogger, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, uuidOf, type Database, type Principal, type Transaction } from '@jarvis/platform';
 import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { analyzeChunks, lexicalSearchStatement } from '../subgraphs/knowledge/src/chunks/store.ts';
 import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
@@ -27,6 +27,7 @@ import { LocalReranker } from '../subgraphs/knowledge/src/retrieval/rerank.ts';
 import { SearchService, type SearchMode } from '../subgraphs/knowledge/src/search/service.ts';
 import { openVectorStore, type OpenedVectorStore } from '../subgraphs/knowledge/src/vectors/index.ts';
 import { searchSql } from '../subgraphs/knowledge/src/vectors/pgvector.ts';
+import { hardware, percentile } from './load.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../subgraphs/knowledge/migrations/', import.meta.url));
 const SEED = 20261127;
@@ -124,18 +125,15 @@ function paragraph(words: (count: number) => string[], random: () => number): st
   return sentences.join(' ');
 }
 
-/** A UUID (version 8) derived from `name`. */
-function uuidOf(name: string): string {
-  const hex = createHash('sha256').update(`search-latency:${name}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
+/** The bench's own ids: the same on every run, apart from any other's. */
+const idOf = (name: string) => uuidOf(`search-latency:${name}`);
 
-const TENANT_ID = uuidOf('tenant');
-const KNOWLEDGE_BASE_IDS = Array.from({ length: KNOWLEDGE_BASES }, (_, i) => uuidOf(`knowledge-base:${i}`));
+const TENANT_ID = idOf('tenant');
+const KNOWLEDGE_BASE_IDS = Array.from({ length: KNOWLEDGE_BASES }, (_, i) => idOf(`knowledge-base:${i}`));
 /** A member of the tenant who may read (viewer): what searching asks for. */
 const READER: Principal = {
   tenantId: TENANT_ID,
-  userId: uuidOf('reader'),
+  userId: idOf('reader'),
   roles: ['viewer'],
   scopes: [],
   permissions: [...BUILT_IN_ROLES.viewer!],
@@ -164,7 +162,7 @@ function* syntheticDocuments(vocabulary: Vocabulary, chunkCount: number): Genera
     const paragraphs = Array.from({ length: PARAGRAPHS }, () => paragraph(words, random));
     const text = [heading(), ...paragraphs.slice(0, 5), heading(), ...paragraphs.slice(5)].join('\n\n') + '\n';
     const doc = {
-      id: uuidOf(`document:${index}`),
+      id: idOf(`document:${index}`),
       knowledgeBaseId: KNOWLEDGE_BASE_IDS[index % KNOWLEDGE_BASES]!,
       title: `Report ${index}`,
       text,
@@ -208,11 +206,6 @@ function buildQueries(vocabulary: Vocabulary): BenchQuery[] {
 
 // ---------------------------------------------------------------------------------------------------------
 // Timing
-
-function percentile(values: number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? 0;
-}
 
 const milliseconds = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const perSecond = (count: number, ms: number) => Math.round((count / ms) * 1000).toLocaleString('en-US');
@@ -516,7 +509,7 @@ async function benchOn(open: () => Promise<Target>, chunkCount: number, vocabula
 async function main(): Promise<void> {
   const vocabulary = buildVocabulary(seededRandom(SEED));
   const queries = buildQueries(vocabulary);
-  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.`);
+  console.log(`Machine: ${hardware()}.`);
   console.log(
     `Corpus: markdown documents of ${PARAGRAPHS} paragraphs (100–170 words) under 2 headings, Zipf (s=${ZIPF_EXPONENT}) over ` +
       `${ENGLISH_STOPWORDS.size} stopwords + ${thousands(CONTENT_WORDS)} made-up words, ${KNOWLEDGE_BASES} knowledge bases searched together, ` +

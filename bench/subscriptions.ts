@@ -18,19 +18,14 @@
  *    cache never answers. The bench client follows both paths in this process.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
-import { bearer, devLogin, graphql, loadConfig, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
-import { launchProcesses } from '../scripts/processes.ts';
+import { bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { hardware, launchBenchStack, mean, median, percentile } from './load.ts';
 
 const TOKEN_DELAY_MS = 10;
 const ANSWERS = Number(process.env.BENCH_ANSWERS ?? 30);
@@ -81,26 +76,11 @@ interface Tenant {
 }
 
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
-const machine = `${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-console.log(`${machine}\nload at start: ${uptime()}`);
+console.log(`${hardware()}\nload at start: ${uptime()}`);
 const began = performance.now();
 
-const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
-const secret = randomBytes(32).toString('base64url');
-const schemaPrefix = process.env.DATABASE_URL ? uniqueSchemaPrefix() : undefined;
-const env = {
-  ...process.env,
-  DATA_DIR: dataDir,
-  LOG_LEVEL: 'warn',
-  INTERNAL_AUTH_SECRET: secret,
-  AUTH_DEV_LOGIN: 'true',
-  CHAT_LOCAL_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS),
-  // Free ports: other stacks may be running on this shared machine.
-  ...Object.fromEntries(await Promise.all(['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'].map(async (name) => [`${name}_PORT`, String(await freePort())]))),
-  ...(schemaPrefix ? { DATABASE_SCHEMA_PREFIX: schemaPrefix } : {}),
-};
-const config = loadConfig(env);
-const stack = await launchProcesses(config, { env });
+const stack = await launchBenchStack({ CHAT_LOCAL_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) }, { freePorts: true });
+const { config } = stack;
 const gatewayWs = stack.gatewayUrl.replace(/^http/, 'ws');
 const chatWs = `${stack.baseUrl('chat').replace(/^http/, 'ws')}/graphql`;
 const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
@@ -108,7 +88,7 @@ const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
 const authenticate = createAuthenticator([
   { issuer: config.TOKEN_ISSUER, audience: config.TOKEN_AUDIENCE, jwksUrl: `${stack.baseUrl('tenancy')}/.well-known/jwks.json` },
 ]);
-const signer = principalSigner(secret);
+const signer = principalSigner(stack.secret);
 const cpu = processCpu();
 const tenants: Tenant[] = [];
 const clients: Client[] = [];
@@ -165,16 +145,6 @@ try {
 } finally {
   await Promise.allSettled(clients.map((client) => client.dispose()));
   await stack.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  if (schemaPrefix) await dropSchemas(process.env.DATABASE_URL!, schemaPrefix);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
 }
 
 /**
@@ -310,10 +280,9 @@ function summary(streams: Followed[][]) {
     const at = new Map(d.map((e) => [e.seq, e.t]));
     for (const e of g) if (e.seq > replayed && at.has(e.seq)) gaps.push(e.t - at.get(e.seq)!);
   }
-  gaps.sort((a, b) => a - b);
   // ask returned → DONE received directly: how long an answer takes, at the chat subgraph's pace.
   const answerSeconds = streams.flatMap(([direct]) => direct!.events.filter((e) => e.type === 'DONE').map((e) => (e.t - direct!.asked!) / 1000));
-  const p = (q: number) => (gaps.length ? gaps[Math.min(gaps.length - 1, Math.max(0, Math.ceil((q / 100) * gaps.length) - 1))]! : NaN);
+  const p = (q: number) => percentile(gaps, q / 100);
   return { gaps, p, done, lost, failures, answerSeconds: median(answerSeconds) };
 }
 
@@ -323,13 +292,4 @@ function problems({ failures }: ReturnType<typeof summary>) {
 
 function ms(value: number) {
   return value.toFixed(1);
-}
-
-function median(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
-}
-
-function mean(values: number[]) {
-  return values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length);
 }
