@@ -15,11 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILT_IN_ROLES, createLogger, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, uuidOf, type Database, type Principal, type Transaction } from '@jarvis/platform';
+import { BUILT_IN_ROLES, createLogger, createServiceMetrics, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, uuidOf, type Database, type Principal, type Transaction } from '@jarvis/platform';
 import { dropSchemas, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { analyzeChunks, lexicalSearchStatement } from '../subgraphs/knowledge/src/chunks/store.ts';
 import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
 import { chunkText, DEFAULT_CHUNKING } from '../subgraphs/knowledge/src/ingestion/chunker.ts';
+import { ingestionMetrics } from '../subgraphs/knowledge/src/ingestion/metrics.ts';
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../subgraphs/knowledge/src/ingestion/worker.ts';
 import { KnowledgeBaseService } from '../subgraphs/knowledge/src/knowledge-bases/service.ts';
 import * as knowledgeBases from '../subgraphs/knowledge/src/knowledge-bases/store.ts';
@@ -260,7 +261,8 @@ async function uploadAndIngest(target: Target, doc: SyntheticDocument, services:
 }
 
 async function ingestCorpus(target: Target, vocabulary: Vocabulary, chunkCount: number): Promise<Ingestion> {
-  const services: IngestionServices = { db: target.db, vectors: target.vectors, embedder, log, outbox: { notify() {} }, staleJobMs: 60_000 };
+  const metrics = ingestionMetrics(createServiceMetrics('knowledge'), target.db);
+  const services: IngestionServices = { db: target.db, vectors: target.vectors, embedder, log, outbox: { notify() {} }, staleJobMs: 60_000, metrics };
   const queue = syntheticDocuments(vocabulary, chunkCount);
   const ingestion: Ingestion = { documents: 0, chunks: 0, wallMs: 0, stretchRates: [] };
   const started = performance.now();

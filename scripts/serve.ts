@@ -2,7 +2,7 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, openConfiguredBus, servicePort, type ServiceName } from '@jarvis/platform';
+import { ConfigError, createLogger, loadConfig, openConfiguredBus, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
 const NAMES = ['gateway', 'tenancy', 'knowledge', 'chat', 'usage'];
@@ -15,6 +15,8 @@ if (names.length === 0 || names.some((name) => !NAMES.includes(name))) {
 try {
   const config = loadConfig();
   const log = createLogger(names.join('+'), config.LOG_LEVEL);
+  // Off unless OTEL_* variables ask for it; before any service, so every span has a provider.
+  const telemetry = startTelemetry({ serviceName: `jarvis-${names.join('+')}` });
   // The subgraphs of one process share a bus: in-process events then reach every subgraph here.
   const bus = names.some((name) => name !== 'gateway') ? await openConfiguredBus(config, log) : undefined;
   const services = await Promise.all(names.map((name) => startService(name, config, undefined, bus)));
@@ -29,6 +31,7 @@ try {
     }, config.SHUTDOWN_TIMEOUT_MS);
     await Promise.all(services.map((service) => service.close()));
     await bus?.close();
+    await telemetry.shutdown();
     clearTimeout(timer);
     process.exit(0);
   };

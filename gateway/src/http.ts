@@ -1,7 +1,7 @@
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { AppError, ErrorCode, errorBody } from '@jarvis/platform';
+import { AppError, ErrorCode, errorBody, observeErrors } from '@jarvis/platform';
 
 /**
  * Serves an Apollo Server at `path` on Fastify, GET and POST, per the GraphQL-over-HTTP specification.
@@ -58,6 +58,7 @@ const REFUSALS: Partial<Record<string, (reply: FastifyReply, error: AppError) =>
 };
 
 function refuse(reply: FastifyReply, error: AppError) {
+  observeErrors(reply.request, [error.code]);
   const body = { errors: [{ message: error.message, extensions: error.extensions }] };
   return REFUSALS[error.code]!(reply, error).type('application/json; charset=utf-8').send(body);
 }

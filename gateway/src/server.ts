@@ -5,7 +5,11 @@ import { ApolloServer } from '@apollo/server';
 import {
   createHttpApp,
   createLogger,
+  createServiceMetrics,
+  injectTraceHeaders,
+  observeGraphQLRequests,
   openLimitStore,
+  registerMetricsRoute,
   internalAuthSecret,
   PRINCIPAL_HEADER,
   principalSigner,
@@ -26,6 +30,8 @@ import { serveGraphQL } from './http.ts';
 import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
+import { createGatewayMetrics } from './metrics.ts';
+import { observationPlugin } from './observation.ts';
 import { federatedSubscriptions } from './subscriptions/federated.ts';
 import { upstreamSubscriptions } from './subscriptions/upstream.ts';
 import { serveWebSocket, type OperationContext } from './subscriptions/websocket.ts';
@@ -50,7 +56,9 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     failureMode: config.LIMITS_FAILURE_MODE,
     log,
   });
-  const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS);
+  const metrics = createServiceMetrics('gateway');
+  const gatewayMetrics = createGatewayMetrics(metrics.registry);
+  const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS, gatewayMetrics.subgraphFetch);
   const subgraphUrls = new Map<string, string>();
   const dataSources: Record<string, GraphQLDataSource> = {};
   const gateway = new ApolloGateway({
@@ -61,9 +69,11 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
       if (resolved) subgraphUrls.set(name, resolved);
       return (dataSources[name] = new RemoteGraphQLDataSource<GatewayContext>({
         url: resolved,
-        fetcher: subgraphs.fetcher,
+        fetcher: subgraphs.fetcherFor(name),
         willSendRequest: async ({ request, context }) => {
-          request.http?.headers.set(PRINCIPAL_HEADER, await context.principalToken());
+          const headers = request.http?.headers;
+          headers?.set(PRINCIPAL_HEADER, await context.principalToken());
+          for (const [header, value] of Object.entries(injectTraceHeaders({}))) headers?.set(header, value);
         },
       }));
     },
@@ -79,10 +89,13 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     // Jarvis authenticates with bearer tokens and API keys, never ambient cookies, so CSRF prevention would
     // only break spec-conformant GET requests.
     csrfPrevention: false,
+    plugins: [observationPlugin()],
   });
   await apollo.start();
 
   const app = createHttpApp(log);
+  // A request refused with 429 before any GraphQL work hit its plan's rate; RATE_LIMITED inside a result, a field's @rateLimit.
+  observeGraphQLRequests(app, '/graphql', metrics, (code, status) => (status === 429 ? 'plan_rate' : code === 'RATE_LIMITED' ? 'field_rate' : 'quota'));
   await acceptUploads(app, { maxFileBytes: config.UPLOAD_MAX_BYTES, maxFiles: 10 });
   const issuer = trustedIssuer(config);
   // With no issuer configured, callers are anonymous and any bearer token is refused as untrusted.
@@ -103,9 +116,10 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     const rateHeaders = await admit(principal);
     if (rateHeaders) reply.headers(rateHeaders);
     meter?.count(principal);
-    return contextFor(principal, request.ip);
+    return { ...contextFor(principal, request.ip), observation: request.observation };
   }, graphQLBody);
   registerHealth(app, async () => {});
+  registerMetricsRoute(app, metrics.registry);
 
   const upstream = upstreamSubscriptions({
     urlOf: (name) => subgraphUrls.get(name)?.replace(/^http/, 'ws'),
@@ -125,12 +139,15 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     limits: { store: limits, rules: rateLimits },
     federated,
     apollo,
+    metrics: gatewayMetrics,
   });
 
+  /** New connections are refused at once; requests under way finish while subscriptions end with 1001. */
   async function close() {
+    const httpClosed = app.close();
     await websocket.close();
+    await httpClosed;
     await upstream.close();
-    await app.close();
     await meter?.close();
     await apollo.stop();
     await subgraphs.close();

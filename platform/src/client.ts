@@ -1,4 +1,5 @@
 import { DEV_LOGIN_GRANT } from './principal.ts';
+import { injectTraceHeaders } from './telemetry.ts';
 
 /** A minimal GraphQL-over-HTTP client for scripts and tests: POST, JSON, errors surfaced as exceptions. */
 export interface GraphQLResponse<T> {
@@ -14,7 +15,7 @@ export async function postGraphQL<T = Record<string, unknown>>(
 ): Promise<{ status: number; body: GraphQLResponse<T> }> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...injectTraceHeaders({}), ...headers },
     body: JSON.stringify({ query, variables }),
   });
   return { status: response.status, body: (await response.json()) as GraphQLResponse<T> };

@@ -61,3 +61,9 @@ export function maskError(error: GraphQLError): GraphQLError {
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
   });
 }
+
+/** An error's stable code (`extensions.code`), or UNCLASSIFIED for one without: what metrics count it by. */
+export function errorCodeOf(error: { extensions?: Record<string, unknown> | undefined }): string {
+  const code = error.extensions?.code;
+  return typeof code === 'string' ? code : 'UNCLASSIFIED';
+}

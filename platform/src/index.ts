@@ -23,3 +23,6 @@ export * from './quota-overrides.ts';
 export * from './redis.ts';
 export * from './notifications.ts';
 export * from './options.ts';
+export * from './telemetry.ts';
+export * from './metrics.ts';
+export * from './request-observation.ts';

@@ -1,14 +1,18 @@
 import { pino, type Logger } from 'pino';
+import { traceIds } from './telemetry.ts';
 
 export type { Logger };
 
-export function createLogger(service: string, level: string): Logger {
+/** A pino logger for `service`, writing to stdout unless given a destination. */
+export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
   return pino({
     name: service,
     level,
     base: { service },
+    // Log lines written while a span is active name its trace and span.
+    mixin: traceIds,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
-  });
+  }, destination);
 }
 
 /**

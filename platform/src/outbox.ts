@@ -5,6 +5,7 @@
  * which the application role may only add rows of its own tenant; the relay reads and marks them as the
  * schema's owner. Delivery is at least once: consumers count each event id once.
  */
+import { injectTraceHeaders, tracingEnabled } from './telemetry.ts';
 import { assertBusName } from './bus/types.ts';
 import type { Bus, BusEvent } from './bus/index.ts';
 import { isUuid, tenantSchemas, type Database, type Transaction } from './db/index.ts';
@@ -23,8 +24,15 @@ export async function writeEvents(tx: Transaction, topic: string, events: readon
   await tx.query(
     `INSERT INTO outbox (id, tenant_id, topic, event)
      SELECT id, tenant_id, $1, event FROM unnest($2::uuid[], $3::uuid[], $4::jsonb[]) AS e(id, tenant_id, event)`,
-    [topic, events.map((e) => e.id), events.map((e) => e.tenantId), events.map((e) => JSON.stringify(e))],
+    [topic, events.map((e) => e.id), events.map((e) => e.tenantId), events.map((e) => JSON.stringify(withTraceContext(e)))],
   );
+}
+
+/** The event with the trace context of the work writing it, so its delivery continues that trace. */
+function withTraceContext(event: BusEvent): BusEvent {
+  if (event.traceContext || !tracingEnabled()) return event;
+  const traceContext = injectTraceHeaders({});
+  return Object.keys(traceContext).length > 0 ? { ...event, traceContext } : event;
 }
 
 export interface OutboxRelayOptions {

@@ -1,15 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
 import { openBus, type Bus, type BusEvent } from './bus/index.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { internalAuthSecret, servicePort, type Config } from './config.ts';
 import { openDatabase, scopeToPrincipal, type Database } from './db/index.ts';
-import { ErrorCode, errorBody, isSafeForClient, maskError } from './errors.ts';
+import { ErrorCode, errorBody, errorCodeOf, isSafeForClient, maskError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createServiceMetrics, registerMetricsRoute, type ServiceMetrics } from './metrics.ts';
+import { observeErrors, observeGraphQLRequests } from './request-observation.ts';
 import { PRINCIPAL_HEADER, principalSigner, type Principal, type PrincipalSigner } from './principal.ts';
 import { readSubgraphSdl } from './schema.ts';
 import type { SubgraphName } from './services.ts';
@@ -34,6 +36,8 @@ export interface ResourceServices {
   log: Logger;
   /** Wakes the outbox relay right after a transaction that wrote events committed (see `outbox`). */
   outbox: { notify(): void };
+  /** The service's Prometheus registry and GraphQL families; a subgraph adds families of its own to it. */
+  metrics: ServiceMetrics;
 }
 
 export interface SubgraphDefinition<Context extends BaseContext, Resources extends object = object> {
@@ -122,12 +126,13 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
   });
   let relay: OutboxRelay | undefined;
   const outbox = { notify: () => relay?.notify() };
+  const metrics = createServiceMetrics(definition.name);
   let resources: Resources & { close(): Promise<void> };
   try {
     const applied = await db.migrate(fileURLToPath(definition.migrations));
     if (applied.length) log.info({ applied, schema: db.schema }, 'migrations applied');
     resources = definition.resources
-      ? await definition.resources({ db, config, log, outbox })
+      ? await definition.resources({ db, config, log, outbox, metrics })
       : ({ close: async () => {} } as Resources & { close(): Promise<void> });
   } catch (error) {
     await db.close();
@@ -140,6 +145,7 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
 
   const app = createHttpApp(log, definition.acceptsUploads ? uploadBodyLimit(config) : undefined);
   const subscriptions = Boolean(schema.getSubscriptionType());
+  observeGraphQLRequests(app, '/graphql', metrics);
   requireSignedPrincipal(app, '/graphql', signer, { subscriptions });
   const contextOf = (principal: Principal) => {
     const scoped = scopeToPrincipal(db, principal, { dedicatedSchemas: !definition.tenantDirectory });
@@ -162,10 +168,12 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
         if (!isSafeForClient(error as GraphQLError)) log.error({ err: error.originalError, path: error.path }, 'resolver failed');
       }
       const errors = execution.errors.map((error) => maskError(error as GraphQLError));
+      observeErrors((context as { reply?: FastifyReply } | undefined)?.reply?.request, errors.map(errorCodeOf));
       return mercurius.defaultErrorFormatter({ ...execution, errors }, context);
     },
   });
   registerHealth(app, () => db.ping());
+  registerMetricsRoute(app, metrics.registry);
   definition.routes?.(app, { db, config, log });
 
   return {

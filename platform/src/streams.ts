@@ -39,3 +39,36 @@ export function startWith<T>(values: readonly T[], rest: AsyncIterator<T>): Asyn
     async (value) => value,
   );
 }
+
+/** `source` as it is, calling `ended` once when it finishes, fails, or is returned (unsubscribed). */
+export function onStreamEnd<T>(source: AsyncIterator<T>, ended: () => void): AsyncIterableIterator<T> {
+  let open = true;
+  const end = () => {
+    if (open) ended();
+    open = false;
+  };
+  return {
+    async next() {
+      try {
+        const item = await source.next();
+        if (item.done) end();
+        return item;
+      } catch (error) {
+        end();
+        throw error;
+      }
+    },
+    async return() {
+      end();
+      return (await source.return?.()) ?? { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      end();
+      await source.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

@@ -288,3 +288,6 @@ export async function testIssuer({ issuer, audience, kid = 'test-key' }: { issue
     close: () => server.close(),
   };
 }
+
+/** Spans kept in memory, for tests of tracing (the SDK's own exporter, at the version the platform runs). */
+export { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';

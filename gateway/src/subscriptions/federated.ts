@@ -12,7 +12,7 @@ import { QueryPlanner, type FetchNode, type QueryPlan, type SubscriptionNode } f
 import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { mapStream, type Logger, type Principal } from '@jarvis/platform';
+import { mapStream, SpanKind, startSpan, traced, withSpan, type Logger, type Principal } from '@jarvis/platform';
 import type { FormattedExecutionResult as WsResult } from 'graphql-ws';
 import type { upstreamSubscriptions } from './upstream.ts';
 
@@ -87,15 +87,24 @@ export function federatedSubscriptions({ supergraphSdl, dataSources, upstream, l
         queryHash: request.queryHash,
         operationName: request.operationName ?? null,
       };
+      // One span for the subscription, ended once it is set up; each event's span is its child.
+      const subscribed = startSpan(`graphql subscription ${request.operationName ?? ''}`.trim(), {
+        kind: SpanKind.SERVER,
+        attributes: { 'graphql.operation.type': 'subscription', 'graphql.operation.name': request.operationName ?? '', 'jarvis.subgraph': primary.serviceName },
+      });
+      subscribed?.end();
+      const parent = withSpan(subscribed);
       return mapStream(events, (event) =>
-        executeQueryPlan(
-          eventPlan,
-          { ...dataSources(), [primary.serviceName]: replaying(primary, event, dataSources()[primary.serviceName]) },
-          requestContext as never,
-          operationContext,
-          supergraphSchema,
-          apiSchema,
-        ) as Promise<ExecutionResult>,
+        traced('graphql subscription event', { parent }, () =>
+          executeQueryPlan(
+            eventPlan,
+            { ...dataSources(), [primary.serviceName]: replaying(primary, event, dataSources()[primary.serviceName]) },
+            requestContext as never,
+            operationContext,
+            supergraphSchema,
+            apiSchema,
+          ) as Promise<ExecutionResult>,
+        ),
       );
     },
   };

@@ -24,7 +24,8 @@ import {
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { AppError, mapStream, type LimitStore, type Logger, type Principal } from '@jarvis/platform';
+import { AppError, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
+import type { GatewayMetrics } from '../metrics.ts';
 import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization.ts';
 import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
 import type { federatedSubscriptions } from './federated.ts';
@@ -34,6 +35,8 @@ export interface OperationContext {
   principal: Principal;
   ip: string;
   principalToken: () => Promise<string>;
+  /** The HTTP request's metrics and span, for an operation over HTTP. */
+  observation?: RequestObservation | null;
 }
 
 export interface WebSocketOptions {
@@ -52,6 +55,7 @@ export interface WebSocketOptions {
   limits: { store: LimitStore; rules: Map<string, FieldRateLimit> };
   federated: ReturnType<typeof federatedSubscriptions>;
   apollo: ApolloServer<OperationContext>;
+  metrics: Pick<GatewayMetrics, 'websocketConnections' | 'activeSubscriptions'>;
 }
 
 interface Connection {
@@ -71,11 +75,15 @@ export function serveWebSocket(server: Server, options: WebSocketOptions): { clo
         const authorization = ctx.connectionParams?.authorization;
         try {
           ctx.extra.principal = await options.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          options.metrics.websocketConnections.inc();
           return true;
         } catch (error) {
           options.log.info({ reason: (error as Error).message }, 'refused a WebSocket connection');
           return false;
         }
+      },
+      onDisconnect() {
+        options.metrics.websocketConnections.dec();
       },
       async onSubscribe(ctx, _id, payload) {
         const principal = ctx.extra.principal!;
@@ -151,7 +159,9 @@ function run(options: WebSocketOptions, args: ExecutionArgs): AsyncIterableItera
     principal: context.principal,
     context,
   });
-  return filtered ? mapStream(events, async (result) => completeResult(result, filtered)) : events;
+  options.metrics.activeSubscriptions.inc();
+  const counted = onStreamEnd(events, () => options.metrics.activeSubscriptions.dec());
+  return filtered ? mapStream(counted, async (result) => completeResult(result, filtered)) : counted;
 }
 
 async function runOnApollo(apollo: ApolloServer<OperationContext>, args: ExecutionArgs): Promise<ExecutionResult> {

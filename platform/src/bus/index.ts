@@ -2,7 +2,8 @@ import { pino } from 'pino';
 import { definedOnly } from '../options.ts';
 import { inProcessBus } from './memory.ts';
 import { rabbitBus } from './rabbitmq.ts';
-import { DEFAULT_BUS_SETTINGS, type Bus, type BusOptions } from './types.ts';
+import { extractTraceContext, injectTraceHeaders, SpanKind, traced, tracingEnabled } from '../telemetry.ts';
+import { DEFAULT_BUS_SETTINGS, type Bus, type BusEvent, type BusOptions } from './types.ts';
 
 export type { Bus, BusEvent, BusOptions, EventHandler, Subscription } from './types.ts';
 export { queueName } from './types.ts';
@@ -11,5 +12,29 @@ export { queueName } from './types.ts';
 export function openBus(options: BusOptions = {}): Promise<Bus> {
   const { amqpUrl, log, ...rest } = options;
   const settings = { ...DEFAULT_BUS_SETTINGS, ...definedOnly(rest), log: log ?? pino({ level: 'silent' }) };
-  return amqpUrl ? rabbitBus(amqpUrl, settings) : Promise.resolve(inProcessBus(settings));
+  const opened = amqpUrl ? rabbitBus(amqpUrl, settings) : Promise.resolve(inProcessBus(settings));
+  return opened.then((bus) => tracedBus(bus, amqpUrl ? 'rabbitmq' : 'in-process'));
 }
+
+/**
+ * While tracing is on, publishing is a producer span (the child of the work that wrote the event) and each
+ * delivery a consumer span, the child of its publish: one trace from a request to the events it caused.
+ */
+function tracedBus(bus: Bus, system: string): Bus {
+  const attributes = (topic: string) => ({ 'messaging.system': system, 'messaging.destination.name': topic });
+  return {
+    publish: (topic, event) =>
+      traced(`publish ${topic}`, { kind: SpanKind.PRODUCER, attributes: attributes(topic), parent: parentOf(event) }, () =>
+        bus.publish(topic, tracingEnabled() ? { ...event, traceContext: injectTraceHeaders({}) } : event),
+      ),
+    subscribe: (topic, group, handler) =>
+      bus.subscribe(topic, group, (event) =>
+        traced(`process ${topic}`, { kind: SpanKind.CONSUMER, attributes: { ...attributes(topic), 'messaging.consumer.group.name': group }, parent: parentOf(event) }, () =>
+          handler(event),
+        ),
+      ),
+    close: () => bus.close(),
+  };
+}
+
+const parentOf = (event: BusEvent) => (event.traceContext ? extractTraceContext(event.traceContext) : undefined);

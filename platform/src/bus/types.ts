@@ -7,6 +7,8 @@ export interface BusEvent {
   tenantId: string;
   occurredAt: string;
   payload: Record<string, unknown>;
+  /** W3C trace context (`traceparent`) of the work that produced the event, while tracing is on. */
+  traceContext?: Record<string, string>;
 }
 
 export type EventHandler = (event: BusEvent) => Promise<void>;

@@ -5,6 +5,7 @@ import { applyMigrations, readMigrations, type Migration } from './migrate.ts';
 import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
 import type { Database, Driver, SchemaPreparation, Transaction } from './types.ts';
+import { SpanKind, traced, tracingEnabled } from '../telemetry.ts';
 
 export type { Database, Transaction, Row, SchemaPreparation } from './types.ts';
 export { MigrationError } from './migrate.ts';
@@ -43,7 +44,33 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const driver = options.url
     ? postgresDriver(options.url, schema, options.poolSize)
     : await pgliteDriver(pgliteDir(options.dataDir, options.service), schema);
-  return tenantDatabase(driver, schema, options.appRole);
+  return tenantDatabase(tracedDriver(driver, schema), schema, options.appRole);
+}
+
+/**
+ * While tracing is on, each transaction is a span and each statement in it a child span, with the SQL text
+ * (parameters are never recorded).
+ */
+function tracedDriver(driver: Driver, schema: string): Driver {
+  const attributes = { 'db.system.name': 'postgresql', 'db.namespace': schema, 'jarvis.db.engine': driver.kind };
+  const statement = <T>(sql: string, run: () => Promise<T>) =>
+    traced(`db ${sql.trimStart().split(/\s/, 1)[0]!.toUpperCase()}`, { kind: SpanKind.CLIENT, attributes: { ...attributes, 'db.query.text': sql } }, run);
+  return {
+    ...driver,
+    transaction(work, setup) {
+      if (!tracingEnabled()) return driver.transaction(work, setup);
+      return traced('db transaction', { kind: SpanKind.CLIENT, attributes }, () =>
+        driver.transaction(
+          (tx) =>
+            work({
+              query: (sql, params) => statement(sql, () => tx.query(sql, params)),
+              exec: (sql) => statement(sql, () => tx.exec(sql)),
+            }),
+          setup,
+        ),
+      );
+    },
+  };
 }
 
 function pgliteDir(dataDir: string, service: string): string | undefined {

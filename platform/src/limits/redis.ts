@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SpanKind, traced } from '../telemetry.ts';
 import { failFastRedis, type FailFastRedis } from '../redis.ts';
 import { duration, newReservationId, periodTtlOf, wholeNumber } from './arguments.ts';
 import { gcraSteps } from './gcra.ts';
@@ -95,6 +96,8 @@ export class RedisLimitStore implements LimitStore {
     const { redis, connected } = this.client;
     await connected;
     const command = (redis as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[script.name]!;
-    return command.call(redis, keys.length, ...keys, ...args);
+    return traced(`redis ${script.name}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'jarvis.redis.script': script.name } }, () =>
+      command.call(redis, keys.length, ...keys, ...args),
+    );
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '@jarvis/platform';
 import { answerModels } from './answers/answer-models.ts';
 import { ANSWER_TOUCH_MS } from './answers/generate.ts';
+import { chatMetrics } from './answers/metrics.ts';
 import { startAnswerSweep } from './answers/sweep.ts';
 import { loadTokenizer } from './models/tokens.ts';
 import { knowledgeRetrieval } from './answers/retrieval.ts';
@@ -22,7 +23,7 @@ const FLUSH_MS = 15;
 
 type ChatResources = Omit<AnswerServiceDeps, 'db' | 'log'>;
 
-async function openChatResources({ db, config, log, outbox }: ResourceServices): Promise<ChatResources & { close(): Promise<void> }> {
+async function openChatResources({ db, config, log, outbox, metrics }: ResourceServices): Promise<ChatResources & { close(): Promise<void> }> {
   const models = answerModels(config);
   // Loading the tokenizer takes a moment; at start-up, not in the first answer.
   loadTokenizer();
@@ -49,6 +50,7 @@ async function openChatResources({ db, config, log, outbox }: ResourceServices):
     heartbeatMs: config.CHAT_HEARTBEAT_MS,
     flushMs: FLUSH_MS,
     topK: config.CHAT_TOP_K,
+    metrics: chatMetrics(metrics),
     async close() {
       sweeper.stop();
       await signals.close();

@@ -2,6 +2,7 @@ import { defineSubgraph, quotaOverridesSubscription, type Embedder, type Resourc
 import { DocumentService } from './documents/service.ts';
 import { openDocumentStatusFeed, type DocumentStatusFeed } from './documents/status-feed.ts';
 import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
+import { ingestionMetrics, type IngestionMetrics } from './ingestion/metrics.ts';
 import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
 import { openEmbedder, rerankerOf } from './retrieval/models.ts';
@@ -19,6 +20,7 @@ export interface KnowledgeResources {
   statusFeed: DocumentStatusFeed;
   /** How long an unfinished job may show no sign of life before the sweep queues it again. */
   staleJobMs: number;
+  metrics: IngestionMetrics;
   sweep(): Promise<number>;
 }
 
@@ -26,7 +28,7 @@ export interface KnowledgeResources {
 const STALE_JOB_MS = 60_000;
 
 export async function openKnowledgeResources(
-  { db, config, log, outbox }: ResourceServices,
+  { db, config, log, outbox, metrics }: ResourceServices,
   overrides: Partial<Pick<KnowledgeResources, 'embedder' | 'reranker'>> & { staleJobMs?: number } = {},
 ): Promise<KnowledgeResources & { close(): Promise<void> }> {
   const embedder = overrides.embedder ?? (await openEmbedder(config));
@@ -50,6 +52,7 @@ export async function openKnowledgeResources(
     outbox,
     statusFeed,
     staleJobMs: staleAfterMs,
+    metrics: ingestionMetrics(metrics, db),
     sweep: sweeper.sweep,
     async close() {
       sweeper.stop();

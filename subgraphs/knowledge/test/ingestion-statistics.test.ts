@@ -9,10 +9,11 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger, dedicatedSchemaName, enterTenant, LocalHashEmbedder, type Database, type TenantIsolation } from '@jarvis/platform';
+import { createLogger, createServiceMetrics, dedicatedSchemaName, enterTenant, LocalHashEmbedder, type Database, type TenantIsolation } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { ANALYZE_GROWTH, ANALYZE_MIN_ROWS } from '../src/chunks/statistics.ts';
 import * as documents from '../src/documents/store.ts';
+import { ingestionMetrics } from '../src/ingestion/metrics.ts';
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../src/ingestion/worker.ts';
 import * as knowledgeBases from '../src/knowledge-bases/store.ts';
 import { openVectorStore, type VectorStore } from '../src/vectors/index.ts';
@@ -70,6 +71,7 @@ for (const variant of databaseVariants()) {
       log: createLogger('ingestion', 'silent'),
       outbox: { notify() {} },
       staleJobMs: 60_000,
+      metrics: ingestionMetrics(createServiceMetrics('knowledge'), db),
       ...overrides,
     });
 

@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, dedicatedSchemaName, enterTenant, LocalHashEmbedder, USAGE_TOPIC, type Database, type TenantIsolation } from '@jarvis/platform';
+import { createLogger, createServiceMetrics, dedicatedSchemaName, enterTenant, LocalHashEmbedder, USAGE_TOPIC, type Database, type TenantIsolation } from '@jarvis/platform';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import * as documents from '../src/documents/store.ts';
 import type { Document } from '../src/documents/store.ts';
+import { ingestionMetrics } from '../src/ingestion/metrics.ts';
 import { ingest, INGEST_TOPIC, type IngestionServices } from '../src/ingestion/worker.ts';
 import * as knowledgeBases from '../src/knowledge-bases/store.ts';
 import { storageEventId, storageReleased, storageReleaseEventId } from '../src/usage.ts';
@@ -51,6 +52,7 @@ for (const variant of databaseVariants()) {
       log: createLogger('ingestion', 'silent'),
       outbox: { notify() {} },
       staleJobMs: 60_000,
+      metrics: ingestionMetrics(createServiceMetrics('knowledge'), db),
     });
 
     async function addDocument(tenantId: string, isolation: TenantIsolation, text: string, createdBy: string | null = null): Promise<Document> {

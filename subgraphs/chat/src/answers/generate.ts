@@ -5,7 +5,8 @@
  * model is called and settled after; usage is recorded whichever way the answer ends. The model call is
  * cancelled once nobody has watched the answer for `abandonAfterMs`.
  */
-import { AppError, ErrorCode, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
+import { performance } from 'node:perf_hooks';
+import { AppError, ErrorCode, SpanKind, traced, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
 import type { CacheKey, InferenceCache } from '../cache/types.ts';
 import type { CompletionRequest } from '../models/port.ts';
 import type { RoutedChunk, RoutingStrategy } from '../models/router.ts';
@@ -13,6 +14,7 @@ import { finishMessage, touchMessage, type MessageStatus, type StoredCitation } 
 import { EventWriter } from './event-writer.ts';
 import type { AnswerUsage } from './events-store.ts';
 import { RetrievalError, type Retrieve } from './retrieval.ts';
+import type { ChatMetrics } from './metrics.ts';
 import type { AnswerSignals } from './signals.ts';
 
 
@@ -56,6 +58,7 @@ export interface AnswerDeps {
   flushMs: number;
   /** Passages retrieved per question. */
   topK: number;
+  metrics: ChatMetrics;
 }
 
 export interface AnswerJob {
@@ -103,7 +106,7 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     deps.db.withTenant(job.tenantId, (tx) => touchMessage(tx, job.messageId)).catch((error: unknown) => deps.log.warn({ err: error }, 'could not touch the answer'));
   }, ANSWER_TOUCH_MS);
   const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
-  const budget = tokenBudget(job, deps.limits);
+  const budget = tokenBudget(job, deps.limits, (limit) => deps.metrics.limitRejections.inc({ limit, code: ErrorCode.QUOTA_EXCEEDED }));
   try {
     await budget.openStream();
     const passages = await deps.retrieve(job.principal, job.question, job.knowledgeBaseIds, deps.topK);
@@ -127,8 +130,15 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     clearInterval(watchdog);
     clearInterval(alive);
     stopTracking();
-    await budget.close(answer.usage && !answer.usage.cacheHit ? answer.usage.promptTokens + answer.usage.completionTokens : 0);
+    const spent = answer.usage && !answer.usage.cacheHit ? answer.usage : undefined;
+    if (spent) countTokens(deps.metrics, spent);
+    await budget.close(spent ? spent.promptTokens + spent.completionTokens : 0);
   }
+}
+
+function countTokens(metrics: ChatMetrics, { model, promptTokens, completionTokens }: AnswerUsage) {
+  metrics.tokens.inc({ model, kind: 'prompt' }, promptTokens);
+  metrics.tokens.inc({ model, kind: 'completion' }, completionTokens);
 }
 
 /**
@@ -137,6 +147,7 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
  */
 async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer: EventWriter, answer: Answer, signal: AbortSignal): Promise<boolean> {
   const hit = await deps.cache.lookup(cacheKey(job, prompt));
+  deps.metrics.cacheLookups.inc(hit ? { result: 'hit', kind: hit.kind } : { result: 'miss', kind: '' });
   if (hit) {
     for (const token of hit.answer.text.match(/\S+\s*/g) ?? []) {
       if (signal.aborted) throw signal.reason;
@@ -148,19 +159,25 @@ async function produce(job: AnswerJob, deps: AnswerDeps, prompt: Prompt, writer:
     answer.usage = { model, promptTokens, completionTokens, cost: 0, cacheHit: hit.kind };
     return true;
   }
-  let usage: { promptTokens: number; completionTokens: number } | undefined;
-  for await (const chunk of deps.models.stream(prompt, { model: job.model, strategy: job.strategy, signal })) {
-    if (chunk.kind === 'model') answer.model = chunk.name;
-    else if (chunk.kind === 'usage') usage = chunk;
-    else {
-      answer.text += chunk.text;
-      writer.push('TOKEN', { delta: chunk.text });
+  const requested = { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': job.model ?? `strategy:${job.strategy}` };
+  return traced('gen_ai chat', { kind: SpanKind.CLIENT, attributes: requested }, async (span) => {
+    const started = performance.now();
+    let usage: { promptTokens: number; completionTokens: number } | undefined;
+    for await (const chunk of deps.models.stream(prompt, { model: job.model, strategy: job.strategy, signal })) {
+      if (chunk.kind === 'model') answer.model = chunk.name;
+      else if (chunk.kind === 'usage') usage = chunk;
+      else {
+        if (!answer.text) deps.metrics.timeToFirstToken.observe({ model: answer.model ?? 'unknown' }, (performance.now() - started) / 1000);
+        answer.text += chunk.text;
+        writer.push('TOKEN', { delta: chunk.text });
+      }
     }
-  }
-  const model = answer.model ?? 'unknown';
-  usage ??= { promptTokens: prompt.promptTokens, completionTokens: deps.models.countTokens(answer.text) };
-  answer.usage = { model, ...usage, cost: deps.models.cost(model, usage), cacheHit: null };
-  return false;
+    const model = answer.model ?? 'unknown';
+    usage ??= { promptTokens: prompt.promptTokens, completionTokens: deps.models.countTokens(answer.text) };
+    answer.usage = { model, ...usage, cost: deps.models.cost(model, usage), cacheHit: null };
+    span?.setAttributes({ 'gen_ai.response.model': model, 'gen_ai.usage.input_tokens': usage.promptTokens, 'gen_ai.usage.output_tokens': usage.completionTokens });
+    return false;
+  });
 }
 
 /**
@@ -235,7 +252,7 @@ function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
  * The tenant's token budgets for the UTC day and month, reserved before the model call and settled with what it
  * used, and one of its concurrent-answer slots for as long as the answer is generated.
  */
-function tokenBudget(job: AnswerJob, limits: LimitStore) {
+function tokenBudget(job: AnswerJob, limits: LimitStore, refused: (limit: string) => void) {
   const now = new Date().toISOString();
   const budgets = [
     { key: `chat:tokens:day:${job.tenantId}:${now.slice(0, 10)}`, limit: job.quota.tokensPerDay, per: 'day', ttlMs: 2 * DAY_MS },
@@ -247,13 +264,19 @@ function tokenBudget(job: AnswerJob, limits: LimitStore) {
   return {
     async openStream() {
       const granted = await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000);
-      if (!granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant may have ${job.quota.concurrentStreams} answers generated at once`);
+      if (!granted) {
+        refused('concurrent_answers');
+        throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant may have ${job.quota.concurrentStreams} answers generated at once`);
+      }
       lease = granted.id;
     },
     async reserve(tokens: number) {
       for (const budget of budgets) {
         const granted = await limits.reserve(budget.key, tokens, budget.limit, { periodTtlMs: budget.ttlMs, reservationTtlMs: 300_000 });
-        if (!granted.granted) throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${budget.limit} tokens a ${budget.per} are used up`);
+        if (!granted.granted) {
+          refused(`tokens_per_${budget.per}`);
+          throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${budget.limit} tokens a ${budget.per} are used up`);
+        }
         reservations.push({ key: budget.key, id: granted.id });
       }
     },

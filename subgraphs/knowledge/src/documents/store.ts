@@ -137,6 +137,13 @@ export function staleUnfinished(tx: Transaction, schema: string, olderThanMs: nu
   );
 }
 
+/** How many of the schema's documents wait for ingestion (PENDING) or are being ingested (PROCESSING). */
+export function unfinishedCounts(tx: Transaction, schema: string) {
+  return tx.query<{ status: 'PENDING' | 'PROCESSING'; count: number }>(
+    `SELECT status, count(*)::int AS count FROM ${schema}.documents WHERE status IN ('PENDING', 'PROCESSING') GROUP BY status`,
+  );
+}
+
 /** Whether a worker has touched the PROCESSING document within the last `withinMs` (by the database's clock). */
 export async function heldSince(tx: Transaction, id: string, withinMs: number): Promise<boolean> {
   const [row] = await tx.query<{ held: boolean }>(

@@ -26,6 +26,7 @@ import * as knowledgeBases from '../knowledge-bases/store.ts';
 import { storageStored } from '../usage.ts';
 import type { VectorStore } from '../vectors/index.ts';
 import { chunkText, DEFAULT_CHUNKING, type Chunk } from './chunker.ts';
+import type { IngestionMetrics } from './metrics.ts';
 import { DocumentRejectedError, extractText } from './extract.ts';
 
 export const INGEST_TOPIC = 'knowledge.document.queued';
@@ -46,6 +47,7 @@ export interface IngestionServices {
   outbox: { notify(): void };
   /** After this long without a sign of life a PROCESSING document counts as lost (sweep.ts); a job shows one well before. */
   staleJobMs: number;
+  metrics: IngestionMetrics;
 }
 
 /** Queues a document's ingestion, in the transaction that made it PENDING. */
@@ -81,8 +83,15 @@ export async function ingest(event: BusEvent, services: IngestionServices): Prom
     if (rowsWritten === undefined) await services.vectors.deleteDocument(event.tenantId, documentId, isolation);
     else services.outbox.notify();
     log.info({ chunks: chunks.length, ready: rowsWritten !== undefined }, 'document ingested');
+    services.metrics.jobs.inc({ outcome: rowsWritten === undefined ? 'superseded' : 'ready' });
   } catch (error) {
-    await inTenant((tx) => recordFailure(tx, job.doc, error, log));
+    try {
+      await inTenant((tx) => recordFailure(tx, job.doc, error, log));
+      services.metrics.jobs.inc({ outcome: 'failed' });
+    } catch (retry) {
+      services.metrics.jobs.inc({ outcome: 'retry' });
+      throw retry;
+    }
   } finally {
     clearInterval(heartbeat);
   }
