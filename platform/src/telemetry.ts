@@ -71,6 +71,11 @@ export interface SpanOptions {
   attributes?: Attributes;
   /** The parent, when it is not the active context (a message's producer, a request's caller). */
   parent?: Context;
+  /**
+   * No span unless the parent context has one: for work that is only worth a span as part of a larger one (a
+   * statement of a request), not when a background loop (a relay polling its table) does it on its own.
+   */
+  requireParent?: boolean;
 }
 
 /**
@@ -79,7 +84,8 @@ export interface SpanOptions {
  */
 export function traced<T>(name: string, options: SpanOptions, work: (span?: Span) => Promise<T>): Promise<T> {
   if (!enabled) return work();
-  const { parent = context.active(), ...spanOptions } = options;
+  const { parent = context.active(), requireParent = false, ...spanOptions } = options;
+  if (requireParent && !trace.getSpan(parent)) return work();
   return tracer.startActiveSpan(name, spanOptions, parent, async (span) => {
     try {
       return await work(span);

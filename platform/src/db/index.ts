@@ -48,18 +48,18 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 /**
- * While tracing is on, each transaction is a span and each statement in it a child span, with the SQL text
- * (parameters are never recorded).
+ * While tracing is on, each transaction within a traced operation is a span and each statement in it a child
+ * span, with the SQL text (parameters are never recorded). Background loops' transactions make no spans.
  */
 function tracedDriver(driver: Driver, schema: string): Driver {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': schema, 'jarvis.db.engine': driver.kind };
   const statement = <T>(sql: string, run: () => Promise<T>) =>
-    traced(`db ${sql.trimStart().split(/\s/, 1)[0]!.toUpperCase()}`, { kind: SpanKind.CLIENT, attributes: { ...attributes, 'db.query.text': sql } }, run);
+    traced(`db ${sql.trimStart().split(/\s/, 1)[0]!.toUpperCase()}`, { kind: SpanKind.CLIENT, attributes: { ...attributes, 'db.query.text': sql }, requireParent: true }, run);
   return {
     ...driver,
     transaction(work, setup) {
       if (!tracingEnabled()) return driver.transaction(work, setup);
-      return traced('db transaction', { kind: SpanKind.CLIENT, attributes }, () =>
+      return traced('db transaction', { kind: SpanKind.CLIENT, attributes, requireParent: true }, () =>
         driver.transaction(
           (tx) =>
             work({

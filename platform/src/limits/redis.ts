@@ -96,7 +96,7 @@ export class RedisLimitStore implements LimitStore {
     const { redis, connected } = this.client;
     await connected;
     const command = (redis as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[script.name]!;
-    return traced(`redis ${script.name}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'jarvis.redis.script': script.name } }, () =>
+    return traced(`redis ${script.name}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'jarvis.redis.script': script.name }, requireParent: true }, () =>
       command.call(redis, keys.length, ...keys, ...args),
     );
   }
