@@ -43,6 +43,8 @@ export interface Member {
   headers: Record<string, string>;
 }
 
+export const CREATE_TENANT = `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } owner { id } } }`;
+
 /**
  * A new tenant (unique slug from `label`) and its owner, signed in. ENTERPRISE by default: its request rate is
  * far above what a test sends, so plan limits stay out of the way of tests about something else.
@@ -56,7 +58,7 @@ export async function signUp(
   const email = `owner@${slug}.test`;
   const { createTenant } = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
     stack.gatewayUrl,
-    `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } owner { id } } }`,
+    CREATE_TENANT,
     { input: { name, slug, isolation, plan, owner: { email, name: `Owner of ${slug}` } } },
   );
   const token = await devLogin(stack.tokenUrl, slug, email);

@@ -2,6 +2,7 @@ import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { AppError, ErrorCode, errorBody, observeErrors } from '@jarvis/platform';
+import type { PersistedDocuments } from './persisted-documents.ts';
 
 /**
  * Serves an Apollo Server at `path` on Fastify, GET and POST, per the GraphQL-over-HTTP specification.
@@ -14,8 +15,15 @@ export function serveGraphQL<Context extends BaseContext>(
   path: string,
   /** The request's context; it may refuse the request with an AppError, or add response headers. */
   contextFor: (request: FastifyRequest, reply: FastifyReply) => Promise<Context>,
-  /** The GraphQL request in the body, read once the caller is known (an upload's files, say). */
-  readBody: (request: FastifyRequest) => Promise<unknown> = async (request) => request.body,
+  {
+    readBody = async (request) => request.body,
+    documents,
+  }: {
+    /** The GraphQL request in the body, read once the caller is known (an upload's files, say). */
+    readBody?: (request: FastifyRequest) => Promise<unknown>;
+    /** Trusted documents a request may name by hash instead of sending their text. */
+    documents?: PersistedDocuments;
+  } = {},
 ) {
   app.setErrorHandler(requestErrorHandler);
   methodNotAllowed(app, path);
@@ -24,19 +32,16 @@ export function serveGraphQL<Context extends BaseContext>(
     url: path,
     handler: async (request, reply) => {
       let context: Context;
+      let graphQLRequest: { search: string; body: unknown };
       try {
         context = await contextFor(request, reply);
+        graphQLRequest = withDocument({ search: new URL(request.url, 'http://gateway').search, body: await readBody(request) }, documents);
       } catch (error) {
         if (error instanceof AppError && REFUSALS[error.code]) return refuse(reply, error);
         throw error;
       }
       const response = await server.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: {
-          method: request.method.toUpperCase(),
-          headers: jsonHeaders(request),
-          search: new URL(request.url, 'http://gateway').search,
-          body: await readBody(request),
-        },
+        httpGraphQLRequest: { method: request.method.toUpperCase(), headers: jsonHeaders(request), ...graphQLRequest },
         context: async () => context,
       });
       for (const [name, value] of response.headers) reply.header(name, value);
@@ -55,7 +60,38 @@ const REFUSALS: Partial<Record<string, (reply: FastifyReply, error: AppError) =>
   [ErrorCode.UNAUTHENTICATED]: (reply) => reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"'),
   [ErrorCode.RATE_LIMITED]: (reply, error) => reply.code(429).header('retry-after', String(error.extensions.retryAfter)),
   [ErrorCode.QUOTA_EXCEEDED]: (reply, error) => reply.code(429).header('retry-after', String(error.extensions.retryAfter)),
+  [ErrorCode.PERSISTED_QUERY_NOT_IN_LIST]: (reply) => reply.code(400),
+  [ErrorCode.QUERY_NOT_IN_SAFELIST]: (reply) => reply.code(400),
+  [ErrorCode.BAD_USER_INPUT]: (reply) => reply.code(400),
 };
+
+/**
+ * The request with the document it names by hash written out, from the body (POST) or the query string (GET),
+ * and without `documentId`, which Apollo Server does not know.
+ */
+function withDocument(request: { search: string; body: unknown }, documents: PersistedDocuments | undefined) {
+  if (!documents) return request;
+  const { body } = request;
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const { documentId, ...rest } = body as Record<string, unknown>;
+    const query = documents.resolve({ ...rest, documentId });
+    return { search: request.search, body: query === undefined ? rest : { ...rest, query } };
+  }
+  const params = new URLSearchParams(request.search);
+  const query = documents.resolve({ query: params.get('query') ?? undefined, documentId: params.get('documentId') ?? undefined, extensions: jsonParam(params.get('extensions')) });
+  params.delete('documentId');
+  if (query !== undefined) params.set('query', query);
+  return { search: `?${params}`, body };
+}
+
+function jsonParam(value: string | null): unknown {
+  if (value === null) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new AppError(ErrorCode.BAD_USER_INPUT, 'the extensions parameter is not JSON');
+  }
+}
 
 function refuse(reply: FastifyReply, error: AppError) {
   observeErrors(reply.request, [error.code]);

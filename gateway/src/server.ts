@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'graphql';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
@@ -32,9 +33,15 @@ import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { observationPlugin } from './observation.ts';
+import { serveConsole } from './console.ts';
+import { loadPersistedDocuments } from './persisted-documents.ts';
 import { federatedSubscriptions } from './subscriptions/federated.ts';
 import { upstreamSubscriptions } from './subscriptions/upstream.ts';
 import { serveWebSocket, type OperationContext } from './subscriptions/websocket.ts';
+
+/** The console's build, and the manifest of the documents it sends (codegen writes it). */
+const CONSOLE_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+const CONSOLE_DOCUMENTS = fileURLToPath(new URL('../../web/src/gql/persisted-documents.json', import.meta.url));
 
 /** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
 type GatewayContext = OperationContext;
@@ -78,6 +85,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
       }));
     },
   });
+  const documents = loadPersistedDocuments(config.PERSISTED_DOCUMENTS_PATH ?? CONSOLE_DOCUMENTS, config.TRUSTED_DOCUMENTS_ONLY);
   const limitsOnDocuments = documentLimits(config);
   const schema = authorizedSchema(gateway, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED });
   const apollo = new ApolloServer<GatewayContext>({
@@ -117,9 +125,16 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     if (rateHeaders) reply.headers(rateHeaders);
     meter?.count(principal);
     return { ...contextFor(principal, request.ip), observation: request.observation };
-  }, graphQLBody);
+  }, { readBody: graphQLBody, documents });
   registerHealth(app, async () => {});
   registerMetricsRoute(app, metrics.registry);
+  const tenancyUrl = subgraphUrls.get('tenancy');
+  await serveConsole(app, {
+    distDir: CONSOLE_DIST,
+    graphiql: config.NODE_ENV !== 'production',
+    trustedDocuments: config.TRUSTED_DOCUMENTS_ONLY,
+    tokenUrl: tenancyUrl && new URL('/oauth/token', tenancyUrl).href,
+  });
 
   const upstream = upstreamSubscriptions({
     urlOf: (name) => subgraphUrls.get(name)?.replace(/^http/, 'ws'),
@@ -140,6 +155,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     federated,
     apollo,
     metrics: gatewayMetrics,
+    documents,
   });
 
   /** New connections are refused at once; requests under way finish while subscriptions end with 1001. */

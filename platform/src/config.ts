@@ -51,6 +51,8 @@ export const configSchema = z.object({
   REDIS_KEY_PREFIX: z.string().min(1).default('jarvis:'),
   LIMITS_FAILURE_MODE: z.enum(['open', 'closed']).default('closed'),
   SUPERGRAPH_PATH: z.string().min(1).optional(),
+  PERSISTED_DOCUMENTS_PATH: z.string().min(1).optional(),
+  TRUSTED_DOCUMENTS_ONLY: flag.default(false),
   SUBGRAPH_URLS: urlMap.default({}),
   REQUEST_METER_FLUSH_MS: z.coerce.number().int().min(10).default(60_000),
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),

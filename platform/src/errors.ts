@@ -10,6 +10,10 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** A persisted document's hash that the gateway's manifest of trusted documents does not hold. */
+  PERSISTED_QUERY_NOT_IN_LIST: 'PERSISTED_QUERY_NOT_IN_LIST',
+  /** Document text sent to a gateway that runs trusted documents only. */
+  QUERY_NOT_IN_SAFELIST: 'QUERY_NOT_IN_SAFELIST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -26,6 +26,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AppError, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
 import type { GatewayMetrics } from '../metrics.ts';
+import type { PersistedDocuments } from '../persisted-documents.ts';
 import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization.ts';
 import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
 import type { federatedSubscriptions } from './federated.ts';
@@ -56,6 +57,8 @@ export interface WebSocketOptions {
   federated: ReturnType<typeof federatedSubscriptions>;
   apollo: ApolloServer<OperationContext>;
   metrics: Pick<GatewayMetrics, 'websocketConnections' | 'activeSubscriptions'>;
+  /** Trusted documents an operation may name by hash (`extensions.persistedQuery.sha256Hash`). */
+  documents: PersistedDocuments;
 }
 
 interface Connection {
@@ -117,7 +120,10 @@ async function prepare(
   const { apiSchema: schema, authorizer } = options.schema();
   let document: DocumentNode;
   try {
-    document = parse(payload.query, options.parseOptions);
+    const query = options.documents.resolve(payload);
+    if (query === undefined) return [new GraphQLError('send the document, or the hash of a trusted one', { extensions: { code: 'BAD_USER_INPUT' } })];
+    document = parse(query, options.parseOptions);
+    payload = { ...payload, query };
   } catch (error) {
     return [error instanceof GraphQLError ? error : new GraphQLError('the document does not parse')];
   }
