@@ -3,9 +3,11 @@
  * and validates against the API schema clients see (schema/api.graphql), every operation is named and no two
  * share a name; the typed documents and persisted-documents manifest committed under web/src/gql are what
  * `npm run codegen` generates now (a stale or missing file fails: run `npm run codegen`); the manifest's keys are
- * the sha256 of the exact text stored for them, one entry per operation.
+ * the sha256 of the exact text stored for them, one entry per operation; and the console type-checks against
+ * them (web/ has its own tsconfig: DOM, JSX, bundler resolution).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -143,6 +145,16 @@ describe('generated typed documents in web/src/gql', () => {
     const generated = readFileSync(join(GENERATED_DIR, 'graphql.ts'), 'utf8');
     for (const [name, hash] of named) {
       assert.ok(generated.includes(`export const ${name}Document = {"__meta__":{"hash":"${hash}"}`), `${name}Document carries its hash: ${RUN_CODEGEN}`);
+    }
+  });
+});
+
+describe('the web console', () => {
+  test('type-checks against the generated documents (web/tsconfig.json and web/tsconfig.node.json)', () => {
+    const tsc = join(ROOT, 'node_modules/.bin/tsc');
+    for (const project of ['web/tsconfig.json', 'web/tsconfig.node.json']) {
+      const result = spawnSync(tsc, ['-p', project], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(result.status, 0, `tsc -p ${project}:\n${result.stdout}${result.stderr}`);
     }
   });
 });

@@ -1,0 +1,58 @@
+/** React bindings: the signed-in client in context, and a query hook over it. */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import type { JarvisClient } from './client';
+import { toErrorInfos, type ApiErrorInfo } from './errors';
+
+export const ClientContext = createContext<JarvisClient | null>(null);
+
+export function useClient(): JarvisClient {
+  const client = useContext(ClientContext);
+  if (!client) throw new Error('useClient outside a signed-in session');
+  return client;
+}
+
+export interface QueryState<TData> {
+  data: TData | null | undefined;
+  errors: ApiErrorInfo[];
+  loading: boolean;
+  refetch: () => Promise<void>;
+}
+
+/** Runs `document` over HTTP when mounted and whenever `variables` change (by value); `skip` holds it back. */
+export function useQuery<TData, TVariables extends Record<string, unknown>>(
+  document: TypedDocumentNode<TData, TVariables>,
+  variables: TVariables,
+  { skip = false }: { skip?: boolean } = {},
+): QueryState<TData> {
+  const client = useClient();
+  const [state, setState] = useState<Omit<QueryState<TData>, 'refetch'>>({ data: undefined, errors: [], loading: !skip });
+  const key = JSON.stringify(variables);
+  const latest = useRef(0);
+
+  const run = useCallback(async () => {
+    if (skip) return;
+    const call = ++latest.current;
+    setState((previous) => ({ ...previous, loading: true }));
+    try {
+      const result = await client.execute(document, JSON.parse(key) as TVariables);
+      if (call === latest.current) setState({ data: result.data, errors: result.errors ?? [], loading: false });
+    } catch (error) {
+      if (call === latest.current) setState((previous) => ({ ...previous, errors: toErrorInfos(error), loading: false }));
+    }
+  }, [client, document, key, skip]);
+
+  useEffect(() => {
+    void run();
+  }, [run]);
+
+  return { ...state, refetch: run };
+}
+
+/** A mutation (or any one-off request) with its errors kept for display. */
+export function useErrors() {
+  const [errors, setErrors] = useState<ApiErrorInfo[]>([]);
+  const report = useCallback((error: unknown) => setErrors(toErrorInfos(error)), []);
+  const clear = useCallback(() => setErrors([]), []);
+  return { errors, setErrors, report, clear };
+}
