@@ -1,5 +1,10 @@
-/** The first-run demo data, created through the public API so it is exactly what a client could make. */
-import { bearer, devLogin, graphql, postGraphQL, type Plan } from '@jarvis/platform';
+/**
+ * The first-run demo data, created through the public API so it is exactly what a client could make — with the
+ * console's own persisted documents, named by hash, so seeding works when the gateway runs trusted documents only.
+ */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { bearer, devLogin, type GraphQLResponse, type Plan } from '@jarvis/platform';
+import { AddTextDocumentDocument, CreateConversationDocument, CreateKnowledgeBaseDocument, CreateTenantDocument } from '../web/src/gql/graphql.ts';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_OWNER = 'owner@demo.test';
@@ -47,32 +52,40 @@ New colleagues receive a laptop on their first day. Report a lost device to secu
  * created and a token for the owner.
  */
 export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan = 'TEAM'): Promise<{ created: boolean; token: string }> {
-  const { body } = await postGraphQL(
-    gatewayUrl,
-    `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`,
-    { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } } },
-  );
-  const created = !body.errors?.length;
-  if (!created && body.errors?.[0]?.extensions?.code !== 'CONFLICT') {
-    throw new Error(`seeding the demo tenant failed: ${JSON.stringify(body.errors)}`);
+  const tenant = await send(gatewayUrl, CreateTenantDocument, { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } } });
+  const created = !tenant.errors?.length;
+  if (!created && tenant.errors?.[0]?.extensions?.code !== 'CONFLICT') {
+    throw new Error(`seeding the demo tenant failed: ${JSON.stringify(tenant.errors)}`);
   }
   const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
   if (created) {
-    const { createKnowledgeBase } = await graphql<{ createKnowledgeBase: { id: string } }>(
-      gatewayUrl,
-      `mutation {
-        createKnowledgeBase(input: { name: "Employee handbook", description: "Policies, benefits and how we work" }) { id }
-        createConversation(input: { title: "Welcome to Jarvis" }) { id }
-      }`,
-      {},
-      bearer(token),
+    const owner = bearer(token);
+    const { createKnowledgeBase } = dataOf(
+      await send(gatewayUrl, CreateKnowledgeBaseDocument, { input: { name: 'Employee handbook', description: 'Policies, benefits and how we work' } }, owner),
     );
-    await graphql(
-      gatewayUrl,
-      `mutation($input: AddDocumentInput!) { addDocument(input: $input) { id } }`,
-      { input: { knowledgeBaseId: createKnowledgeBase.id, title: 'Employee handbook', content: HANDBOOK } },
-      bearer(token),
-    );
+    dataOf(await send(gatewayUrl, CreateConversationDocument, { input: { title: 'Welcome to Jarvis' } }, owner));
+    dataOf(await send(gatewayUrl, AddTextDocumentDocument, { knowledgeBaseId: createKnowledgeBase!.id, title: 'Employee handbook', content: HANDBOOK }, owner));
   }
   return { created, token };
+}
+
+/** A generated document sent by its persisted-document hash. */
+async function send<Result, Variables>(
+  gatewayUrl: string,
+  document: TypedDocumentNode<Result, Variables>,
+  variables: Variables,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<Result>> {
+  const documentId = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+  const response = await fetch(gatewayUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ documentId, variables }),
+  });
+  return (await response.json()) as GraphQLResponse<Result>;
+}
+
+function dataOf<Result>(response: GraphQLResponse<Result>): Result {
+  if (response.errors?.length || !response.data) throw new Error(`seeding the demo failed: ${JSON.stringify(response.errors)}`);
+  return response.data;
 }

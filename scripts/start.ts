@@ -3,6 +3,7 @@
  * Waits until all are ready, seeds the demo tenant on first run, prints an example query; Ctrl-C stops all.
  */
 import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
+import { ensureConsoleBuilt } from './console-build.ts';
 import { launchProcesses, type ProcessStack } from './processes.ts';
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';
 
@@ -31,6 +32,8 @@ process.once('SIGINT', () => void shutdown(0));
 process.once('SIGTERM', () => void shutdown(0));
 
 try {
+  // Before the gateway starts, which serves the console's build if there is one.
+  const consoleBuild = await ensureConsoleBuilt();
   stack = await launchProcesses(config, {
     onUnexpectedExit: (name, code) => {
       console.error(`${name} exited (${code}); stopped the others`);
@@ -40,7 +43,7 @@ try {
   const readyMs = performance.now() - startedAt;
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   const seed = config.SEED_DEMO && config.AUTH_DEV_LOGIN ? await seedDemo(stack.gatewayUrl, tokenUrl) : undefined;
-  printBanner(stack, readyMs, seed);
+  printBanner(stack, readyMs, consoleBuild, seed);
 } catch (error) {
   if (!stopping) {
     console.error(`start-up failed: ${(error as Error).message}`);
@@ -48,12 +51,14 @@ try {
   }
 }
 
-function printBanner(stack: ProcessStack, readyMs: number, seed?: { created: boolean }) {
+function printBanner(stack: ProcessStack, readyMs: number, consoleBuild: string, seed?: { created: boolean }) {
   const lines = [
     '',
     `Jarvis is up in ${(readyMs / 1000).toFixed(1)}s: ${stack.gatewayUrl}`,
     `  subgraphs: ${SUBGRAPHS.map((s) => `${s.name} ${stack.baseUrl(s.name)}/graphql`).join(', ')}`,
     `  data: ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.DATA_DIR}`}`,
+    `  ${consoleBuild}`,
+    `  web console: ${stack.gatewayUrl.replace(/\/graphql$/, '/')}${config.NODE_ENV === 'production' ? '' : `   GraphiQL: ${stack.gatewayUrl.replace(/\/graphql$/, '/graphiql')}`}`,
   ];
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   if (seed) {

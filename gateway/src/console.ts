@@ -23,9 +23,9 @@ export async function serveConsole(app: FastifyInstance, options: ConsoleOptions
   if (options.tokenUrl) passTokenRequests(app, options.tokenUrl);
   const index = join(options.distDir, 'index.html');
   if (!existsSync(index)) return false;
-  // The console learns the gateway's settings from the page itself.
+  // The console learns the gateway's settings from the page itself. Read per request: a rebuild renames assets.
   const settings = `<script>window.__JARVIS__=${JSON.stringify({ trustedDocuments: options.trustedDocuments })}</script>`;
-  const page = readFileSync(index, 'utf8').replace('</head>', `${settings}</head>`);
+  const page = () => readFileSync(index, 'utf8').replace('</head>', `${settings}</head>`);
   await app.register(fastifyStatic, {
     root: options.distDir,
     index: false,
@@ -33,7 +33,7 @@ export async function serveConsole(app: FastifyInstance, options: ConsoleOptions
     // The console's own page carries its settings; GraphiQL's only where it is on.
     allowedPath: (path) => path !== '/index.html' && (options.graphiql || path !== '/graphiql.html'),
   });
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page()));
   if (options.graphiql) app.get('/graphiql', async (_request, reply) => reply.sendFile('graphiql.html'));
   return true;
 }
