@@ -3,7 +3,7 @@
  * fresh clone serves the console without a separate step. Vite is a development dependency: where it is not
  * installed (a production image built without it), the console is left out and the API still runs.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,9 +11,41 @@ const WEB = fileURLToPath(new URL('../web/', import.meta.url));
 const BUILT = join(WEB, 'dist', 'index.html');
 const SOURCES = ['src', 'index.html', 'graphiql.html', 'vite.config.ts', 'package.json'];
 
-/** Builds the console when needed; says what it did, or why there is no console. */
+/**
+ * Builds the console when needed; says what it did, or why there is no console. One build at a time on the
+ * machine (a lock directory): `npm start` and test files may ask at once, and the second then finds it built.
+ */
 export async function ensureConsoleBuilt(): Promise<string> {
-  if (existsSync(BUILT) && statSync(BUILT).mtimeMs >= newestSource()) return 'console: web/dist is up to date';
+  if (upToDate()) return 'console: web/dist is up to date';
+  const release = await lock();
+  try {
+    return upToDate() ? 'console: web/dist is up to date' : await build();
+  } finally {
+    release();
+  }
+}
+
+const upToDate = () => existsSync(BUILT) && statSync(BUILT).mtimeMs >= newestSource();
+
+const LOCK = join(WEB, '.dist-build-lock');
+/** A lock older than this was left by a build that died. */
+const STALE_LOCK_MS = 120_000;
+
+async function lock(): Promise<() => void> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      return () => rmSync(LOCK, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const held = statSync(LOCK, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+async function build(): Promise<string> {
   let vite: typeof import('vite');
   try {
     vite = await import('vite');
