@@ -1,101 +1,168 @@
 /**
- * `npm run bench`: requests/s and latency of queries through the gateway and against one subgraph alone,
- * in one run on this machine, processes laid out as under `npm start`. Figures go to BENCHMARKS.md.
- *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
+ * `npm run bench`, its throughput part: the same requests through the Jarvis gateway, a stock @apollo/gateway
+ * and Hive Gateway, side by side in one run, over the same supergraph and the same subgraph processes, and
+ * the subgraph alone. Each gateway runs in a child process of its own, the bench client (autocannon) in this
+ * one; per scenario every gateway is measured back to back. Figures go to BENCHMARKS.md.
+ *   BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default 50).
  */
-import { randomUUID } from 'node:crypto';
-import { bearer, devLogin, graphql, postGraphQL, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
-import { DEMO_SLUG, seedDemo } from '../scripts/seed.ts';
-import { duration, launchBenchStack, machine, postLoad } from './load.ts';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { bearer, graphql, PRINCIPAL_HEADER, principalSigner, SUBGRAPHS, type Principal, type ServiceName } from '@jarvis/platform';
+import { seedDemo } from '../scripts/seed.ts';
+import { childPid, duration, launchBenchStack, loadAverage, machine, measure, stackAuthenticator, type BenchStack, type Measured } from './load.ts';
 
-const QUERIES = {
-  fourSubgraphs: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
-  twoSubgraphs: `{ tenant { name knowledgeBases { name description } } }`,
-  oneSubgraph: `{ tenant { name slug users { email } } }`,
-  /** `usage` needs usage:read, which a viewer lacks: removed before planning, null in the answer. */
-  withRefusedField: `{ tenant { name slug users { email } usage { totals { quantity } } } }`,
-  /** Public: no directive applies, so an anonymous request skips authentication and authorization. */
-  public: `{ permissions { name description } }`,
-};
+const STOCK_GATEWAY = fileURLToPath(new URL('./stock-gateway.ts', import.meta.url));
+/** The stock gateways bench/stock-gateway.ts serves, by the name their rows have. */
+const STOCK = { apollo: 'stock @apollo/gateway', hive: 'Hive Gateway', 'hive-no-dedup': 'Hive Gateway, no in-flight deduplication' };
+type StockKind = keyof typeof STOCK;
 
-const stack = await launchBenchStack();
+interface Target {
+  name: string;
+  url: string;
+  /** The gateway's process. */
+  pid: number;
+}
+
+interface Scenario {
+  title: string;
+  query: string;
+  /** What one subgraph answers on its own for comparison, and what that comparison means. */
+  alone: { subgraph: ServiceName; query: string; note: string };
+}
+
+interface StockGateway extends Target {
+  stop(): Promise<void>;
+}
+
+/** The plan's first fetch: what the multi-subgraph queries ask of tenancy before their entity fetches. */
+const ROOT_FETCH = `{ tenant { id name } }`;
+
+function scenarios(knowledgeBaseId: string): Scenario[] {
+  const rootFetch = (others: string) => ({
+    subgraph: 'tenancy' as const,
+    query: ROOT_FETCH,
+    note: `\`${ROOT_FETCH}\`, the plan's first fetch, asked of tenancy alone; the gateways then wait for ${others} as well, so this ratio is what the whole federated request costs, not the gateway's overhead alone`,
+  });
+  const mutation = `mutation { updateKnowledgeBase(input: { id: "${knowledgeBaseId}", description: "Benchmarked" }) { id name description } }`;
+  return [
+    {
+      title: '(a) two-subgraph entity query',
+      query: `{ tenant { name knowledgeBases { name description } } }`,
+      alone: rootFetch('knowledge (the Tenant entity fetch)'),
+    },
+    {
+      title: '(b) four-subgraph query',
+      query: `{ tenant { name knowledgeBases { name } conversations { title } usage { totals { metric quantity } } } }`,
+      alone: rootFetch('knowledge, chat and usage (three Tenant entity fetches at once)'),
+    },
+    {
+      title: '(c) authenticated mutation (one subgraph, a row updated in a transaction)',
+      query: mutation,
+      alone: { subgraph: 'knowledge', query: mutation, note: "the same mutation sent straight to knowledge, so here the ratio is the gateway's own cost" },
+    },
+  ];
+}
+
+const began = Date.now();
+const loadAtStart = loadAverage();
+const stack = await launchBenchStack({}, { freePorts: true });
+const stockGateways: StockGateway[] = [];
 
 try {
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
-  // ENTERPRISE: its request rate (PLAN_QUOTAS) is above what this machine can serve, so the plan never refuses.
+  // ENTERPRISE: its request rate (PLAN_QUOTAS: 2,000/s, burst 4,000) is above what this machine serves, so the
+  // plan never refuses; a 429 would fail the run (measure counts non-2xx).
   const { token } = await seedDemo(stack.gatewayUrl, tokenUrl, 'ENTERPRISE');
   const owner = bearer(token);
-  for (let i = 0; i < 4; i++) {
-    await graphql(stack.gatewayUrl, `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!) {
-      createKnowledgeBase(input: $kb) { id } createConversation(input: $c) { id } }`, {
-      kb: { name: `Collection ${i}`, description: 'bench' },
-      c: { title: `Conversation ${i}` },
-    }, owner);
-  }
-  const apiKey = await createApiKey(stack.gatewayUrl, owner);
-  const viewer = bearer(await viewerToken(stack.gatewayUrl, tokenUrl, owner));
-  const viewerHeaders = async () => viewer;
-  const { me } = await graphql<{ me: { id: string; tenant: { id: string }; permissions: string[] } }>(
-    stack.gatewayUrl, `{ me { id tenant { id } permissions } }`, {}, owner);
-  const tenancyUrl = `${stack.baseUrl('tenancy')}/graphql`;
-  // Straight to the subgraph, the request carries what the gateway would add: the owner's signed principal.
-  const principal: Principal = { tenantId: me.tenant.id, userId: me.id, roles: ['owner'], scopes: [], permissions: me.permissions, isolation: 'SHARED' };
+  const knowledgeBaseId = await seedMore(stack.gatewayUrl, owner);
+  const principal = await stackAuthenticator(stack)(owner.authorization);
+  for (const kind of Object.keys(STOCK) as StockKind[]) stockGateways.push(await launchStockGateway(kind, stack, principal));
+  const targets: Target[] = [{ name: 'Jarvis gateway', url: stack.gatewayUrl, pid: childPid('serve.ts gateway') }, ...stockGateways];
+
+  console.log(`\n${machine()}; load average ${loadAtStart} at the start`);
+  console.log(`Jarvis gateway: authentication (bearer JWT from dev-login), authorization directives, document and plan limits on.`);
+  console.log(`Stock @apollo/gateway and Hive Gateway: default settings; they authenticate nobody, so each sends every subgraph`);
+  console.log(`a principal for the same owner signed by the bench (renewed every 30 s) instead of one derived per request.`);
+  console.log(`Hive Gateway deduplicates identical in-flight subgraph queries by default; the row without it shows what executing costs.`);
+  console.log(`CPU: user + system time under load of the gateway's process per request answered, and of the subgraphs' one process`);
+  console.log(`(all four subgraphs; 100 % = one core).`);
   const signed = async () => ({ [PRINCIPAL_HEADER]: await principalSigner(stack.secret).sign(principal) });
-  const none = async () => ({});
-  const scenarios = [
-    { name: 'four-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.fourSubgraphs, headers: async () => owner },
-    { name: 'two-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.twoSubgraphs, headers: async () => owner },
-    { name: 'one-subgraph query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => owner },
-    { name: 'the same with an API key', url: stack.gatewayUrl, query: QUERIES.oneSubgraph, headers: async () => bearer(apiKey) },
-    { name: 'the same plus a field refused to a viewer', url: stack.gatewayUrl, query: QUERIES.withRefusedField, headers: viewerHeaders },
-    { name: 'public query via gateway, anonymous', url: stack.gatewayUrl, query: QUERIES.public, headers: none },
-    { name: 'public query via gateway, bearer JWT', url: stack.gatewayUrl, query: QUERIES.public, headers: async () => owner },
-    { name: 'one-subgraph query, tenancy alone', url: tenancyUrl, query: QUERIES.oneSubgraph, headers: signed },
-  ];
-
-  const rows = [];
-  for (const scenario of scenarios) {
-    const headers = await scenario.headers();
-    const check = await postGraphQL(scenario.url, scenario.query, {}, headers);
-    const expectedErrors = scenario.headers === viewerHeaders ? 1 : 0;
-    if ((check.body.errors?.length ?? 0) !== expectedErrors || !check.body.data) throw new Error(`${scenario.name}: ${JSON.stringify(check.body)}`);
-    await postLoad(scenario.url, scenario.query, headers, 2); // warm-up
-    const result = await postLoad(scenario.url, scenario.query, headers, duration);
-    if (result.non2xx || result.errors) throw new Error(`${scenario.name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 });
+  // Each scenario starts at the next gateway, so none is always measured first (or right after the subgraph alone).
+  for (const [i, scenario] of scenarios(knowledgeBaseId).entries()) {
+    await compare(scenario, [...targets.slice(i), ...targets.slice(0, i)], owner, signed);
   }
-
-  const alone = rows.at(-1)!.rps;
-  console.log(`\n${machine()}\n`);
-  console.log('| scenario | req/s | p50 ms | p99 ms | vs subgraph alone |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const row of rows) {
-    console.log(`| ${row.name} | ${row.rps.toFixed(0)} | ${row.p50} | ${row.p99} | ${(row.rps / alone).toFixed(2)}× |`);
-  }
+  console.log(`\nload average ${loadAverage()} at the end; ${Math.round((Date.now() - began) / 1000)} s`);
 } finally {
+  await Promise.all(stockGateways.map((gateway) => gateway.stop()));
   await stack.stop();
 }
 
-/** A service account with the owner's read access and an API key for it, made through the API. */
-async function createApiKey(gatewayUrl: string, headers: Record<string, string>): Promise<string> {
-  const { createServiceAccount } = await graphql<{ createServiceAccount: { id: string } }>(
-    gatewayUrl, `mutation($name: String!) { createServiceAccount(input: { name: $name, roles: ["admin"] }) { id } }`, { name: `bench-${randomUUID()}` }, headers);
-  const { createApiKey: created } = await graphql<{ createApiKey: { secret: string } }>(
-    gatewayUrl,
-    `mutation($id: ID!) { createApiKey(input: { serviceAccountId: $id, name: "bench" }) { secret } }`,
-    { id: createServiceAccount.id },
-    headers,
-  );
-  return created.secret;
+/** Knowledge bases and conversations for the queries to return, and the id of the one the mutation updates. */
+async function seedMore(gatewayUrl: string, owner: Record<string, string>): Promise<string> {
+  const ids = [];
+  for (let i = 0; i < 4; i++) {
+    const created = await graphql<{ createKnowledgeBase: { id: string } }>(
+      gatewayUrl,
+      `mutation($kb: CreateKnowledgeBaseInput!, $c: CreateConversationInput!) { createKnowledgeBase(input: $kb) { id } createConversation(input: $c) { id } }`,
+      { kb: { name: `Collection ${i}`, description: 'bench' }, c: { title: `Conversation ${i}` } },
+      owner,
+    );
+    ids.push(created.createKnowledgeBase.id);
+  }
+  return ids[0]!;
 }
 
-/** A member invited with the viewer role, signed in. */
-async function viewerToken(gatewayUrl: string, tokenUrl: string, headers: Record<string, string>): Promise<string> {
-  const email = `viewer-${randomUUID()}@demo.test`;
-  const { inviteUser } = await graphql<{ inviteUser: { token: string } }>(
-    gatewayUrl, `mutation($email: String!) { inviteUser(input: { email: $email, role: "viewer" }) { token } }`, { email }, headers);
-  await graphql(gatewayUrl, `mutation($token: String!) { acceptInvitation(input: { token: $token, name: "Vera Viewer" }) { id } }`, {
-    token: inviteUser.token,
+/** A stock gateway (bench/stock-gateway.ts) in a child process, serving once this resolves. */
+async function launchStockGateway(kind: StockKind, stack: BenchStack, principal: Principal): Promise<StockGateway> {
+  const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${stack.baseUrl(name)}/graphql`).join(',');
+  const env = { ...process.env, SUBGRAPH_URLS: subgraphUrls, INTERNAL_AUTH_SECRET: stack.secret, BENCH_PRINCIPAL: JSON.stringify(principal) };
+  const child = fork(STOCK_GATEWAY, [kind], { env, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { url: string }).url));
+    child.once('exit', (code) => reject(new Error(`the ${kind} gateway exited with ${code} before serving`)));
   });
-  return devLogin(tokenUrl, DEMO_SLUG, email);
+  // SIGKILL: nothing to save, and Hive Gateway's runtime can wait for ever on SIGTERM.
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) await new Promise((exited) => child.once('exit', exited).kill('SIGKILL'));
+  };
+  return { name: STOCK[kind], url, pid: child.pid!, stop };
+}
+
+/**
+ * One scenario through every target in the order given, then the subgraph alone; every target must answer what
+ * the first did. Rows are printed in the order of STOCK, Jarvis's first.
+ */
+async function compare(scenario: Scenario, targets: Target[], owner: Record<string, string>, signed: () => Promise<Record<string, string>>) {
+  const subgraphsPid = childPid('serve.ts tenancy'); // the four subgraphs share one process
+  const rows: Row[] = [];
+  for (const target of targets) {
+    const measured = await measure(`${scenario.title} via ${target.name}`, target.url, scenario.query, owner, [subgraphsPid, target.pid]);
+    if (rows[0] && !isDeepStrictEqual(measured.data, rows[0].data)) {
+      throw new Error(`${target.name} answered ${JSON.stringify(measured.data)}, ${rows[0].name} ${JSON.stringify(rows[0].data)}`);
+    }
+    rows.push({ name: target.name, ...measured });
+  }
+  const { subgraph, query, note } = scenario.alone;
+  const alone = await measure(`${scenario.title}, ${subgraph} alone`, `${stack.baseUrl(subgraph)}/graphql`, query, await signed(), [subgraphsPid]);
+  const order = rows.map((row) => row.name).join(', ');
+  const byName = (name: string) => rows.find((row) => row.name === name)!;
+  printTable(scenario, [byName('Jarvis gateway'), ...Object.values(STOCK).map(byName), { name: `${subgraph} alone`, ...alone }], order);
+}
+
+type Row = Measured & { name: string };
+
+/** `rows`: Jarvis's, the stock gateways' in the order of STOCK, the subgraph alone's. */
+function printTable(scenario: Scenario, rows: Row[], order: string) {
+  const [apollo, hive, alone] = [rows[1]!.rps, rows[2]!.rps, rows.at(-1)!.rps];
+  console.log(`\n### ${scenario.title}\n\n\`${scenario.query}\`\n`);
+  console.log('| through | req/s | p50 ms | p99 ms | vs @apollo/gateway | vs Hive Gateway | vs subgraph alone | gateway CPU ms per request | subgraphs\' CPU % |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of rows) {
+    const ratios = [apollo, hive, alone].map((base) => `${(row.rps / base).toFixed(2)}×`).join(' | ');
+    const [subgraphs, gateway] = row.cpu;
+    const perRequest = gateway === undefined ? '—' : ((1000 * gateway) / row.requests).toFixed(2);
+    console.log(`| ${row.name} | ${row.rps.toFixed(0)} | ${row.p50} | ${row.p99} | ${ratios} | ${perRequest} | ${Math.round((100 * subgraphs!) / duration)} |`);
+  }
+  console.log(`\nMeasured in this order: ${order}, then ${scenario.alone.subgraph} alone: ${scenario.alone.note}.`);
 }

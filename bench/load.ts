@@ -1,23 +1,26 @@
 /**
  * What the benchmarks share: the settings of the load benchmarks — BENCH_DURATION (seconds per scenario,
- * default 10) and BENCH_CONNECTIONS (default 50) — one GraphQL query POSTed over and over by autocannon, the
- * line that says what machine the figures come from, the percentiles and means they report, and the process
- * stack (as under `npm start`) of those that run one.
+ * default 10) and BENCH_CONNECTIONS (default 50) — one GraphQL query POSTed over and over by autocannon (and a
+ * checked, warmed-up measurement of it), the lines that say what machine the figures come from and how loaded
+ * it was, the percentiles and means they report, and the process stack (as under `npm start`) of those that
+ * run one, with the principal its gateway derives from a token.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { loadConfig, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
+import { createAuthenticator } from '@jarvis/gateway/authentication';
+import { loadConfig, postGraphQL, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
 import { dropSchemas, freePort, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { launchProcesses, type ProcessStack } from '../scripts/processes.ts';
 
 export const duration = Number(process.env.BENCH_DURATION ?? 10);
 export const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
-/** `query` POSTed to `url` from `connections` connections for `seconds`. */
-export function postLoad(url: string, query: string, headers: Record<string, string> = {}, seconds = duration) {
+/** `query` POSTed to `url` from `connections` connections for `seconds`; `onBody` sees every response body. */
+export function postLoad(url: string, query: string, headers: Record<string, string> = {}, seconds = duration, onBody?: (body: string) => void) {
   return autocannon({
     url,
     connections,
@@ -25,13 +28,71 @@ export function postLoad(url: string, query: string, headers: Record<string, str
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body: JSON.stringify({ query }),
+    ...(onBody ? { requests: [{ onResponse: (_status: number, body: string) => onBody(body) }] } : {}),
   });
+}
+
+export interface Measured {
+  /** The answer's `data`, from the check before the load. */
+  data: unknown;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Requests answered under load. */
+  requests: number;
+  /** CPU seconds each of the watched processes used under load. */
+  cpu: number[];
+}
+
+/**
+ * `query` at `url`: answered once with data and no errors, 2 s of warm-up, then BENCH_DURATION under load in
+ * which every response must be 2xx without an `errors` member; throws, naming `what`, otherwise. `pids` are
+ * processes whose CPU time under load is reported.
+ */
+export async function measure(what: string, url: string, query: string, headers: Record<string, string> = {}, pids: number[] = []): Promise<Measured> {
+  const check = await postGraphQL(url, query, {}, headers);
+  if (check.body.errors?.length || !check.body.data) throw new Error(`${what}: ${JSON.stringify(check.body)}`);
+  await postLoad(url, query, headers, 2);
+  let withErrors = 0;
+  const cpuBefore = cpuSeconds(pids);
+  const result = await postLoad(url, query, headers, duration, (body) => {
+    if (body.includes('"errors":')) withErrors++;
+  });
+  const cpu = cpuSeconds(pids).map((used, i) => used - cpuBefore[i]!);
+  if (result.non2xx || result.errors || withErrors) {
+    throw new Error(`${what}: ${result.non2xx} non-2xx, ${result.errors} failed requests, ${withErrors} answers with errors`);
+  }
+  const { requests, latency } = result;
+  return { data: check.body.data, rps: requests.average, p50: latency.p50, p99: latency.p99, requests: requests.total, cpu };
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system) each process has used so far, from /proc: Linux only, NaN elsewhere or once it has gone. */
+export function cpuSeconds(pids: number[]): number[] {
+  return pids.map((pid) => {
+    try {
+      clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    } catch {
+      return NaN;
+    }
+  });
+}
+
+/** The process id of this process's child whose command line contains `args` (NaN without one): a stack's service, e.g. `serve.ts gateway`. */
+export function childPid(args: string): number {
+  const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n');
+  return Number(children.find((line) => line.includes(args))?.trim().split(' ')[0]);
 }
 
 /** The machine the figures come from. */
 export const hardware = () => `${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 /** The machine and the load settings. */
 export const machine = () => `${hardware()}, ${connections} connections, ${duration}s each`;
+/** The load average over 1, 5 and 15 minutes, as `uptime` shows it. */
+export const loadAverage = () => loadavg().map((load) => load.toFixed(2)).join(' / ');
 
 /** Nearest rank: the ⌈fraction × n⌉-th smallest of `values` (fraction 0–1; 1 is the largest), NaN when there are none. */
 export function percentile(values: number[], fraction: number): number {
@@ -101,4 +162,10 @@ export async function launchBenchStack(extraEnv: Record<string, string> = {}, op
       await cleanUp();
     },
   };
+}
+
+/** The principal the stack's gateway derives from an Authorization header, by the gateway's own code. */
+export function stackAuthenticator(stack: BenchStack) {
+  const { TOKEN_ISSUER: issuer, TOKEN_AUDIENCE: audience } = stack.config;
+  return createAuthenticator([{ issuer, audience, jwksUrl: `${stack.baseUrl('tenancy')}/.well-known/jwks.json` }]);
 }

@@ -19,13 +19,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createAuthenticator } from '@jarvis/gateway/authentication';
 import { bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { hardware, launchBenchStack, mean, median, percentile } from './load.ts';
+import { childPid, cpuSeconds, hardware, launchBenchStack, mean, median, percentile, stackAuthenticator } from './load.ts';
 
 const TOKEN_DELAY_MS = 10;
 const ANSWERS = Number(process.env.BENCH_ANSWERS ?? 30);
@@ -80,14 +78,11 @@ console.log(`${hardware()}\nload at start: ${uptime()}`);
 const began = performance.now();
 
 const stack = await launchBenchStack({ CHAT_LOCAL_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) }, { freePorts: true });
-const { config } = stack;
 const gatewayWs = stack.gatewayUrl.replace(/^http/, 'ws');
 const chatWs = `${stack.baseUrl('chat').replace(/^http/, 'ws')}/graphql`;
 const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
 // The principal the gateway derives from a token, by the gateway's own code; signed as the gateway signs it.
-const authenticate = createAuthenticator([
-  { issuer: config.TOKEN_ISSUER, audience: config.TOKEN_AUDIENCE, jwksUrl: `${stack.baseUrl('tenancy')}/.well-known/jwks.json` },
-]);
+const authenticate = stackAuthenticator(stack);
 const signer = principalSigner(stack.secret);
 const cpu = processCpu();
 const tenants: Tenant[] = [];
@@ -152,19 +147,8 @@ try {
  * elsewhere): per wave, which event loop saturates.
  */
 function processCpu(): () => number[] {
-  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-  const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n');
-  const pidOf = (service: string) => Number(children.find((line) => line.includes(`serve.ts ${service}`))?.trim().split(' ')[0]);
-  const seconds = (pid: number) => {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / hz;
-    } catch {
-      return NaN;
-    }
-  };
-  const pids = [pidOf('gateway'), pidOf('tenancy'), process.pid];
-  return () => pids.map(seconds);
+  const pids = [childPid('serve.ts gateway'), childPid('serve.ts tenancy'), process.pid];
+  return () => cpuSeconds(pids);
 }
 
 /** A graphql-ws client, its socket open and acknowledged; disposed at the end at the latest. */
