@@ -117,8 +117,9 @@ describe('tracing and metrics through the stack', () => {
     const invalidCode = String(invalid.errors?.[0]?.extensions?.code);
     assert.equal(invalidCode, 'NOT_FOUND', JSON.stringify(invalid));
     const free = await signUp(stack, 'free-rate', { plan: 'FREE' });
-    const refusals = await Promise.all(Array.from({ length: 3 * PLAN_QUOTAS.FREE.burst }, () => fetch(stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...free.headers }, body: '{"query":"{ tenant { slug } }"}' })));
-    assert.ok(refusals.some((response) => response.status === 429), 'the FREE plan burst was passed');
+    // Bursts until one is refused: on a loaded machine the sustained rate may refill a single burst as it goes.
+    const burst = () => Array.from({ length: PLAN_QUOTAS.FREE.burst }, () => fetch(stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...free.headers }, body: '{"query":"{ tenant { slug } }"}' }));
+    await waitFor(async () => (await Promise.all(burst())).some((response) => response.status === 429), 'the FREE plan to refuse a request', { timeoutMs: 30_000 });
     await as(stack, owner, `mutation { setQuota(input: { storageBytes: 10 }) { limits { storageBytes } } }`);
     await waitFor(
       async () => (await respond(stack, owner, `mutation($input: AddDocumentInput!) { addDocument(input: $input) { id } }`, { input: { knowledgeBaseId, title: `Big ${Date.now()}`, content: HANDBOOK.repeat(3) } })).errors?.[0]?.extensions?.code,
