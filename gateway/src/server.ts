@@ -65,7 +65,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   });
   const metrics = createServiceMetrics('gateway');
   const gatewayMetrics = createGatewayMetrics(metrics.registry);
-  const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS, gatewayMetrics.subgraphFetch);
+  const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS, gatewayMetrics.subgraphFetch, { deduplicate: config.SUBGRAPH_DEDUPLICATION });
   const subgraphUrls = new Map<string, string>();
   const dataSources: Record<string, GraphQLDataSource> = {};
   const gateway = new ApolloGateway({

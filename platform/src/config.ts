@@ -56,6 +56,7 @@ export const configSchema = z.object({
   SUBGRAPH_URLS: urlMap.default({}),
   REQUEST_METER_FLUSH_MS: z.coerce.number().int().min(10).default(60_000),
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).default(64),
+  SUBGRAPH_DEDUPLICATION: flag.default(true),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SEED_DEMO: flag.default(true),
   INTERNAL_AUTH_SECRET: z.string().min(32, 'at least 32 characters').optional(),
