@@ -1,22 +1,23 @@
 /**
- * The web console in a real browser: Debian's chromium driven by playwright-core against the gateway, which
- * serves the console from its own origin. A member signs in, creates a knowledge base, uploads a document and
- * sees it turn READY, asks a question and watches the answer stream in with a citation; then, with trusted
- * documents on, the console still works while an ad-hoc query is refused. Screenshots go to
- * test-results/browser/ (CHROMIUM_PATH names another browser binary; CI installs Debian's chromium).
+ * The web console in a real browser, as a new user meets it: `npm start` (scripts/start.ts, on free ports and a
+ * data directory of its own), then Debian's chromium driven by playwright-core at the printed console address.
+ * The demo owner signs in, creates a knowledge base, uploads a document and sees it turn READY, asks a question
+ * and watches the answer stream in with a citation; then, with trusted documents on, the console still works
+ * while an ad-hoc query is refused. Screenshots go to test-results/browser/ (CHROMIUM_PATH names another
+ * browser binary; CI installs Debian's chromium).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ANONYMOUS, bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
-import { ensureConsoleBuilt } from '../scripts/console-build.ts';
-import { CREATE_TENANT, startTestStack, type TestStack } from './helpers.ts';
+import { bearer, devLogin } from '@jarvis/platform';
+import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
+import { freeServicePorts, launch, printed, type Launch } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = 'test-results/browser';
-const pglite = databaseVariants().find((variant) => variant.name === 'pglite')!;
 // CI installs chromium (.ci/run); elsewhere the suite says why it did not run.
 const skip = !existsSync(CHROMIUM) && !process.env.CI ? `no browser at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH` : false;
 
@@ -27,53 +28,64 @@ const HANDBOOK = `# Travel policy
 The nightly hotel limit is 180 euros in most cities. Receipts are kept for ten years.
 `;
 
-/** A tenant and its owner made on tenancy directly (a public mutation, signed as the gateway would). */
-async function createTenant(stack: TestStack, label: string) {
-  const slug = `${label}-${Date.now().toString(36)}`;
-  const email = `owner@${slug}.test`;
-  const signed = await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign(ANONYMOUS);
-  await graphql(stack.subgraphUrls.tenancy!, CREATE_TENANT, { input: { name: `Browser ${label}`, slug, plan: 'ENTERPRISE', owner: { email, name: 'Browser Owner' } } }, { [PRINCIPAL_HEADER]: signed });
-  return { slug, email, name: `Browser ${label}` };
+interface Started {
+  launched: Launch;
+  consoleUrl: string;
+  gatewayUrl: string;
+  tokenUrl: string;
 }
 
-const consoleUrl = (stack: TestStack) => stack.gatewayUrl.replace(/\/graphql$/, '/');
-
-async function signIn(page: Page, stack: TestStack, tenant: { slug: string; email: string; name: string }) {
-  await page.goto(consoleUrl(stack));
-  await page.getByTestId('signin-tenant').fill(tenant.slug);
-  await page.getByTestId('signin-email').fill(tenant.email);
-  await page.getByTestId('signin-submit').click();
-  await page.getByTestId('tenant-name').filter({ hasText: tenant.name }).waitFor();
-}
-
-describe('the web console in chromium', { skip }, () => {
+describe('the web console in chromium, on npm start', { skip }, () => {
   let browser: Browser;
-  const stacks: TestStack[] = [];
+  const running: Launch[] = [];
+  const dataDirs: string[] = [];
 
   before(async () => {
-    const built = await ensureConsoleBuilt();
-    assert.doesNotMatch(built, /failed|not built/, built);
     mkdirSync(SCREENSHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
   after(async () => {
     await browser?.close();
-    await Promise.all(stacks.map((stack) => stack.close()));
+    for (const launched of running) {
+      launched.process.kill('SIGINT');
+      await launched.exited;
+    }
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function open(overrides: Record<string, string> = {}) {
+  /** `npm start` as a new user runs it (embedded PGlite, the demo seeded), with `env` on top. */
+  async function start(env: Record<string, string> = {}): Promise<Started> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-browser-'));
+    dataDirs.push(dataDir);
     // A slower local answerer, so the answer visibly streams.
-    const stack = await startTestStack(pglite, { AUTH_DEV_LOGIN: 'true', CHAT_LOCAL_TOKEN_DELAY_MS: '40', ...overrides });
-    stacks.push(stack);
+    const launched = launch({ ...(await freeServicePorts()), DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHAT_LOCAL_TOKEN_DELAY_MS: '40', ...env });
+    running.push(launched);
+    const [, gatewayUrl] = await printed(launched, /Jarvis is up in [\d.]+s: (\S+)/);
+    const [, consoleUrl] = await printed(launched, /web console: (\S+)/);
+    const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
+    await printed(launched, /Ctrl-C stops everything/);
+    return { launched, consoleUrl: consoleUrl!, gatewayUrl: gatewayUrl!, tokenUrl: tokenUrl! };
+  }
+
+  async function openPage(): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (error) => console.error('console page error:', error));
-    return { stack, page };
+    return page;
+  }
+
+  async function signIn(page: Page, consoleUrl: string): Promise<Page> {
+    await page.goto(consoleUrl);
+    // The demo owner is filled in.
+    assert.equal(await page.getByTestId('signin-tenant').inputValue(), DEMO_SLUG);
+    assert.equal(await page.getByTestId('signin-email').inputValue(), DEMO_OWNER);
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('tenant-name').filter({ hasText: 'Demo Inc.' }).waitFor();
+    return page;
   }
 
   test('sign in, upload a document and see it READY, ask and watch the answer stream in with a citation', async () => {
-    const { stack, page } = await open();
-    const tenant = await createTenant(stack, 'console');
-    await signIn(page, stack, tenant);
+    const { consoleUrl } = await start();
+    const page = await signIn(await openPage(), consoleUrl);
 
     await page.getByTestId('kb-name').fill('Handbooks');
     await page.getByTestId('kb-create').click();
@@ -106,23 +118,23 @@ describe('the web console in chromium', { skip }, () => {
   });
 
   test('with trusted documents on, the console works and an ad-hoc query is refused', async () => {
-    const { stack, page } = await open({ TRUSTED_DOCUMENTS_ONLY: 'true' });
-    const tenant = await createTenant(stack, 'trusted');
+    const { consoleUrl, gatewayUrl, tokenUrl } = await start({ TRUSTED_DOCUMENTS_ONLY: 'true' });
     const sent: string[] = [];
+    const page = await openPage();
     page.on('request', (request) => {
       if (request.url().endsWith('/graphql') && request.method() === 'POST') sent.push(request.postData() ?? '');
     });
-    await signIn(page, stack, tenant);
-    await page.getByTestId('kb-name').fill('Trusted');
-    await page.getByTestId('kb-create').click();
-    await page.getByTestId('kb-item').filter({ hasText: 'Trusted' }).waitFor();
-    await page.getByTestId('usage-panel').waitFor();
-    await page.screenshot({ path: `${SCREENSHOTS}/4-trusted-documents.png`, fullPage: true });
-    assert.equal(await page.getByTestId('error').count(), 0, 'no error shown');
+    const signedIn = await signIn(page, consoleUrl);
+    await signedIn.getByTestId('kb-name').fill('Trusted');
+    await signedIn.getByTestId('kb-create').click();
+    await signedIn.getByTestId('kb-item').filter({ hasText: 'Trusted' }).waitFor();
+    await signedIn.getByTestId('usage-panel').waitFor();
+    await signedIn.screenshot({ path: `${SCREENSHOTS}/4-trusted-documents.png`, fullPage: true });
+    assert.equal(await signedIn.getByTestId('error').count(), 0, 'no error shown');
     assert.ok(sent.length > 0 && sent.every((body) => !body.includes('"query"')), 'the console sent hashes only');
 
-    const token = await devLogin(stack.tokenUrl, tenant.slug, tenant.email);
-    const adHoc = await fetch(stack.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(token) }, body: JSON.stringify({ query: '{ tenant { slug } }' }) });
+    const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
+    const adHoc = await fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(token) }, body: JSON.stringify({ query: '{ tenant { slug } }' }) });
     assert.equal(adHoc.status, 400);
     assert.equal(((await adHoc.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code, 'QUERY_NOT_IN_SAFELIST');
   });

@@ -1,7 +1,8 @@
 /** For end-to-end tests: the stack of one suite; signing up, signing in and API keys through the public API. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { bearer, devLogin, graphql, postGraphQL, type Config, type GraphQLResponse } from '@jarvis/platform';
-import { dropSchemas, testConfig, type DatabaseVariant } from '@jarvis/platform/testing';
+import { dropSchemas, freePort, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
 
 export interface TestStack extends Stack {
@@ -122,4 +123,44 @@ export async function respond<T = Record<string, unknown>>(
 /** The codes of a response's errors, by path. */
 export function errorCodes(response: GraphQLResponse<unknown>): Record<string, string> {
   return Object.fromEntries((response.errors ?? []).map((e) => [(e.path ?? []).join('.'), String(e.extensions?.code)]));
+}
+
+export interface Launch {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `npm start` (scripts/start.ts) as a child process with `env` (and PATH) only; what it prints is kept. */
+export function launch(env: Record<string, string | undefined>): Launch {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { process: child, output: () => output, exited };
+}
+
+/** The first match of `pattern` in what the launched processes print; fails when they exit before printing it. */
+export async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+  const match = await waitFor(
+    () => {
+      const found = launched.output().match(pattern);
+      if (!found && launched.process.exitCode !== null) throw new Error(`exited without printing ${pattern}; output:\n${launched.output()}`);
+      return found;
+    },
+    () => `${pattern}; output:\n${launched.output()}`,
+    { timeoutMs, intervalMs: 100 },
+  );
+  return match!;
+}
+
+/** A free port for each of the five services, as the variables that set them. */
+export async function freeServicePorts(): Promise<Record<string, string>> {
+  const services = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'];
+  return Object.fromEntries(await Promise.all(services.map(async (service) => [`${service}_PORT`, String(await freePort())])));
 }

@@ -1,49 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bearer, devLogin, graphql } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, freePort, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-
-const SERVICES = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'] as const;
-
-interface Launch {
-  process: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function launch(env: Record<string, string>): Launch {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { process: child, output: () => output, exited };
-}
-
-/** The first match of `pattern` in what the launched processes print; fails when they exit before printing it. */
-async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
-  const match = await waitFor(
-    () => {
-      const found = launched.output().match(pattern);
-      if (!found && launched.process.exitCode !== null) throw new Error(`exited without printing ${pattern}; output:\n${launched.output()}`);
-      return found;
-    },
-    () => `${pattern}; output:\n${launched.output()}`,
-    { timeoutMs, intervalMs: 100 },
-  );
-  return match!;
-}
+import { freeServicePorts, launch, printed } from './helpers.ts';
 
 async function portIsClosed(port: number): Promise<boolean> {
   return fetch(`http://127.0.0.1:${port}/healthz`).then(() => false, () => true);
@@ -59,7 +24,7 @@ for (const variant of databaseVariants()) {
     });
 
     async function startOnce(expectSeed: 'created' | 'already there') {
-      const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [`${s}_PORT`, String(await freePort())])));
+      const ports = await freeServicePorts();
       const database = variant.url
         ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: prefix, DATABASE_POOL_SIZE: '3' }
         : { DATA_DIR: dataDir };

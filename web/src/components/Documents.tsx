@@ -16,6 +16,8 @@ import { bytes, time } from './format';
 const ACCEPT = '.txt,.text,.md,.markdown,.html,.htm,.pdf,text/plain,text/markdown,text/html,application/pdf';
 
 /** Newer news of a document wins: a status event may overtake the answer of the mutation that queued it. */
+const isFinal = (doc: DocumentFieldsFragment) => doc.status === 'READY' || doc.status === 'FAILED';
+
 function merge(rows: DocumentFieldsFragment[], incoming: DocumentFieldsFragment): DocumentFieldsFragment[] {
   const index = rows.findIndex((row) => row.id === incoming.id);
   if (index === -1) return [incoming, ...rows];
@@ -50,19 +52,49 @@ export function Documents({ knowledgeBase, onStored }: { knowledgeBase: Knowledg
     );
   }, [data]);
 
+  const followed = useRef(new Set<() => void>());
+  useEffect(() => () => followed.current.forEach((stop) => stop()), []);
+
+  const onChange = ({ data: event, errors: eventErrors }: { data?: { documentStatusChanged: DocumentFieldsFragment } | null; errors?: typeof failures.errors }) => {
+    if (eventErrors?.length) failures.setErrors(eventErrors);
+    const changed = event?.documentStatusChanged;
+    if (!changed) return;
+    setRows((current) => merge(current, changed));
+    if (isFinal(changed)) onStoredRef.current();
+  };
+
+  /**
+   * A document just added, followed by name until it is READY or FAILED: its first event is its state when the
+   * subscription starts, so a change made before the knowledge base's subscription was live is not missed.
+   */
+  function follow(document: DocumentFieldsFragment) {
+    if (isFinal(document)) return;
+    const stop = client.subscribe(
+      DocumentStatusChangedDocument,
+      { knowledgeBaseId: knowledgeBase.id, documentIds: [document.id] },
+      {
+        next: (result) => {
+          onChange(result);
+          if (result.data && isFinal(result.data.documentStatusChanged)) end();
+        },
+        error: end,
+        complete: end,
+      },
+    );
+    function end() {
+      stop();
+      followed.current.delete(stop);
+    }
+    followed.current.add(stop);
+  }
+
   // Every document of the knowledge base as its status changes.
   useEffect(() => {
     const stop = client.subscribe(
       DocumentStatusChangedDocument,
       { knowledgeBaseId: knowledgeBase.id },
       {
-        next: ({ data: event, errors: eventErrors }) => {
-          if (eventErrors?.length) failures.setErrors(eventErrors);
-          const changed = event?.documentStatusChanged;
-          if (!changed) return;
-          setRows((current) => merge(current, changed));
-          if (changed.status === 'READY' || changed.status === 'FAILED') onStoredRef.current();
-        },
+        next: onChange,
         error: (subscriptionErrors) => {
           setLive(false);
           failures.setErrors(subscriptionErrors);
@@ -81,7 +113,10 @@ export function Documents({ knowledgeBase, onStored }: { knowledgeBase: Knowledg
     const result = await request;
     if (result.errors?.length) failures.setErrors(result.errors);
     const document = result.data?.addDocument;
-    if (document) setRows((current) => merge(current, document));
+    if (document) {
+      setRows((current) => merge(current, document));
+      follow(document);
+    }
     return document;
   }
 
