@@ -40,8 +40,11 @@ export function startWith<T>(values: readonly T[], rest: AsyncIterator<T>): Asyn
   );
 }
 
-/** `source` as it is, calling `ended` once when it finishes, fails, or is returned (unsubscribed). */
-export function onStreamEnd<T>(source: AsyncIterator<T>, ended: () => void): AsyncIterableIterator<T> {
+/**
+ * `source` as it is, calling `ended` once when it finishes, fails, or is returned (unsubscribed); what it
+ * throws passes through `mapError` first.
+ */
+export function onStreamEnd<T>(source: AsyncIterator<T>, ended: () => void, mapError: (error: unknown) => unknown = (error) => error): AsyncIterableIterator<T> {
   let open = true;
   const end = () => {
     if (open) ended();
@@ -55,7 +58,7 @@ export function onStreamEnd<T>(source: AsyncIterator<T>, ended: () => void): Asy
         return item;
       } catch (error) {
         end();
-        throw error;
+        throw mapError(error);
       }
     },
     async return() {

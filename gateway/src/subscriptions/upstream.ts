@@ -6,7 +6,7 @@
 import { createClient, type Client, type FormattedExecutionResult, type SubscribePayload } from 'graphql-ws';
 import { GraphQLError } from 'graphql';
 import WebSocket from 'ws';
-import { PRINCIPAL_HEADER, type Logger, type Principal } from '@jarvis/platform';
+import { onStreamEnd, PRINCIPAL_HEADER, type Logger, type Principal } from '@jarvis/platform';
 
 export interface UpstreamOptions {
   /** A subgraph's WebSocket URL, from its HTTP one. */
@@ -62,37 +62,7 @@ export function upstreamSubscriptions({ urlOf, sign, log }: UpstreamOptions) {
     subscribe(service: string, principal: Principal, payload: SubscribePayload): AsyncIterableIterator<FormattedExecutionResult<Record<string, unknown>, unknown>> {
       const [key, shared] = connectionFor(service, principal);
       shared.subscriptions++;
-      const events = shared.client.iterate(payload);
-      let released = false;
-      const end = () => {
-        if (!released) release(key, shared);
-        released = true;
-      };
-      return {
-        async next() {
-          try {
-            const item = await events.next();
-            if (item.done) end();
-            return item;
-          } catch (error) {
-            end();
-            throw upstreamError(service, error);
-          }
-        },
-        async return() {
-          end();
-          await events.return?.();
-          return { done: true, value: undefined };
-        },
-        async throw(error: unknown) {
-          end();
-          await events.return?.();
-          throw error;
-        },
-        [Symbol.asyncIterator]() {
-          return this;
-        },
-      };
+      return onStreamEnd(shared.client.iterate(payload), () => release(key, shared), (error) => upstreamError(service, error));
     },
     async close() {
       await Promise.all([...connections.values()].map((shared) => shared.client.dispose()));
