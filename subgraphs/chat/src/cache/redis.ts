@@ -39,7 +39,11 @@ local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', int(ttl))
 if ARGV[4] == '' then return 0 end
 prune_stale(KEYS[2], KEYS[3], ttl)
-redis.call('ZADD', KEYS[2], int(now_ms()), ARGV[3])
+-- Stored later, scored higher, even within one millisecond: trimming must drop the oldest, not a tie's loser.
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+local score = now_ms()
+if newest and tonumber(newest) >= score then score = tonumber(newest) + 1 end
+redis.call('ZADD', KEYS[2], int(score), ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
