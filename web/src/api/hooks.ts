@@ -1,7 +1,7 @@
 /** React bindings: the signed-in client in context, and a query hook over it. */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
-import type { JarvisClient } from './client';
+import type { JarvisClient, Result } from './client';
 import { toErrorInfos, type ApiErrorInfo } from './errors';
 
 export const ClientContext = createContext<JarvisClient | null>(null);
@@ -54,5 +54,20 @@ export function useErrors() {
   const [errors, setErrors] = useState<ApiErrorInfo[]>([]);
   const report = useCallback((error: unknown) => setErrors(toErrorInfos(error)), []);
   const clear = useCallback(() => setErrors([]), []);
-  return { errors, setErrors, report, clear };
+  /**
+   * Clears the errors, then awaits `request` and keeps its errors (none when it has none) or what it threw;
+   * resolves to its result, or undefined when it threw.
+   */
+  const run = useCallback(async <TData>(request: () => Promise<Result<TData>>): Promise<Result<TData> | undefined> => {
+    setErrors([]);
+    try {
+      const result = await request();
+      setErrors(result.errors ?? []);
+      return result;
+    } catch (error) {
+      setErrors(toErrorInfos(error));
+      return undefined;
+    }
+  }, []);
+  return { errors, setErrors, report, clear, run };
 }

@@ -203,25 +203,18 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
   }
 
   async function open(id: string) {
-    failures.clear();
     setCited(null);
     for (const stop of streams.current.values()) stop();
     streams.current.clear();
-    try {
-      const result = await client.request(ConversationDocument, { id, last: 50 });
-      failures.setErrors(result.errors ?? []);
-      const found = result.data?.conversation;
-      if (!found) return;
-      const loaded = turnsFrom(found.messages);
-      // An answer still being written is followed from its start (its events replay in order).
-      const streaming = loaded.filter((turn) => turn.status === 'streaming' && turn.answerId);
-      for (const turn of streaming) Object.assign(turn, { text: '', citations: [] });
-      setConversation({ id: found.id, title: found.title });
-      setTurns(loaded);
-      for (const turn of streaming) follow(turn.key, turn.answerId!);
-    } catch (error) {
-      failures.report(error);
-    }
+    const found = (await failures.run(() => client.request(ConversationDocument, { id, last: 50 })))?.data?.conversation;
+    if (!found) return;
+    const loaded = turnsFrom(found.messages);
+    // An answer still being written is followed from its start (its events replay in order).
+    const streaming = loaded.filter((turn) => turn.status === 'streaming' && turn.answerId);
+    for (const turn of streaming) Object.assign(turn, { text: '', citations: [] });
+    setConversation({ id: found.id, title: found.title });
+    setTurns(loaded);
+    for (const turn of streaming) follow(turn.key, turn.answerId!);
   }
 
   function startOver() {

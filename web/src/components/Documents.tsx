@@ -155,29 +155,16 @@ export function Documents({ knowledgeBase, onStored }: { knowledgeBase: Knowledg
   }
 
   async function remove(id: string) {
-    failures.clear();
-    try {
-      const result = await client.request(DeleteDocumentDocument, { id });
-      failures.setErrors(result.errors ?? []);
-      if (result.data?.deleteDocument) {
-        setRows((current) => current.filter((row) => row.id !== id));
-        onStored();
-      }
-    } catch (error) {
-      failures.report(error);
+    const result = await failures.run(() => client.request(DeleteDocumentDocument, { id }));
+    if (result?.data?.deleteDocument) {
+      setRows((current) => current.filter((row) => row.id !== id));
+      onStored();
     }
   }
 
   async function reingest(id: string) {
-    failures.clear();
-    try {
-      const result = await client.request(ReingestDocumentDocument, { id });
-      failures.setErrors(result.errors ?? []);
-      const document = result.data?.reingestDocument;
-      if (document) setRows((current) => merge(current, document));
-    } catch (error) {
-      failures.report(error);
-    }
+    const document = (await failures.run(() => client.request(ReingestDocumentDocument, { id })))?.data?.reingestDocument;
+    if (document) setRows((current) => merge(current, document));
   }
 
   const canWrite = knowledgeBase.access !== 'READ';

@@ -32,24 +32,19 @@ export function KnowledgeBases({ selected, onSelect, onStored }: Props) {
   async function create(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
-    failures.clear();
-    try {
-      const result = await client.request(CreateKnowledgeBaseDocument, {
+    const result = await failures.run(() =>
+      client.request(CreateKnowledgeBaseDocument, {
         input: { name: name.trim(), description: description.trim() || null, memberAccess },
-      });
-      failures.setErrors(result.errors ?? []);
-      const created = result.data?.createKnowledgeBase;
-      if (created) {
-        setName('');
-        setDescription('');
-        onSelect(created);
-        await refetch();
-      }
-    } catch (error) {
-      failures.report(error);
-    } finally {
-      setBusy(false);
+      }),
+    );
+    const created = result?.data?.createKnowledgeBase;
+    if (created) {
+      setName('');
+      setDescription('');
+      onSelect(created);
+      await refetch();
     }
+    setBusy(false);
   }
 
   return (

@@ -16,19 +16,13 @@ export function Members() {
 
   async function invite(event: FormEvent) {
     event.preventDefault();
-    failures.clear();
     setInvitation(null);
-    try {
-      const result = await client.request(InviteUserDocument, { input: { email: email.trim(), role } });
-      failures.setErrors(result.errors ?? []);
-      const invited = result.data?.inviteUser;
-      if (invited) {
-        setInvitation({ email: invited.invitation.email, token: invited.token });
-        setEmail('');
-        await refetch();
-      }
-    } catch (error) {
-      failures.report(error);
+    const result = await failures.run(() => client.request(InviteUserDocument, { input: { email: email.trim(), role } }));
+    const invited = result?.data?.inviteUser;
+    if (invited) {
+      setInvitation({ email: invited.invitation.email, token: invited.token });
+      setEmail('');
+      await refetch();
     }
   }
 

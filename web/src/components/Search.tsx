@@ -24,22 +24,17 @@ export function Search({ knowledgeBase }: { knowledgeBase: KnowledgeBaseFieldsFr
   async function search(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
-    failures.clear();
-    try {
-      const result = await client.request(SearchDocument, {
+    const result = await failures.run(() =>
+      client.request(SearchDocument, {
         text: query.trim(),
         mode,
         rerank,
         topK,
         knowledgeBaseIds: onlySelected && knowledgeBase ? [knowledgeBase.id] : null,
-      });
-      failures.setErrors(result.errors ?? []);
-      setResults(result.data?.search ?? []);
-    } catch (error) {
-      failures.report(error);
-    } finally {
-      setBusy(false);
-    }
+      }),
+    );
+    if (result) setResults(result.data?.search ?? []);
+    setBusy(false);
   }
 
   return (

@@ -50,22 +50,18 @@ export function Usage({ version }: { version: number }) {
 
   async function setQuota(event: FormEvent) {
     event.preventDefault();
-    failures.clear();
     const number = (value: string) => (value.trim() === '' ? null : Number(value));
-    try {
-      const result = await client.request(SetQuotaDocument, {
+    const result = await failures.run(() =>
+      client.request(SetQuotaDocument, {
         input: {
           tokensPerDay: number(form.tokensPerDay),
           tokensPerMonth: number(form.tokensPerMonth),
           storageBytes: number(form.storageBytes),
           concurrentStreams: number(form.concurrentStreams),
         },
-      });
-      failures.setErrors(result.errors ?? []);
-      if (result.data?.setQuota) await refetch();
-    } catch (error) {
-      failures.report(error);
-    }
+      }),
+    );
+    if (result?.data?.setQuota) await refetch();
   }
 
   return (
