@@ -17,7 +17,18 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { configSchema, createServiceMetrics, loadConfig, servicePort, SUBGRAPHS, type Config, type Database, type ServiceName } from '@jarvis/platform';
+import {
+  configSchema,
+  createServiceMetrics,
+  defaultPort,
+  defaultSubgraphUrl,
+  loadConfig,
+  servicePort,
+  SUBGRAPHS,
+  type Config,
+  type Database,
+  type ServiceName,
+} from '@jarvis/platform';
 import { createGatewayMetrics } from '../gateway/src/metrics.ts';
 import { chatMetrics } from '../subgraphs/chat/src/answers/metrics.ts';
 import { ingestionMetrics } from '../subgraphs/knowledge/src/ingestion/metrics.ts';
@@ -152,23 +163,22 @@ test('docker-compose.yml is valid (docker-compose config -q)', { skip: !hasDocke
 
 test('every Jarvis service in docker-compose.yml runs a real service with variables Jarvis reads', () => {
   const compose = loadCompose();
-  const ports: Record<string, number> = { gateway: 4000, ...Object.fromEntries(SUBGRAPHS.map((s) => [s.name, s.defaultPort])) };
-  for (const name of Object.keys(ports)) {
+  for (const name of SERVICES) {
     const service = compose.services[name];
     assert.ok(service, `${name} is missing`);
     assert.deepEqual(service.command, [...dockerfileCommand(), name]);
     for (const variable of Object.keys(service.environment ?? {})) assertReadVariable(variable, name);
-    assert.match(service.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${ports[name]}/readyz`));
+    assert.match(service.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${defaultPort(name)}/readyz`));
   }
   const gateway = compose.services.gateway!;
   const overrides = gateway.environment!.SUBGRAPH_URLS!;
-  for (const { name, defaultPort } of SUBGRAPHS) {
-    assert.ok(overrides.includes(`${name}=http://${name}:${defaultPort}/graphql`), `gateway does not reach ${name}`);
+  for (const { name } of SUBGRAPHS) {
+    assert.ok(overrides.includes(`${name}=${defaultSubgraphUrl(name, name)}`), `gateway does not reach ${name}`);
     assert.ok((gateway.depends_on as Record<string, unknown>)[name], `gateway does not wait for ${name}`);
   }
   // Chat asks knowledge for passages; without the URL it would ask its own container.
   const chat = loadConfig(composeEnv(compose.services.chat!));
-  assert.equal(chat.SUBGRAPH_URLS.knowledge, `http://knowledge:${ports.knowledge}/graphql`, 'chat does not reach knowledge');
+  assert.equal(chat.SUBGRAPH_URLS.knowledge, defaultSubgraphUrl('knowledge', 'knowledge'), 'chat does not reach knowledge');
 });
 
 test('docker-compose.yml: traces go to the collector and on to Jaeger; Prometheus scrapes every service; Grafana is provisioned', () => {
