@@ -13,6 +13,7 @@ import {
 } from '../gql/graphql';
 import { ErrorList } from './ErrorList';
 import { time } from './format';
+import { OnlySelected, onlyIds } from './OnlySelected';
 
 type AnswerUsage = NonNullable<AnswerStreamSubscription['answerStream']['usage']>;
 
@@ -185,7 +186,7 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
         input: {
           question: text,
           conversationId: conversation?.id ?? null,
-          knowledgeBaseIds: scoped && knowledgeBase ? [knowledgeBase.id] : null,
+          knowledgeBaseIds: onlyIds(scoped, knowledgeBase),
         },
       });
       const asked = result.data?.ask;
@@ -327,10 +328,7 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
               <button data-testid="chat-send" type="submit" disabled={busy || !question.trim()}>
                 {busy ? 'Answering…' : 'Ask'}
               </button>
-              <label title={knowledgeBase ? undefined : 'select a knowledge base first'}>
-                <input type="checkbox" checked={scoped && !!knowledgeBase} disabled={!knowledgeBase} onChange={(e) => setScoped(e.target.checked)} /> only{' '}
-                {knowledgeBase ? knowledgeBase.name : 'the selected knowledge base'}
-              </label>
+              <OnlySelected knowledgeBase={knowledgeBase} checked={scoped} onChange={setScoped} />
             </div>
           </form>
           <ErrorList errors={failures.errors} onDismiss={failures.clear} />

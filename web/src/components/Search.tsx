@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useClient, useErrors } from '../api/hooks';
 import { SearchDocument, type KnowledgeBaseFieldsFragment, type PassageFieldsFragment, type SearchMode } from '../gql/graphql';
 import { ErrorList } from './ErrorList';
+import { OnlySelected, onlyIds } from './OnlySelected';
 
 const MODES: { value: SearchMode; label: string }[] = [
   { value: 'HYBRID', label: 'Hybrid (words and meaning)' },
@@ -30,7 +31,7 @@ export function Search({ knowledgeBase }: { knowledgeBase: KnowledgeBaseFieldsFr
         mode,
         rerank,
         topK,
-        knowledgeBaseIds: onlySelected && knowledgeBase ? [knowledgeBase.id] : null,
+        knowledgeBaseIds: onlyIds(onlySelected, knowledgeBase),
       }),
     );
     if (result) setResults(result.data?.search ?? []);
@@ -61,10 +62,7 @@ export function Search({ knowledgeBase }: { knowledgeBase: KnowledgeBaseFieldsFr
           <label>
             top <input type="number" min={1} max={50} value={topK} onChange={(e) => setTopK(Math.max(1, Number(e.target.value) || 10))} className="narrow" />
           </label>
-          <label title={knowledgeBase ? undefined : 'select a knowledge base first'}>
-            <input type="checkbox" checked={onlySelected && !!knowledgeBase} disabled={!knowledgeBase} onChange={(e) => setOnlySelected(e.target.checked)} /> only{' '}
-            {knowledgeBase ? knowledgeBase.name : 'the selected knowledge base'}
-          </label>
+          <OnlySelected knowledgeBase={knowledgeBase} checked={onlySelected} onChange={setOnlySelected} />
         </div>
       </form>
       <ErrorList errors={failures.errors} onDismiss={failures.clear} />
