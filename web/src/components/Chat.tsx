@@ -32,6 +32,12 @@ interface Turn {
 /** How many times a stream that ended before DONE or ERROR is picked up again after its last seq. */
 const RESUMES = 5;
 
+/** Stops following every answer in `streams`. */
+function stopAll(streams: Map<string, () => void>) {
+  for (const stop of streams.values()) stop();
+  streams.clear();
+}
+
 let turnCounter = 0;
 const newKey = () => `turn-${++turnCounter}`;
 
@@ -93,10 +99,7 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
 
   useEffect(() => {
     const open = streams.current;
-    return () => {
-      for (const stop of open.values()) stop();
-      open.clear();
-    };
+    return () => stopAll(open);
   }, []);
 
   const update = (key: string, change: (turn: Turn) => Partial<Turn>) =>
@@ -205,8 +208,7 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
 
   async function open(id: string) {
     setCited(null);
-    for (const stop of streams.current.values()) stop();
-    streams.current.clear();
+    stopAll(streams.current);
     const found = (await failures.run(() => client.request(ConversationDocument, { id, last: 50 })))?.data?.conversation;
     if (!found) return;
     const loaded = turnsFrom(found.messages);
@@ -219,8 +221,7 @@ export function Chat({ knowledgeBase, onAnswered }: { knowledgeBase: KnowledgeBa
   }
 
   function startOver() {
-    for (const stop of streams.current.values()) stop();
-    streams.current.clear();
+    stopAll(streams.current);
     setConversation(null);
     setTurns([]);
     setCited(null);
