@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useClient, useErrors, useQuery } from '../api/hooks';
 import { SetQuotaDocument, UsageDocument, type UsageMetric } from '../gql/graphql';
 import { ErrorList, LoadErrors } from './ErrorList';
@@ -25,14 +25,11 @@ export function Usage({ version }: { version: number }) {
   const { data, errors, refetch } = useQuery(UsageDocument, {});
   const failures = useErrors();
   const [form, setForm] = useState({ tokensPerDay: '', tokensPerMonth: '', storageBytes: '', concurrentStreams: '' });
-  const first = useRef(true);
 
-  // Usage is recorded through the ledger a moment after the work: read again shortly after each change.
+  // Usage is recorded through the ledger a moment after the work: read again shortly after each change (the
+  // mount's own read is useQuery's; version 0 is no change yet).
   useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
+    if (version === 0) return;
     const timer = setTimeout(() => void refetch(), 1500);
     return () => clearTimeout(timer);
   }, [version, refetch]);
