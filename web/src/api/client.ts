@@ -49,10 +49,6 @@ export class JarvisClient {
     this.session = session;
   }
 
-  get tenant(): string {
-    return this.session.tenant;
-  }
-
   /** A query or mutation over HTTP. GraphQL errors come back in the result, next to any data. */
   async request<TData, TVariables extends Record<string, unknown>>(
     document: TypedDocumentNode<TData, TVariables>,

@@ -15,32 +15,28 @@ export function useClient(): JarvisClient {
 export interface QueryState<TData> {
   data: TData | null | undefined;
   errors: ApiErrorInfo[];
-  loading: boolean;
   refetch: () => Promise<void>;
 }
 
-/** Runs `document` over HTTP when mounted and whenever `variables` change (by value); `skip` holds it back. */
+/** Runs `document` over HTTP when mounted and whenever `variables` change (by value). */
 export function useQuery<TData, TVariables extends Record<string, unknown>>(
   document: TypedDocumentNode<TData, TVariables>,
   variables: TVariables,
-  { skip = false }: { skip?: boolean } = {},
 ): QueryState<TData> {
   const client = useClient();
-  const [state, setState] = useState<Omit<QueryState<TData>, 'refetch'>>({ data: undefined, errors: [], loading: !skip });
+  const [state, setState] = useState<Omit<QueryState<TData>, 'refetch'>>({ data: undefined, errors: [] });
   const key = JSON.stringify(variables);
   const latest = useRef(0);
 
   const run = useCallback(async () => {
-    if (skip) return;
     const call = ++latest.current;
-    setState((previous) => ({ ...previous, loading: true }));
     try {
       const result = await client.execute(document, JSON.parse(key) as TVariables);
-      if (call === latest.current) setState({ data: result.data, errors: result.errors ?? [], loading: false });
+      if (call === latest.current) setState({ data: result.data, errors: result.errors ?? [] });
     } catch (error) {
-      if (call === latest.current) setState((previous) => ({ ...previous, errors: toErrorInfos(error), loading: false }));
+      if (call === latest.current) setState((previous) => ({ ...previous, errors: toErrorInfos(error) }));
     }
-  }, [client, document, key, skip]);
+  }, [client, document, key]);
 
   useEffect(() => {
     void run();
