@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { toErrorInfos, type ApiErrorInfo } from '../api/errors';
+import { useErrors } from '../api/hooks';
 import { signIn, type Session } from '../api/session';
 import { ErrorList } from './ErrorList';
 
@@ -8,16 +8,16 @@ export function SignIn({ onSignedIn, onCancel }: { onSignedIn: (session: Session
   const [tenant, setTenant] = useState('demo');
   const [email, setEmail] = useState('owner@demo.test');
   const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<ApiErrorInfo[]>([]);
+  const failures = useErrors();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
-    setErrors([]);
+    failures.clear();
     try {
       onSignedIn(await signIn(tenant.trim(), email.trim()));
     } catch (error) {
-      setErrors(toErrorInfos(error));
+      failures.report(error);
     } finally {
       setBusy(false);
     }
@@ -44,7 +44,7 @@ export function SignIn({ onSignedIn, onCancel }: { onSignedIn: (session: Session
           </button>
         )}
       </div>
-      <ErrorList errors={errors} />
+      <ErrorList errors={failures.errors} />
     </form>
   );
 }
