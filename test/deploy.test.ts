@@ -83,21 +83,27 @@ function assertReadVariable(name: string, where: string) {
 
 const read = (url: URL) => readFileSync(url, 'utf8');
 
+/** `load`'s result, computed on the first call that returns: each file is read and parsed once for the whole run. */
+function once<T>(load: () => T): () => T {
+  let loaded: { value: T } | undefined;
+  return () => (loaded ??= { value: load() }).value;
+}
+
 /** The service names scripts/serve.ts accepts, read from its source. */
-function serveNames(): string[] {
+const serveNames = once((): string[] => {
   const match = /const NAMES = (\[[^\]]*\])/.exec(read(new URL('scripts/serve.ts', ROOT)));
   assert.ok(match, 'scripts/serve.ts no longer declares NAMES');
   return JSON.parse(match[1]!.replaceAll("'", '"')) as string[];
-}
+});
 
 /** The Dockerfile's CMD without its service name: what every command runs, naming the service last. */
-function dockerfileCommand(): string[] {
+const dockerfileCommand = once((): string[] => {
   const match = /^CMD (\[.*\])\s*$/m.exec(read(new URL('Dockerfile', ROOT)));
   assert.ok(match, 'the Dockerfile has no exec-form CMD');
   const cmd = JSON.parse(match[1]!) as string[];
   assert.ok(serveNames().includes(cmd.at(-1)!), `the Dockerfile's CMD runs ${cmd.at(-1)}, which serve.ts does not accept`);
   return cmd.slice(0, -1);
-}
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // docker-compose.yml
@@ -112,9 +118,7 @@ interface ComposeService {
   volumes?: string[];
 }
 
-function loadCompose() {
-  return parse(read(COMPOSE_FILE), { merge: true }) as { services: Record<string, ComposeService> };
-}
+const loadCompose = once(() => parse(read(COMPOSE_FILE), { merge: true }) as { services: Record<string, ComposeService> });
 
 /** What compose hands the container: `${NAME:-default}` as its default, as with nothing exported. */
 function composeEnv(service: ComposeService): Record<string, string> {
@@ -257,9 +261,9 @@ interface Datasource {
   url: string;
 }
 
-function datasources(): Datasource[] {
-  return readdirSync(DATASOURCES_DIR).flatMap((file) => (parse(read(new URL(file, DATASOURCES_DIR))) as { datasources: Datasource[] }).datasources);
-}
+const datasources = once((): Datasource[] =>
+  readdirSync(DATASOURCES_DIR).flatMap((file) => (parse(read(new URL(file, DATASOURCES_DIR))) as { datasources: Datasource[] }).datasources),
+);
 
 type MetricType = 'counter' | 'histogram' | 'gauge';
 
@@ -417,17 +421,17 @@ function manifestFiles(): string[] {
     .sort();
 }
 
-function loadManifests(): Manifest[] {
-  return manifestFiles().flatMap((file) =>
+const loadManifests = once((): Manifest[] =>
+  manifestFiles().flatMap((file) =>
     parseAllDocuments(read(new URL(file, K8S_DIR))).flatMap((document) => {
       assert.deepEqual(document.errors, [], `${file} does not parse`);
       const object = document.toJS() as Manifest['object'] | null;
       return object === null ? [] : [{ file, object }];
     }),
-  );
-}
+  ),
+);
 
-function cluster() {
+const cluster = once(() => {
   const objects = loadManifests().map((m) => m.object);
   return {
     deployments: objects.filter(Deployment.is),
@@ -437,7 +441,7 @@ function cluster() {
     hpas: objects.filter(HorizontalPodAutoscaler.is),
     pdbs: objects.filter(PodDisruptionBudget.is),
   };
-}
+});
 type Cluster = ReturnType<typeof cluster>;
 
 const nameOf = (object: { metadata?: { name?: string } }) => object.metadata?.name ?? '';
