@@ -8,7 +8,7 @@ import 'graphiql/style.css';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createClient, type Client } from 'graphql-ws/client';
-import { JarvisClient, GRAPHQL_PATH } from './api/client';
+import { JarvisClient, GRAPHQL_PATH, graphqlSocketUrl } from './api/client';
 import { currentSession, storeSession } from './api/session';
 
 type Fetcher = GraphiQLProps['fetcher'];
@@ -21,7 +21,7 @@ const bearer = async () => (jarvis ? `Bearer ${await jarvis.accessToken()}` : un
 let ws: Client | undefined;
 function socket(): Client {
   ws ??= createClient({
-    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_PATH}`,
+    url: graphqlSocketUrl(),
     lazy: true,
     retryAttempts: 3,
     connectionParams: async () => {

@@ -17,6 +17,8 @@ import { ApiError, toErrorInfos, type ApiErrorInfo } from './errors';
 import { refreshSession, type Session } from './session';
 
 export const GRAPHQL_PATH = '/graphql';
+/** graphql-ws's address: /graphql on this host, `wss:` when the page is `https:`. */
+export const graphqlSocketUrl = (): string => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_PATH}`;
 /** Renew the access token when it has less than this left. */
 const RENEW_BEFORE_MS = 60_000;
 
@@ -152,9 +154,8 @@ export class JarvisClient {
 
   private socket(): Client {
     if (this.ws) return this.ws;
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_PATH}`;
     this.ws = createClient({
-      url,
+      url: graphqlSocketUrl(),
       lazy: true,
       lazyCloseTimeout: 3_000,
       retryAttempts: 5,
