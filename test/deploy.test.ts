@@ -464,11 +464,9 @@ function deploymentRunning(c: Cluster, name: ServiceName): IDeployment {
   return found[0]!;
 }
 
-function podLabels(deployment: IDeployment): Record<string, string> {
-  return deployment.spec?.template.metadata?.labels ?? {};
-}
-
-function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+/** Whether `selector` (matchLabels) picks the pods of `deployment`. */
+function selects(selector: Record<string, string> | undefined, deployment: IDeployment): boolean {
+  const labels = deployment.spec?.template.metadata?.labels ?? {};
   return !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
 
@@ -625,15 +623,15 @@ test('Deployments select their own pods, and each Service selects one Deployment
   const c = cluster();
   for (const deployment of c.deployments) {
     const selector = deployment.spec?.selector.matchLabels;
-    assert.ok(selects(selector, podLabels(deployment)), `${nameOf(deployment)}'s selector does not match its own pods`);
-    const others = c.deployments.filter((other) => other !== deployment && selects(selector, podLabels(other)));
+    assert.ok(selects(selector, deployment), `${nameOf(deployment)}'s selector does not match its own pods`);
+    const others = c.deployments.filter((other) => other !== deployment && selects(selector, other));
     assert.deepEqual(others.map(nameOf), [], `${nameOf(deployment)}'s selector also matches other Deployments' pods`);
     for (const spread of deployment.spec?.template.spec?.topologySpreadConstraints ?? []) {
-      assert.ok(selects(spread.labelSelector?.matchLabels, podLabels(deployment)), `${nameOf(deployment)}: topology spread counts other pods`);
+      assert.ok(selects(spread.labelSelector?.matchLabels, deployment), `${nameOf(deployment)}: topology spread counts other pods`);
     }
   }
   for (const service of c.services) {
-    const targets = c.deployments.filter((deployment) => selects(service.spec?.selector, podLabels(deployment)));
+    const targets = c.deployments.filter((deployment) => selects(service.spec?.selector, deployment));
     assert.equal(targets.length, 1, `Service ${nameOf(service)} selects ${targets.length} Deployments`);
     const container = containerOf(targets[0]!);
     for (const port of service.spec?.ports ?? []) {
@@ -642,7 +640,7 @@ test('Deployments select their own pods, and each Service selects one Deployment
   }
   for (const name of SERVICES) {
     const deployment = deploymentRunning(c, name);
-    assert.ok(c.services.some((service) => selects(service.spec?.selector, podLabels(deployment))), `no Service reaches ${name}`);
+    assert.ok(c.services.some((service) => selects(service.spec?.selector, deployment)), `no Service reaches ${name}`);
   }
 });
 
@@ -653,7 +651,7 @@ function resolveUrl(c: Cluster, url: string): ServiceName | undefined {
   if (!service) return undefined;
   const servicePortSpec = service.spec?.ports?.find((p) => p.port === Number(port || 80));
   assert.ok(servicePortSpec, `${url}: Service ${nameOf(service)} has no port ${port}`);
-  const deployment = c.deployments.find((d) => selects(service.spec?.selector, podLabels(d)));
+  const deployment = c.deployments.find((d) => selects(service.spec?.selector, d));
   assert.ok(deployment, `${url}: Service ${nameOf(service)} selects no Deployment`);
   const target = containerPort(containerOf(deployment), servicePortSpec.targetPort ?? servicePortSpec.port);
   const name = serviceOf(deployment);
@@ -709,7 +707,7 @@ test('autoscalers and disruption budgets name existing Deployments that can hono
     assert.ok(c.hpas.some((hpa) => hpa.spec?.scaleTargetRef.name === nameOf(deployment)), `${name} has no HPA`);
   }
   for (const pdb of c.pdbs) {
-    const targets = c.deployments.filter((deployment) => selects(pdb.spec?.selector?.matchLabels, podLabels(deployment)));
+    const targets = c.deployments.filter((deployment) => selects(pdb.spec?.selector?.matchLabels, deployment));
     assert.equal(targets.length, 1, `PDB ${nameOf(pdb)} covers ${targets.length} Deployments`);
     const replicas = minReplicas.get(targets[0]!)!;
     const { minAvailable, maxUnavailable } = pdb.spec ?? {};
@@ -719,7 +717,7 @@ test('autoscalers and disruption budgets name existing Deployments that can hono
     if (typeof maxUnavailable === 'number') assert.ok(replicas > maxUnavailable, `PDB ${nameOf(pdb)} lets every pod go at ${replicas} replicas`);
   }
   for (const deployment of c.deployments) {
-    assert.ok(c.pdbs.some((pdb) => selects(pdb.spec?.selector?.matchLabels, podLabels(deployment))), `${nameOf(deployment)} has no PodDisruptionBudget`);
+    assert.ok(c.pdbs.some((pdb) => selects(pdb.spec?.selector?.matchLabels, deployment)), `${nameOf(deployment)} has no PodDisruptionBudget`);
   }
 });
 
@@ -735,7 +733,7 @@ test('pods get resources within their limits, and time to drain before they are 
     }
     // The preStop pause and serve.ts's own shutdown deadline both fit in the grace period.
     const preStop = container.lifecycle?.preStop?.exec?.command;
-    const pause = preStop ? Number(/^sleep$/.test(preStop[0] ?? '') ? preStop[1] : Number.NaN) : 0;
+    const pause = !preStop ? 0 : preStop[0] === 'sleep' ? Number(preStop[1]) : Number.NaN;
     assert.ok(Number.isFinite(pause), `${name}: preStop should be a plain sleep`);
     const shutdownSeconds = deploymentConfig(c, deployment).SHUTDOWN_TIMEOUT_MS / 1000;
     const grace = deployment.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
