@@ -302,25 +302,20 @@ function familyOf(metric: string): { family: string; suffix?: string } | undefin
   return undefined;
 }
 
-function dashboardExpressions(dashboard: unknown): string[] {
-  const found: string[] = [];
-  const walk = (node: unknown) => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'expr' && typeof value === 'string') found.push(value);
-        else walk(value);
-      }
-    }
-  };
-  walk(dashboard);
+/** Every value of a member named `key`, at any depth of `json`. */
+function valuesOf(json: unknown, key: string): unknown[] {
+  const found: unknown[] = [];
+  JSON.stringify(json, (name, value: unknown) => {
+    if (name === key) found.push(value);
+    return value;
+  });
   return found;
 }
 
 test('the Grafana dashboard shows every metric family, queried as its type allows, from the provisioned data source', () => {
-  const dashboard = JSON.parse(read(DASHBOARD_FILE)) as { uid: string; panels: unknown[]; templating?: { list: Array<{ query?: unknown }> } };
+  const dashboard = JSON.parse(read(DASHBOARD_FILE)) as { uid: string; panels: unknown[] };
   assert.ok(dashboard.uid && dashboard.panels.length > 0);
-  const expressions = dashboardExpressions(dashboard);
+  const expressions = valuesOf(dashboard, 'expr').filter((expr) => typeof expr === 'string');
   assert.ok(expressions.length > 0, 'no panel has a query');
 
   for (const [family, { type }] of Object.entries(FAMILIES)) {
@@ -372,11 +367,7 @@ test('the Grafana dashboard shows every metric family, queried as its type allow
 
   // Every data source the dashboard names is provisioned.
   const uids = new Set(datasources().map((source) => source.uid));
-  const named: string[] = [];
-  JSON.stringify(dashboard, (key, value: unknown) => {
-    if (key === 'datasource' && value && typeof value === 'object' && 'uid' in value) named.push(String(value.uid));
-    return value;
-  });
+  const named = valuesOf(dashboard, 'datasource').flatMap((source) => (source && typeof source === 'object' && 'uid' in source ? [String(source.uid)] : []));
   assert.ok(named.length > 0);
   for (const uid of named) assert.ok(uids.has(uid), `the dashboard uses data source ${uid}, which is not provisioned`);
 });
