@@ -3,7 +3,7 @@
  * console's own persisted documents, named by hash, so seeding works when the gateway runs trusted documents only.
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { bearer, devLogin, type GraphQLResponse, type Plan } from '@jarvis/platform';
+import { bearer, dataOf, devLogin, postGraphQLRequest, type Plan } from '@jarvis/platform';
 import { AddTextDocumentDocument, CreateConversationDocument, CreateKnowledgeBaseDocument, CreateTenantDocument } from '../web/src/gql/graphql.ts';
 
 export const DEMO_SLUG = 'demo';
@@ -53,9 +53,9 @@ New colleagues receive a laptop on their first day. Report a lost device to secu
  */
 export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan = 'TEAM'): Promise<{ created: boolean; token: string }> {
   const tenant = await send(gatewayUrl, CreateTenantDocument, { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } } });
-  const created = !tenant.errors?.length;
-  if (!created && tenant.errors?.[0]?.extensions?.code !== 'CONFLICT') {
-    throw new Error(`seeding the demo tenant failed: ${JSON.stringify(tenant.errors)}`);
+  const created = !tenant.body.errors?.length;
+  if (!created && tenant.body.errors?.[0]?.extensions?.code !== 'CONFLICT') {
+    throw new Error(`seeding the demo tenant failed: ${JSON.stringify(tenant.body.errors)}`);
   }
   const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
   if (created) {
@@ -70,22 +70,12 @@ export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan 
 }
 
 /** A generated document sent by its persisted-document hash. */
-async function send<Result, Variables>(
+function send<Result, Variables extends Record<string, unknown>>(
   gatewayUrl: string,
   document: TypedDocumentNode<Result, Variables>,
   variables: Variables,
   headers: Record<string, string> = {},
-): Promise<GraphQLResponse<Result>> {
+) {
   const documentId = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
-  const response = await fetch(gatewayUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ documentId, variables }),
-  });
-  return (await response.json()) as GraphQLResponse<Result>;
-}
-
-function dataOf<Result>(response: GraphQLResponse<Result>): Result {
-  if (response.errors?.length || !response.data) throw new Error(`seeding the demo failed: ${JSON.stringify(response.errors)}`);
-  return response.data;
+  return postGraphQLRequest<Result>(gatewayUrl, { documentId, variables }, headers);
 }

@@ -7,16 +7,25 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-export async function postGraphQL<T = Record<string, unknown>>(
+export function postGraphQL<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: GraphQLResponse<T> }> {
+  return postGraphQLRequest<T>(url, { query, variables }, headers);
+}
+
+/** POSTs any GraphQL request body (a persisted document's `documentId`, say) as JSON. */
+export async function postGraphQLRequest<T = Record<string, unknown>>(
+  url: string,
+  request: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: GraphQLResponse<T> }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...injectTraceHeaders({}), ...headers },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify(request),
   });
   return { status: response.status, body: (await response.json()) as GraphQLResponse<T> };
 }
@@ -28,7 +37,11 @@ export async function graphql<T = Record<string, unknown>>(
   variables?: Record<string, unknown>,
   headers: Record<string, string> = {},
 ): Promise<T> {
-  const { status, body } = await postGraphQL<T>(url, query, variables, headers);
+  return dataOf(await postGraphQL<T>(url, query, variables, headers));
+}
+
+/** A response's `data`; throws when it carries errors. */
+export function dataOf<T>({ status, body }: { status: number; body: GraphQLResponse<T> }): T {
   if (body.errors?.length || !body.data) {
     throw new Error(`GraphQL request failed (${status}): ${JSON.stringify(body.errors)}`);
   }
