@@ -80,8 +80,10 @@ function queryKey(url: string, init: RequestInit | undefined): string | undefine
   return `${url}\u0000${JSON.stringify(principal)}\u0000${body}`;
 }
 
-/** @apollo/gateway's subgraph operations start with their keyword, or `{` for a query. */
-function isQuery(body: string): boolean {
-  const { query } = JSON.parse(body) as { query?: unknown };
-  return typeof query === 'string' && /^\s*(query\b|\{)/.test(query);
-}
+/**
+ * @apollo/gateway's RemoteGraphQLDataSource serialises `query` first, and a subgraph operation starts with its
+ * keyword, or `{` for a query: the body's first characters say, without parsing a body that may be large. Any
+ * other shape counts as not a query, so it is never shared.
+ */
+const QUERY_BODY = /^\{"query":"(query\b|\{)/;
+const isQuery = (body: string) => QUERY_BODY.test(body);
