@@ -73,8 +73,8 @@ function withDocument(request: { search: string; body: unknown }, documents: Per
   if (!documents) return request;
   const { body } = request;
   if (body && typeof body === 'object' && !Array.isArray(body)) {
-    const { documentId, ...rest } = body as Record<string, unknown>;
-    const query = documents.resolve({ ...rest, documentId });
+    const { documentId: _named, ...rest } = body as Record<string, unknown>;
+    const query = documents.resolve(body);
     return { search: request.search, body: query === undefined ? rest : { ...rest, query } };
   }
   const params = new URLSearchParams(request.search);

@@ -18,8 +18,6 @@ export interface DocumentRequest {
 }
 
 export interface PersistedDocuments {
-  /** How many trusted documents the manifest holds. */
-  readonly size: number;
   /**
    * The document text to run for `request`: from the manifest when it names a trusted one, else its own text
    * (undefined when it has none: an automatic persisted query for Apollo Server to look up). Throws an AppError
@@ -35,7 +33,6 @@ export function loadPersistedDocuments(path: string | undefined, trustedOnly: bo
   if (trustedOnly && (!path || !existsSync(path))) throw new Error(`TRUSTED_DOCUMENTS_ONLY needs the manifest at PERSISTED_DOCUMENTS_PATH (${path ?? 'unset'})`);
   const manifest = path && existsSync(path) ? readManifest(path) : new Map<string, string>();
   return {
-    size: manifest.size,
     resolve(request) {
       const hash = requestedHash(request);
       const text = typeof request.query === 'string' && request.query !== '' ? request.query : undefined;

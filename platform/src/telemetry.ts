@@ -99,7 +99,7 @@ export function traced<T>(name: string, options: SpanOptions, work: (span?: Span
 }
 
 /** Marks `span` failed with `error`. */
-export function failed(span: Span, error: unknown): void {
+function failed(span: Span, error: unknown): void {
   span.recordException(error instanceof Error ? error : String(error));
   span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
 }
