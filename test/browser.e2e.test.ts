@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { bearer, devLogin } from '@jarvis/platform';
 import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
-import { freeServicePorts, launch, printed, type Launch } from './helpers.ts';
+import { banner, freeServicePorts, launch, type Launch } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = 'test-results/browser';
@@ -60,11 +60,7 @@ describe('the web console in chromium, on npm start', { skip }, () => {
     // A slower local answerer, so the answer visibly streams.
     const launched = launch({ ...(await freeServicePorts()), DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHAT_LOCAL_TOKEN_DELAY_MS: '40', ...env });
     running.push(launched);
-    const [, gatewayUrl] = await printed(launched, /Jarvis is up in [\d.]+s: (\S+)/);
-    const [, consoleUrl] = await printed(launched, /web console: (\S+)/);
-    const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
-    await printed(launched, /Ctrl-C stops everything/);
-    return { launched, consoleUrl: consoleUrl!, gatewayUrl: gatewayUrl!, tokenUrl: tokenUrl! };
+    return { launched, ...(await banner(launched)) };
   }
 
   async function openPage(): Promise<Page> {

@@ -146,7 +146,7 @@ export function launch(env: Record<string, string | undefined>): Launch {
 }
 
 /** The first match of `pattern` in what the launched processes print; fails when they exit before printing it. */
-export async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
   const match = await waitFor(
     () => {
       const found = launched.output().match(pattern);
@@ -157,6 +157,19 @@ export async function printed(launched: Launch, pattern: RegExp, timeoutMs = 120
     { timeoutMs, intervalMs: 100 },
   );
   return match!;
+}
+
+/**
+ * What `npm start`'s banner says, once it has printed all of it: the gateway, the console, the token endpoint
+ * of the printed sign-in command (dev-login is on under npm start) and whether the demo was seeded.
+ */
+export async function banner(launched: Launch) {
+  await printed(launched, /Ctrl-C stops everything/);
+  const [, gatewayUrl] = await printed(launched, /Jarvis is up in [\d.]+s: (\S+)/);
+  const [, consoleUrl] = await printed(launched, /web console: (\S+)/);
+  const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
+  const [, seed] = await printed(launched, /demo tenant "demo" (created|already there)/);
+  return { gatewayUrl: gatewayUrl!, consoleUrl: consoleUrl!, tokenUrl: tokenUrl!, seed: seed! };
 }
 
 /** A free port for each of the five services, as the variables that set them. */

@@ -8,7 +8,7 @@ import { databaseVariants, dropSchemas, uniqueSchemaPrefix, waitFor } from '@jar
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { freeServicePorts, launch, printed } from './helpers.ts';
+import { banner, freeServicePorts, launch } from './helpers.ts';
 
 async function portIsClosed(port: number): Promise<boolean> {
   return fetch(`http://127.0.0.1:${port}/healthz`).then(() => false, () => true);
@@ -30,16 +30,12 @@ for (const variant of databaseVariants()) {
         : { DATA_DIR: dataDir };
       const launched = launch({ ...ports, ...database, LOG_LEVEL: 'warn' });
       try {
-        const [, gatewayUrl] = await printed(launched, /Jarvis is up in [\d.]+s: (\S+)/);
-        const [, seedState] = await printed(launched, /demo tenant "demo" (created|already there)/);
-        assert.equal(seedState, expectSeed);
-        // The printed sign-in command names the token endpoint: dev-login is on under npm start.
-        const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
-        await printed(launched, /Ctrl-C stops everything/);
+        const { gatewayUrl, tokenUrl, seed } = await banner(launched);
+        assert.equal(seed, expectSeed);
 
-        const token = await devLogin(tokenUrl!, DEMO_SLUG, DEMO_OWNER);
+        const token = await devLogin(tokenUrl, DEMO_SLUG, DEMO_OWNER);
         const data = await graphql<{ tenant: { name: string; users: unknown[]; knowledgeBases: unknown[]; conversations: { createdBy: { name: string } }[] } }>(
-          gatewayUrl!,
+          gatewayUrl,
           EXAMPLE_QUERY,
           {},
           bearer(token),
@@ -49,15 +45,15 @@ for (const variant of databaseVariants()) {
         assert.equal(data.tenant.conversations[0]?.createdBy.name, 'Dana Demo');
         // The demo handbook is ingested in the background, then the printed search finds it.
         const { search } = await waitFor(
-          () => graphql<{ search: { text: string; sectionPath: string[] }[] }>(gatewayUrl!, SEARCH_QUERY, {}, bearer(token)),
+          () => graphql<{ search: { text: string; sectionPath: string[] }[] }>(gatewayUrl, SEARCH_QUERY, {}, bearer(token)),
           'the demo handbook to be searchable',
           { until: (answer) => answer.search.length > 0, timeoutMs: 30_000, intervalMs: 100 },
         );
         assert.match(search[0]!.text, /28 vacation days/);
         assert.deepEqual(search[0]!.sectionPath, ['Demo Inc. employee handbook', 'Time off']);
         // The printed question, and its answer followed over WebSocket as the banner says.
-        const { ask } = await graphql<{ ask: { answer: { id: string } } }>(gatewayUrl!, ASK_MUTATION, {}, bearer(token));
-        const client = createClient({ url: gatewayUrl!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: bearer(token), retryAttempts: 0 });
+        const { ask } = await graphql<{ ask: { answer: { id: string } } }>(gatewayUrl, ASK_MUTATION, {}, bearer(token));
+        const client = createClient({ url: gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: bearer(token), retryAttempts: 0 });
         let answer = '';
         try {
           for await (const result of client.iterate<{ answerStream: { type: string; delta: string | null } }>({ query: ANSWER_SUBSCRIPTION, variables: { id: ask.answer.id } })) {
