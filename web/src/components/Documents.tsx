@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, type ChangeEvent, type FormEvent } from 'react';
+import type { Result } from '../api/client';
 import { useClient, useErrors, useQuery } from '../api/hooks';
 import {
   AddTextDocumentDocument,
@@ -7,7 +8,10 @@ import {
   DocumentStatusChangedDocument,
   ReingestDocumentDocument,
   UploadDocumentDocument,
+  type AddTextDocumentMutation,
   type DocumentFieldsFragment,
+  type DocumentStatusChangedSubscription,
+  type UploadDocumentMutation,
   type KnowledgeBaseFieldsFragment,
 } from '../gql/graphql';
 import { ErrorList } from './ErrorList';
@@ -55,7 +59,7 @@ export function Documents({ knowledgeBase, onStored }: { knowledgeBase: Knowledg
   const followed = useRef(new Set<() => void>());
   useEffect(() => () => followed.current.forEach((stop) => stop()), []);
 
-  const onChange = ({ data: event, errors: eventErrors }: { data?: { documentStatusChanged: DocumentFieldsFragment } | null; errors?: typeof failures.errors }) => {
+  const onChange = ({ data: event, errors: eventErrors }: Result<DocumentStatusChangedSubscription>) => {
     if (eventErrors?.length) failures.setErrors(eventErrors);
     const changed = event?.documentStatusChanged;
     if (!changed) return;
@@ -109,7 +113,7 @@ export function Documents({ knowledgeBase, onStored }: { knowledgeBase: Knowledg
     };
   }, [client, knowledgeBase.id]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  async function added(request: Promise<{ data?: { addDocument?: DocumentFieldsFragment | null } | null; errors?: typeof failures.errors }>) {
+  async function added(request: Promise<Result<AddTextDocumentMutation | UploadDocumentMutation>>) {
     const result = await request;
     if (result.errors?.length) failures.setErrors(result.errors);
     const document = result.data?.addDocument;
