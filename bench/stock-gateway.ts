@@ -21,7 +21,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
 import type { Transport } from '@graphql-mesh/transport-common';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
-import { PRINCIPAL_HEADER, principalSigner, SUPERGRAPH_PATH, type Principal } from '@jarvis/platform';
+import { internalAuthSecret, loadConfig, PRINCIPAL_HEADER, principalSigner, SUPERGRAPH_PATH, type Principal } from '@jarvis/platform';
 import { readAuthorization } from '../gateway/src/authorization.ts';
 
 const RESIGN_MS = 30_000;
@@ -38,18 +38,19 @@ const HTTP_TRANSPORT: Transport = {
 };
 
 const kind = process.argv[2];
-const sdl = supergraph(process.env.SUPERGRAPH_PATH || SUPERGRAPH_PATH, process.env.SUBGRAPH_URLS ?? '');
-const principal = await signedPrincipal(process.env.INTERNAL_AUTH_SECRET!, JSON.parse(process.env.BENCH_PRINCIPAL!) as Principal);
+// SUPERGRAPH_PATH, SUBGRAPH_URLS and INTERNAL_AUTH_SECRET read as Jarvis's own services read them.
+const config = loadConfig(process.env);
+const sdl = supergraph(config.SUPERGRAPH_PATH ?? SUPERGRAPH_PATH, config.SUBGRAPH_URLS);
+const principal = await signedPrincipal(internalAuthSecret(config), JSON.parse(process.env.BENCH_PRINCIPAL!) as Principal);
 const url = kind === 'apollo' ? await apollo(sdl, principal) : kind?.startsWith('hive') ? await serve(hive(sdl, principal, kind !== 'hive-no-dedup')) : undefined;
 if (!url) throw new Error(`usage: stock-gateway.ts apollo|hive|hive-no-dedup (got ${kind})`);
 process.send!({ url });
 
 /** The SDL @apollo/gateway accepts, pointed at the subgraphs' actual URLs. */
-function supergraph(path: string, subgraphUrls: string): string {
-  const urls = new Map(subgraphUrls.split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+function supergraph(path: string, urls: Record<string, string>): string {
   return readAuthorization(readFileSync(path, 'utf8')).gatewaySdl.replace(
     /@join__graph\(name: "([^"]+)", url: "[^"]*"\)/g,
-    (directive, name: string) => (urls.has(name) ? `@join__graph(name: "${name}", url: "${urls.get(name)}")` : directive),
+    (directive, name: string) => (Object.hasOwn(urls, name) ? `@join__graph(name: "${name}", url: "${urls[name]}")` : directive),
   );
 }
 
