@@ -100,7 +100,7 @@ try {
 
 /** Knowledge bases and conversations for the queries to return, and the id of the one the mutation updates. */
 async function seedMore(gatewayUrl: string, owner: Record<string, string>): Promise<string> {
-  const ids = [];
+  let first: string | undefined;
   for (let i = 0; i < 4; i++) {
     const created = await graphql<{ createKnowledgeBase: { id: string } }>(
       gatewayUrl,
@@ -108,9 +108,9 @@ async function seedMore(gatewayUrl: string, owner: Record<string, string>): Prom
       { kb: { name: `Collection ${i}`, description: 'bench' }, c: { title: `Conversation ${i}` } },
       owner,
     );
-    ids.push(created.createKnowledgeBase.id);
+    first ??= created.createKnowledgeBase.id;
   }
-  return ids[0]!;
+  return first!;
 }
 
 /** A stock gateway (bench/stock-gateway.ts) in a child process, serving once this resolves. */
