@@ -12,7 +12,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILT_IN_ROLES, createLogger, createServiceMetrics, ENGLISH_STOPWORDS, LocalHashEmbedder, openDatabase, uuidOf, type Database, type Principal, type Transaction } from '@jarvis/platform';
@@ -28,7 +28,7 @@ import { LocalReranker } from '../subgraphs/knowledge/src/retrieval/rerank.ts';
 import { SearchService, type SearchMode } from '../subgraphs/knowledge/src/search/service.ts';
 import { openVectorStore, type OpenedVectorStore } from '../subgraphs/knowledge/src/vectors/index.ts';
 import { searchSql } from '../subgraphs/knowledge/src/vectors/pgvector.ts';
-import { hardware, percentile } from './load.ts';
+import { hardware, loadAverage, percentile } from './load.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../subgraphs/knowledge/migrations/', import.meta.url));
 const SEED = 20261127;
@@ -211,7 +211,6 @@ function buildQueries(vocabulary: Vocabulary): BenchQuery[] {
 const milliseconds = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const perSecond = (count: number, ms: number) => Math.round((count / ms) * 1000).toLocaleString('en-US');
 const thousands = (value: number) => value.toLocaleString('en-US');
-const load = () => loadavg().map((value) => value.toFixed(2)).join(' ');
 const progress = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -275,7 +274,7 @@ async function ingestCorpus(target: Target, vocabulary: Vocabulary, chunkCount: 
       if (ingestion.chunks - stretch.chunks >= PROGRESS_EVERY) {
         const now = performance.now();
         ingestion.stretchRates.push(((ingestion.chunks - stretch.chunks) / (now - stretch.at)) * 1000);
-        progress(`${target.label}: ${thousands(ingestion.chunks)} chunks, the last ${thousands(ingestion.chunks - stretch.chunks)} at ${ingestion.stretchRates.at(-1)!.toFixed(0)} chunks/s; load ${load()}`);
+        progress(`${target.label}: ${thousands(ingestion.chunks)} chunks, the last ${thousands(ingestion.chunks - stretch.chunks)} at ${ingestion.stretchRates.at(-1)!.toFixed(0)} chunks/s; load ${loadAverage()}`);
         stretch = { chunks: ingestion.chunks, at: now };
       }
     }
@@ -329,7 +328,7 @@ async function runModes(target: Target, queries: BenchQuery[], vectorQueries: nu
   const runs: ModeRun[] = [];
   for (const { label, mode, rerank } of MODES) {
     const asked = mode === 'LEXICAL' ? queries : queries.slice(0, vectorQueries);
-    progress(`${target.label}: ${label}, ${asked.length} queries; load ${load()}`);
+    progress(`${target.label}: ${label}, ${asked.length} queries; load ${loadAverage()}`);
     for (const query of asked.slice(0, WARM_UP_QUERIES)) await search(query.text, mode, rerank);
     const run: ModeRun = { label, latencies: new Map(), emptyAnswers: 0 };
     for (const query of asked) {
@@ -469,7 +468,7 @@ async function openPostgresTarget(url: string): Promise<Target> {
 }
 
 async function benchTarget(target: Target, chunkCount: number, vocabulary: Vocabulary, queries: BenchQuery[]): Promise<void> {
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   await createKnowledgeBases(target.db);
   const ingestion = await ingestCorpus(target, vocabulary, chunkCount);
   const vectorQueries = target.vectors.kind === 'exact' ? EXACT_VECTOR_QUERIES : queries.length;
@@ -488,7 +487,7 @@ async function benchTarget(target: Target, chunkCount: number, vocabulary: Vocab
   const rates = ingestion.stretchRates.map((rate) => rate.toFixed(0)).join(', ');
   console.log(`\n### ${target.label}, ${thousands(ingestion.chunks)} chunks\n`);
   console.log(`${thousands(ingestion.documents)} documents, ${(ingestion.chunks / ingestion.documents).toFixed(1)} chunks each; ${await storeSizes(target.db)}.`);
-  console.log(`Load average ${loadBefore} at the start, ${load()} at the end.\n`);
+  console.log(`Load average ${loadBefore} at the start, ${loadAverage()} at the end.\n`);
   console.log('| import (insert PENDING + worker, 2 jobs at a time) | documents | chunks | s | chunks/s | chunks/s per 10k, in order |');
   console.log('|---|---:|---:|---:|---:|---|');
   console.log(`| whole import | ${thousands(ingestion.documents)} | ${thousands(ingestion.chunks)} | ${(ingestion.wallMs / 1000).toFixed(0)} | ${perSecond(ingestion.chunks, ingestion.wallMs)} | ${rates || '—'} |`);

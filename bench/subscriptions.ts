@@ -17,13 +17,12 @@
  *    ENTERPRISE tenants (100 streams each; the plan allows 200 at once), unique questions so the inference
  *    cache never answers. The bench client follows both paths in this process.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { childPid, cpuSeconds, hardware, launchBenchStack, mean, median, percentile, stackAuthenticator } from './load.ts';
+import { childPid, cpuSeconds, hardware, launchBenchStack, loadAverage, mean, median, percentile, stackAuthenticator } from './load.ts';
 
 const TOKEN_DELAY_MS = 10;
 const ANSWERS = Number(process.env.BENCH_ANSWERS ?? 30);
@@ -73,8 +72,7 @@ interface Tenant {
   direct: Client;
 }
 
-const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
-console.log(`${hardware()}\nload at start: ${uptime()}`);
+console.log(`${hardware()}\nload average at start: ${loadAverage()}`);
 const began = performance.now();
 
 const stack = await launchBenchStack({ CHAT_LOCAL_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) }, { freePorts: true });
@@ -136,7 +134,7 @@ try {
     if (allDone) largestAllDone = n;
   }
   console.log(`\nlargest N with p99 ≤ ${P99_LIMIT_MS} ms: ${largest || 'none'}; and with every answer DONE: ${largestAllDone || 'none'}`);
-  console.log(`run time ${((performance.now() - began) / 1000).toFixed(0)} s; load at end: ${uptime()}`);
+  console.log(`run time ${((performance.now() - began) / 1000).toFixed(0)} s; load average at end: ${loadAverage()}`);
 } finally {
   await Promise.allSettled(clients.map((client) => client.dispose()));
   await stack.stop();
