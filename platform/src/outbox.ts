@@ -5,7 +5,7 @@
  * which the application role may only add rows of its own tenant; the relay reads and marks them as the
  * schema's owner. Delivery is at least once: consumers count each event id once.
  */
-import { injectTraceHeaders, tracingEnabled } from './telemetry.ts';
+import { currentTraceContext } from './telemetry.ts';
 import { assertBusName } from './bus/types.ts';
 import type { Bus, BusEvent } from './bus/index.ts';
 import { isUuid, tenantSchemas, type Database, type Transaction } from './db/index.ts';
@@ -30,9 +30,8 @@ export async function writeEvents(tx: Transaction, topic: string, events: readon
 
 /** The event with the trace context of the work writing it, so its delivery continues that trace. */
 function withTraceContext(event: BusEvent): BusEvent {
-  if (event.traceContext || !tracingEnabled()) return event;
-  const traceContext = injectTraceHeaders({});
-  return Object.keys(traceContext).length > 0 ? { ...event, traceContext } : event;
+  const traceContext = event.traceContext ?? currentTraceContext();
+  return traceContext ? { ...event, traceContext } : event;
 }
 
 export interface OutboxRelayOptions {

@@ -121,6 +121,12 @@ export function injectTraceHeaders(carrier: Record<string, string>, ctx: Context
   return carrier;
 }
 
+/** The active span's W3C trace context, to carry in a message; undefined while tracing is off or no span is active. */
+export function currentTraceContext(): Record<string, string> | undefined {
+  const carrier = injectTraceHeaders({});
+  return Object.keys(carrier).length > 0 ? carrier : undefined;
+}
+
 /** The caller's span context from incoming headers, as the parent of this service's span. */
 export function extractTraceContext(headers: Record<string, string | string[] | undefined>): Context {
   if (!enabled) return ROOT_CONTEXT;

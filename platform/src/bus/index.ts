@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { definedOnly } from '../options.ts';
 import { inProcessBus } from './memory.ts';
 import { rabbitBus } from './rabbitmq.ts';
-import { extractTraceContext, injectTraceHeaders, SpanKind, traced, tracingEnabled } from '../telemetry.ts';
+import { currentTraceContext, extractTraceContext, SpanKind, traced } from '../telemetry.ts';
 import { DEFAULT_BUS_SETTINGS, type Bus, type BusEvent, type BusOptions } from './types.ts';
 
 export type { Bus, BusEvent, BusOptions, EventHandler, Subscription } from './types.ts';
@@ -24,9 +24,10 @@ function tracedBus(bus: Bus, system: string): Bus {
   const attributes = (topic: string) => ({ 'messaging.system': system, 'messaging.destination.name': topic });
   return {
     publish: (topic, event) =>
-      traced(`publish ${topic}`, { kind: SpanKind.PRODUCER, attributes: attributes(topic), parent: parentOf(event) }, () =>
-        bus.publish(topic, tracingEnabled() ? { ...event, traceContext: injectTraceHeaders({}) } : event),
-      ),
+      traced(`publish ${topic}`, { kind: SpanKind.PRODUCER, attributes: attributes(topic), parent: parentOf(event) }, () => {
+        const traceContext = currentTraceContext();
+        return bus.publish(topic, traceContext ? { ...event, traceContext } : event);
+      }),
     subscribe: (topic, group, handler) =>
       bus.subscribe(topic, group, (event) =>
         traced(`process ${topic}`, { kind: SpanKind.CONSUMER, attributes: { ...attributes(topic), 'messaging.consumer.group.name': group }, parent: parentOf(event) }, () =>
