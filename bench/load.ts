@@ -12,8 +12,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
-import { loadConfig, postGraphQL, SUBGRAPHS, type Config, type ServiceName } from '@jarvis/platform';
-import { dropSchemas, freePort, uniqueSchemaPrefix } from '@jarvis/platform/testing';
+import { loadConfig, postGraphQL, type Config } from '@jarvis/platform';
+import { dropSchemas, freeServicePorts, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { launchProcesses, type ProcessStack } from '../scripts/processes.ts';
 
 export const duration = Number(process.env.BENCH_DURATION ?? 10);
@@ -129,8 +129,7 @@ export async function launchBenchStack(extraEnv: Record<string, string> = {}, op
   const secret = randomBytes(32).toString('base64url');
   // On PostgreSQL, a run of its own in schemas dropped afterwards, so every run starts from the same data.
   const schemaPrefix = process.env.DATABASE_URL ? uniqueSchemaPrefix() : undefined;
-  const services: ServiceName[] = ['gateway', ...SUBGRAPHS.map((s) => s.name)];
-  const ports = options.freePorts ? await Promise.all(services.map(async (name) => [`${name.toUpperCase()}_PORT`, String(await freePort())])) : [];
+  const ports = options.freePorts ? await freeServicePorts() : {};
   const env = {
     ...process.env,
     DATA_DIR: dataDir,
@@ -138,7 +137,7 @@ export async function launchBenchStack(extraEnv: Record<string, string> = {}, op
     INTERNAL_AUTH_SECRET: secret,
     AUTH_DEV_LOGIN: 'true',
     ...extraEnv,
-    ...Object.fromEntries(ports),
+    ...ports,
     ...(schemaPrefix ? { DATABASE_SCHEMA_PREFIX: schemaPrefix } : {}),
   };
   const cleanUp = async () => {

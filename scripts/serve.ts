@@ -2,13 +2,12 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, openConfiguredBus, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
+import { ConfigError, createLogger, loadConfig, openConfiguredBus, SERVICE_NAMES, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
-const NAMES = ['gateway', 'tenancy', 'knowledge', 'chat', 'usage'];
 const names = process.argv.slice(2) as ServiceName[];
-if (names.length === 0 || names.some((name) => !NAMES.includes(name))) {
-  console.error(`usage: serve.ts <${NAMES.join('|')}> …`);
+if (names.length === 0 || names.some((name) => !SERVICE_NAMES.includes(name))) {
+  console.error(`usage: serve.ts <${SERVICE_NAMES.join('|')}> …`);
   process.exit(2);
 }
 

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { bearer, devLogin } from '@jarvis/platform';
+import { freeServicePorts } from '@jarvis/platform/testing';
 import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
-import { banner, freeServicePorts, launch, type Launch } from './helpers.ts';
+import { banner, launch, type Launch } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = 'test-results/browser';

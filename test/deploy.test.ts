@@ -23,6 +23,7 @@ import {
   defaultPort,
   defaultSubgraphUrl,
   loadConfig,
+  SERVICE_NAMES,
   servicePort,
   SUBGRAPHS,
   type Config,
@@ -40,7 +41,6 @@ const DASHBOARD_FILE = new URL('deploy/grafana/dashboards/jarvis.json', ROOT);
 const DATASOURCES_DIR = new URL('deploy/grafana/provisioning/datasources/', ROOT);
 const DASHBOARD_PROVIDERS_DIR = new URL('deploy/grafana/provisioning/dashboards/', ROOT);
 
-const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPHS.map((s) => s.name)];
 const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
 
 /** The OpenTelemetry SDK's standard variables (the specification's environment variables, traces side). */
@@ -89,19 +89,12 @@ function once<T>(load: () => T): () => T {
   return () => (loaded ??= { value: load() }).value;
 }
 
-/** The service names scripts/serve.ts accepts, read from its source. */
-const serveNames = once((): string[] => {
-  const match = /const NAMES = (\[[^\]]*\])/.exec(read(new URL('scripts/serve.ts', ROOT)));
-  assert.ok(match, 'scripts/serve.ts no longer declares NAMES');
-  return JSON.parse(match[1]!.replaceAll("'", '"')) as string[];
-});
-
 /** The Dockerfile's CMD without its service name: what every command runs, naming the service last. */
 const dockerfileCommand = once((): string[] => {
   const match = /^CMD (\[.*\])\s*$/m.exec(read(new URL('Dockerfile', ROOT)));
   assert.ok(match, 'the Dockerfile has no exec-form CMD');
   const cmd = JSON.parse(match[1]!) as string[];
-  assert.ok(serveNames().includes(cmd.at(-1)!), `the Dockerfile's CMD runs ${cmd.at(-1)}, which serve.ts does not accept`);
+  assert.ok((SERVICE_NAMES as readonly string[]).includes(cmd.at(-1)!), `the Dockerfile's CMD runs ${cmd.at(-1)}, which serve.ts does not accept`);
   return cmd.slice(0, -1);
 });
 
@@ -167,7 +160,7 @@ test('docker-compose.yml is valid (docker-compose config -q)', { skip: !hasDocke
 
 test('every Jarvis service in docker-compose.yml runs a real service with variables Jarvis reads', () => {
   const compose = loadCompose();
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const service = compose.services[name];
     assert.ok(service, `${name} is missing`);
     assert.deepEqual(service.command, [...dockerfileCommand(), name]);
@@ -202,7 +195,7 @@ test('docker-compose.yml: traces go to the collector and on to Jaeger; Prometheu
   const { grpc, http } = collectorConfig.receivers.otlp.protocols;
   assert.deepEqual(hostPort(grpc.endpoint), { host: '0.0.0.0', port: 4317 });
   assert.deepEqual(hostPort(http.endpoint), { host: '0.0.0.0', port: 4318 });
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const env = composeEnv(services[name]!);
     assert.equal(env.OTEL_SERVICE_NAME, `jarvis-${name}`, `${name}: OTEL_SERVICE_NAME`);
     assert.ok(env.OTEL_EXPORTER_OTLP_ENDPOINT, `${name} does not export traces`);
@@ -229,7 +222,7 @@ test('docker-compose.yml: traces go to the collector and on to Jaeger; Prometheu
   const targets = scrape.scrape_configs
     .filter((job) => (job.metrics_path ?? '/metrics') === '/metrics')
     .flatMap((job) => (job.static_configs ?? []).flatMap((c) => c.targets));
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const port = servicePort(loadConfig(composeEnv(services[name]!)), name);
     assert.ok(targets.includes(`${name}:${port}`), `Prometheus does not scrape ${name}:${port}/metrics`);
   }
@@ -550,19 +543,18 @@ test('kustomization.yaml lists every manifest and renames the image the Deployme
 test('a Deployment per service runs the image docker-compose builds, with the command serve.ts accepts', () => {
   const c = cluster();
   const { services } = loadCompose();
-  const images = new Set(SERVICES.map((name) => services[name]!.image));
+  const images = new Set(SERVICE_NAMES.map((name) => services[name]!.image));
   assert.equal(images.size, 1, 'compose builds one image for every service');
   const [image] = images;
   assert.ok(services.gateway!.build, 'compose builds the image from the Dockerfile');
-  const names = serveNames();
   for (const deployment of c.deployments) {
     const container = containerOf(deployment);
     assert.equal(container.image, image, `${nameOf(deployment)} runs ${container.image}, not the image compose builds`);
     assert.deepEqual(container.command?.slice(0, -1), dockerfileCommand(), `${nameOf(deployment)}: not the Dockerfile's command`);
-    assert.ok(names.includes(serviceOf(deployment)), `${nameOf(deployment)} runs ${serviceOf(deployment)}, which serve.ts does not accept`);
+    assert.ok(SERVICE_NAMES.includes(serviceOf(deployment)), `${nameOf(deployment)} runs ${serviceOf(deployment)}, which serve.ts does not accept`);
     assert.equal(container.args, undefined, `${nameOf(deployment)}: args would be appended to the service name`);
   }
-  for (const name of SERVICES) deploymentRunning(c, name);
+  for (const name of SERVICE_NAMES) deploymentRunning(c, name);
 });
 
 test('every variable a container gets is one Jarvis reads, and the configuration it makes is valid', () => {
@@ -590,7 +582,7 @@ test('every variable a container gets is one Jarvis reads, and the configuration
 
 test("container ports, probes and Prometheus annotations are the port each service listens on", () => {
   const c = cluster();
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const deployment = deploymentRunning(c, name);
     const container = containerOf(deployment);
     const port = servicePort(deploymentConfig(c, deployment), name);
@@ -629,7 +621,7 @@ test('Deployments select their own pods, and each Service selects one Deployment
       assert.ok(containerPort(container, port.targetPort ?? port.port), `Service ${nameOf(service)} targets port ${port.targetPort}, which ${nameOf(targets[0]!)} does not declare`);
     }
   }
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const deployment = deploymentRunning(c, name);
     assert.ok(c.services.some((service) => selects(service.spec?.selector, deployment)), `no Service reaches ${name}`);
   }

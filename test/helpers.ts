@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { bearer, devLogin, graphql, postGraphQL, type Config, type GraphQLResponse } from '@jarvis/platform';
-import { dropSchemas, freePort, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
+import { dropSchemas, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack, type Stack } from '../scripts/stack.ts';
 
 export interface TestStack extends Stack {
@@ -170,10 +170,4 @@ export async function banner(launched: Launch) {
   const [, tokenUrl] = await printed(launched, /TOKEN=\$\(curl -s (\S+)/);
   const [, seed] = await printed(launched, /demo tenant "demo" (created|already there)/);
   return { gatewayUrl: gatewayUrl!, consoleUrl: consoleUrl!, tokenUrl: tokenUrl!, seed: seed! };
-}
-
-/** A free port for each of the five services, as the variables that set them. */
-export async function freeServicePorts(): Promise<Record<string, string>> {
-  const services = ['GATEWAY', 'TENANCY', 'KNOWLEDGE', 'CHAT', 'USAGE'];
-  return Object.fromEntries(await Promise.all(services.map(async (service) => [`${service}_PORT`, String(await freePort())])));
 }

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bearer, devLogin, graphql } from '@jarvis/platform';
-import { databaseVariants, dropSchemas, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, freeServicePorts, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { banner, freeServicePorts, launch } from './helpers.ts';
+import { banner, launch } from './helpers.ts';
 
 async function portIsClosed(port: number): Promise<boolean> {
   return fetch(`http://127.0.0.1:${port}/healthz`).then(() => false, () => true);

@@ -9,6 +9,12 @@ export const SUBGRAPHS = [
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
 export type ServiceName = SubgraphName | 'gateway';
 
+/** Every service a process can run: what scripts/serve.ts accepts. */
+export const SERVICE_NAMES: readonly ServiceName[] = ['gateway', ...SUBGRAPHS.map((s) => s.name)];
+
+/** The variable that sets a service's port. */
+export const portVariable = (name: ServiceName) => `${name.toUpperCase()}_PORT`;
+
 export const GATEWAY_DEFAULT_PORT = 4000;
 
 export function defaultPort(name: ServiceName): number {

@@ -6,6 +6,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWT
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from './config.ts';
+import { portVariable, SERVICE_NAMES } from './services.ts';
 import { openDatabase, type Database } from './db/index.ts';
 
 /** One adapter of a port for a suite to run against: the embedded one, or the real service at `url`. */
@@ -134,6 +135,11 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A free port for each service, as the variables that set them. */
+export async function freeServicePorts(): Promise<Record<string, string>> {
+  return Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [portVariable(name), String(await freePort())])));
 }
 
 /**
