@@ -2,7 +2,7 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, openConfiguredBus, SERVICE_NAMES, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
+import { ConfigError, createLogger, loadConfig, openConfiguredBus, portVariable, SERVICE_NAMES, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
 import { startService } from './stack.ts';
 
 const names = process.argv.slice(2) as ServiceName[];
@@ -49,7 +49,7 @@ function startupProblem(error: unknown): unknown {
   const { code, address, port } = error as { code?: string; address?: string; port?: number };
   if (code === 'EADDRINUSE') {
     const service = names.find((name) => servicePort(loadConfig(), name) === port);
-    return `port ${port} on ${address} is in use: stop what holds it, or set ${service?.toUpperCase() ?? '<SERVICE>'}_PORT`;
+    return `port ${port} on ${address} is in use: stop what holds it, or set ${service ? portVariable(service) : '<SERVICE>_PORT'}`;
   }
   return error;
 }
