@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { bearer, graphql, PRINCIPAL_HEADER, principalSigner, SUBGRAPHS, type Principal, type ServiceName } from '@jarvis/platform';
 import { seedDemo } from '../scripts/seed.ts';
-import { childPid, duration, launchBenchStack, loadAverage, machine, measure, stackAuthenticator, type BenchStack, type Measured } from './load.ts';
+import { duration, launchBenchStack, loadAverage, machine, measure, stackAuthenticator, type BenchStack, type Measured } from './load.ts';
 
 const STOCK_GATEWAY = fileURLToPath(new URL('./stock-gateway.ts', import.meta.url));
 /** The stock gateways bench/stock-gateway.ts serves, by the name their rows have. */
@@ -78,7 +78,7 @@ try {
   const knowledgeBaseId = await seedMore(stack.gatewayUrl, owner);
   const principal = await stackAuthenticator(stack)(owner.authorization);
   for (const kind of Object.keys(STOCK) as StockKind[]) stockGateways.push(await launchStockGateway(kind, stack, principal));
-  const targets: Target[] = [{ name: 'Jarvis gateway', url: stack.gatewayUrl, pid: childPid('serve.ts gateway') }, ...stockGateways];
+  const targets: Target[] = [{ name: 'Jarvis gateway', url: stack.gatewayUrl, pid: stack.pidOf('gateway')! }, ...stockGateways];
 
   console.log(`\n${machine()}; load average ${loadAtStart} at the start`);
   console.log(`Jarvis gateway: authentication (bearer JWT from dev-login), authorization directives, document and plan limits on.`);
@@ -134,7 +134,7 @@ async function launchStockGateway(kind: StockKind, stack: BenchStack, principal:
  * the first did. Rows are printed in the order of STOCK, Jarvis's first.
  */
 async function compare(scenario: Scenario, targets: Target[], owner: Record<string, string>, signed: () => Promise<Record<string, string>>) {
-  const subgraphsPid = childPid('serve.ts tenancy'); // the four subgraphs share one process
+  const subgraphsPid = stack.pidOf('tenancy')!; // the four subgraphs share one process
   const rows: Row[] = [];
   for (const target of targets) {
     const measured = await measure(`${scenario.title} via ${target.name}`, target.url, scenario.query, owner, [subgraphsPid, target.pid]);

@@ -81,12 +81,6 @@ export function cpuSeconds(pids: number[]): number[] {
   });
 }
 
-/** The process id of this process's child whose command line contains `args` (NaN without one): a stack's service, e.g. `serve.ts gateway`. */
-export function childPid(args: string): number {
-  const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n');
-  return Number(children.find((line) => line.includes(args))?.trim().split(' ')[0]);
-}
-
 /** The machine the figures come from. */
 export const hardware = () => `${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 /** The machine and the load settings. */

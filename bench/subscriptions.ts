@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { childPid, cpuSeconds, hardware, launchBenchStack, loadAverage, mean, median, percentile, stackAuthenticator } from './load.ts';
+import { cpuSeconds, hardware, launchBenchStack, loadAverage, mean, median, percentile, stackAuthenticator } from './load.ts';
 
 const TOKEN_DELAY_MS = 10;
 const ANSWERS = Number(process.env.BENCH_ANSWERS ?? 30);
@@ -145,7 +145,7 @@ try {
  * elsewhere): per wave, which event loop saturates.
  */
 function processCpu(): () => number[] {
-  const pids = [childPid('serve.ts gateway'), childPid('serve.ts tenancy'), process.pid];
+  const pids = [stack.pidOf('gateway')!, stack.pidOf('tenancy')!, process.pid];
   return () => cpuSeconds(pids);
 }
 

@@ -7,13 +7,13 @@ import {
   needsNewEmbeddedDatabase,
   pgliteTemplate,
   servicePort,
+  SERVICE_NAMES,
   SUBGRAPHS,
   trustTenancyIssuer,
   type Config,
   type ServiceName,
 } from '@jarvis/platform';
 
-const SERVICES: ServiceName[] = [...SUBGRAPHS.map((s) => s.name), 'gateway'];
 /**
  * The subgraphs share one process and the gateway has another: measured, that halves start-up against one
  * process per service (containers' layout) with the same throughput (BENCHMARKS.md).
@@ -24,6 +24,8 @@ const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
 export interface ProcessStack {
   baseUrl(name: ServiceName): string;
   gatewayUrl: string;
+  /** The process id of the process running `name` (the subgraphs share one). */
+  pidOf(name: ServiceName): number | undefined;
   /** Stops every process: SIGTERM, then SIGKILL for any still running after the shutdown timeout. */
   stop(): Promise<void>;
 }
@@ -73,17 +75,17 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
   async function stop() {
     stopping = true;
     await terminate(['gateway']);
-    await terminate(SERVICES.filter((name) => name !== 'gateway'));
+    await terminate(SERVICE_NAMES.filter((name) => name !== 'gateway'));
   }
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-    await Promise.all(SERVICES.map((name) => waitUntilReady(`${baseUrl(name)}/readyz`, readyTimeoutMs, () => stopping)));
+    await Promise.all(SERVICE_NAMES.map((name) => waitUntilReady(`${baseUrl(name)}/readyz`, readyTimeoutMs, () => stopping)));
   } catch (error) {
     await stop();
     throw error;
   }
-  return { baseUrl, gatewayUrl: `${baseUrl('gateway')}/graphql`, stop };
+  return { baseUrl, gatewayUrl: `${baseUrl('gateway')}/graphql`, pidOf: (name) => children.get(name)?.pid, stop };
 }
 
 async function waitUntilReady(url: string, timeoutMs: number, cancelled: () => boolean) {
