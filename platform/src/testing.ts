@@ -126,20 +126,34 @@ export async function waitFor<T>(
 
 /** A TCP port that was free a moment ago, for child processes that need a fixed port. */
 export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/**
+ * `count` ports free now, all different: each is held until every one is found, so two cannot be the same
+ * port handed out twice.
+ */
+export async function freePorts(count: number): Promise<number[]> {
   const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => {
+      const server = createServer();
+      return new Promise<typeof server>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server));
+      });
+    }),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 /** A free port for each service, as the variables that set them. */
 export async function freeServicePorts(): Promise<Record<string, string>> {
-  return Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [portVariable(name), String(await freePort())])));
+  const ports = await freePorts(SERVICE_NAMES.length);
+  return Object.fromEntries(SERVICE_NAMES.map((name, i) => [portVariable(name), String(ports[i])]));
 }
 
 /**
