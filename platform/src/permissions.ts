@@ -40,6 +40,38 @@ export function isBuiltInRole(name: string): boolean {
   return Object.hasOwn(BUILT_IN_ROLES, name);
 }
 
+/**
+ * The scopes an API key may carry, each with the permission whose holders may give it: a scope is held by a
+ * caller whose token carries it, or whose permissions entitle it to give it. Nothing else can be put on a key.
+ */
+export const SCOPES = {
+  'usage:write': { description: "Record the tenant's own usage under its own meters (recordUsage)", grantedBy: 'tenant:admin' },
+} as const satisfies Record<string, { description: string; grantedBy: Permission }>;
+
+export type Scope = keyof typeof SCOPES;
+
+export function isScope(value: string): value is Scope {
+  return Object.hasOwn(SCOPES, value);
+}
+
+/**
+ * Scopes under this prefix belong to Jarvis itself (the operator credential, the gateway's own producers): no
+ * token, key or tenant ever carries one; the gateway strips them from every token it verifies.
+ */
+export const RESERVED_SCOPE_PREFIX = 'jarvis:';
+/** The deployment's operator: sign-up on any plan and isolation, plan changes. */
+export const OPERATOR_SCOPE = 'jarvis:operator';
+/** The gateway recording the requests it metered. */
+export const METER_SCOPE = 'jarvis:meter';
+
+export const isReservedScope = (scope: string) => scope.startsWith(RESERVED_SCOPE_PREFIX);
+
+/** The scopes a caller holds: those its token carries, and those its permissions entitle it to give. */
+export function heldScopes(principal: Pick<Principal, 'scopes' | 'permissions'>): Scope[] {
+  const entitled = (Object.keys(SCOPES) as Scope[]).filter((scope) => principal.permissions.includes(SCOPES[scope].grantedBy));
+  return [...new Set([...principal.scopes.filter(isScope), ...entitled])].sort();
+}
+
 /** The signed-in caller's tenant; an anonymous caller gets UNAUTHENTICATED. */
 export function requireTenant(principal: Principal): string {
   if (principal.tenantId === null) throw unauthenticated('sign in first');
