@@ -73,7 +73,7 @@ try {
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   // ENTERPRISE: its request rate (PLAN_QUOTAS: 2,000/s, burst 4,000) is above what this machine serves, so the
   // plan never refuses; a 429 would fail the run (measure counts non-2xx).
-  const { token } = await seedDemo(stack.gatewayUrl, tokenUrl, 'ENTERPRISE');
+  const { token } = await seedDemo(stack.gatewayUrl, tokenUrl, { operatorToken: stack.operatorToken, plan: 'ENTERPRISE' });
   const owner = bearer(token);
   const knowledgeBaseId = await seedMore(stack.gatewayUrl, owner);
   const principal = await stackAuthenticator(stack)(owner.authorization);

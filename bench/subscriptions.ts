@@ -166,7 +166,7 @@ async function tenantsFor(count: number): Promise<Tenant[]> {
     const email = `owner@${slug}.test`;
     await graphql(stack.gatewayUrl, `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }`, {
       input: { name: slug, slug, isolation: 'SHARED', plan: 'ENTERPRISE', owner: { email, name: 'Owner' } },
-    });
+    }, bearer(stack.operatorToken));
     const headers = bearer(await devLogin(tokenUrl, slug, email));
     const principal = await authenticate(headers.authorization);
     const direct = await connect(chatWs, async () => ({ [PRINCIPAL_HEADER]: await signer.sign(principal) }));

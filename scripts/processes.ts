@@ -26,6 +26,8 @@ export interface ProcessStack {
   gatewayUrl: string;
   /** The process id of the process running `name` (the subgraphs share one). */
   pidOf(name: ServiceName): number | undefined;
+  /** The operator credential the gateway accepts: the deployment's OPERATOR_TOKEN, or one made for this launch. */
+  operatorToken: string;
   /** Stops every process: SIGTERM, then SIGKILL for any still running after the shutdown timeout. */
   stop(): Promise<void>;
 }
@@ -38,8 +40,9 @@ export interface LaunchOptions {
 }
 
 export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
-  // Processes started together share a fresh secret unless the deployment names one.
-  const env: NodeJS.ProcessEnv = { INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'), ...(options.env ?? process.env) };
+  // Processes started together share a fresh secret and operator credential unless the deployment names them.
+  const fresh = () => randomBytes(32).toString('base64url');
+  const env: NodeJS.ProcessEnv = { INTERNAL_AUTH_SECRET: fresh(), OPERATOR_TOKEN: fresh(), ...(options.env ?? process.env) };
   const baseUrl = (name: ServiceName) => `http://${displayHost(config.HOST)}:${servicePort(config, name)}`;
   // The committed supergraph names the default ports; point the gateway at the ones configured here.
   const subgraphUrls = SUBGRAPHS.map(({ name }) => `${name}=${baseUrl(name)}/graphql`).join(',');
@@ -85,7 +88,7 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
     await stop();
     throw error;
   }
-  return { baseUrl, gatewayUrl: `${baseUrl('gateway')}/graphql`, pidOf: (name) => children.get(name)?.pid, stop };
+  return { baseUrl, gatewayUrl: `${baseUrl('gateway')}/graphql`, operatorToken: env.OPERATOR_TOKEN!, pidOf: (name) => children.get(name)?.pid, stop };
 }
 
 async function waitUntilReady(url: string, timeoutMs: number, cancelled: () => boolean) {

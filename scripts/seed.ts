@@ -48,11 +48,16 @@ New colleagues receive a laptop on their first day. Report a lost device to secu
 `;
 
 /**
- * Creates the demo tenant unless it exists, signed in as its owner through dev-login; returns whether it was
- * created and a token for the owner.
+ * Creates the demo tenant unless it exists — on `plan`, which only the operator may choose — signed in as its
+ * owner through dev-login; returns whether it was created and a token for the owner.
  */
-export async function seedDemo(gatewayUrl: string, tokenUrl: string, plan: Plan = 'TEAM'): Promise<{ created: boolean; token: string }> {
-  const tenant = await send(gatewayUrl, CreateTenantDocument, { input: { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } } });
+export async function seedDemo(
+  gatewayUrl: string,
+  tokenUrl: string,
+  { operatorToken, plan = 'TEAM' }: { operatorToken: string; plan?: Plan },
+): Promise<{ created: boolean; token: string }> {
+  const input = { name: 'Demo Inc.', slug: DEMO_SLUG, plan, owner: { email: DEMO_OWNER, name: 'Dana Demo' } };
+  const tenant = await send(gatewayUrl, CreateTenantDocument, { input }, bearer(operatorToken));
   const created = !tenant.body.errors?.length;
   if (!created && tenant.body.errors?.[0]?.extensions?.code !== 'CONFLICT') {
     throw new Error(`seeding the demo tenant failed: ${JSON.stringify(tenant.body.errors)}`);

@@ -42,7 +42,7 @@ try {
   });
   const readyMs = performance.now() - startedAt;
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
-  const seed = config.SEED_DEMO && config.AUTH_DEV_LOGIN ? await seedDemo(stack.gatewayUrl, tokenUrl) : undefined;
+  const seed = config.SEED_DEMO && config.AUTH_DEV_LOGIN ? await seedDemo(stack.gatewayUrl, tokenUrl, { operatorToken: stack.operatorToken }) : undefined;
   printBanner(stack, readyMs, consoleBuild, seed);
 } catch (error) {
   if (!stopping) {

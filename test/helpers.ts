@@ -48,7 +48,8 @@ export const CREATE_TENANT = `mutation($input: CreateTenantInput!) { createTenan
 
 /**
  * A new tenant (unique slug from `label`) and its owner, signed in. ENTERPRISE by default: its request rate is
- * far above what a test sends, so plan limits stay out of the way of tests about something else.
+ * far above what a test sends, so plan limits stay out of the way of tests about something else. Any plan or
+ * isolation but sign-up's (FREE, SHARED) is the operator's to give, so the operator creates those.
  */
 export async function signUp(
   stack: Stack,
@@ -57,13 +58,22 @@ export async function signUp(
 ): Promise<Member> {
   const slug = `${label}-${randomUUID().slice(0, 8)}`;
   const email = `owner@${slug}.test`;
+  const operator = plan === 'FREE' && isolation === 'SHARED' ? {} : operatorHeaders(stack);
   const { createTenant } = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
     stack.gatewayUrl,
     CREATE_TENANT,
     { input: { name, slug, isolation, plan, owner: { email, name: `Owner of ${slug}` } } },
+    operator,
   );
   const token = await devLogin(stack.tokenUrl, slug, email);
   return { tenantId: createTenant.tenant.id, userId: createTenant.owner.id, slug, email, headers: bearer(token) };
+}
+
+/** The operator's credential (OPERATOR_TOKEN, which testConfig sets) as an Authorization header. */
+export function operatorHeaders(stack: Stack & { config?: Config }): Record<string, string> {
+  const token = stack.config?.OPERATOR_TOKEN;
+  if (!token) throw new Error('this stack has no OPERATOR_TOKEN');
+  return bearer(token);
 }
 
 /** Invites `email` into the admin's tenant with `role`, accepts, and signs the new member in. */

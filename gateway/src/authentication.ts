@@ -1,7 +1,20 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, isPlan, requestToken, TOKEN_EXCHANGE_GRANT, AppError, isUuid, unauthenticated, type Principal } from '@jarvis/platform';
+import {
+  ANONYMOUS,
+  API_KEY_PREFIX,
+  AppError,
+  ASYMMETRIC_JWT_ALGORITHMS,
+  isPlan,
+  isReservedScope,
+  isUuid,
+  OPERATOR_SCOPE,
+  requestToken,
+  TOKEN_EXCHANGE_GRANT,
+  unauthenticated,
+  type Principal,
+} from '@jarvis/platform';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {
@@ -20,7 +33,12 @@ export interface AuthenticatorOptions {
    */
   tokenExchangeUrl?: string | undefined;
   tokenExchangeCacheMs?: number;
+  /** The deployment's operator credential (OPERATOR_TOKEN): a bearer token of its own, no tenant. */
+  operatorToken?: string | undefined;
 }
+
+/** The operator: no tenant, no permission in any; only the scope operator fields require. */
+export const OPERATOR: Principal = Object.freeze({ ...ANONYMOUS, scopes: [OPERATOR_SCOPE] }) as Principal;
 
 const BEARER_JWT = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/;
 const BEARER_API_KEY = new RegExp(`^Bearer (${API_KEY_PREFIX}[0-9a-f-]{36}\\.[A-Za-z0-9_-]+)$`);
@@ -38,8 +56,11 @@ export function createAuthenticator(issuers: TrustedIssuer[], options: Authentic
     ? tokenExchange(options.tokenExchangeUrl, (token) => jwts.verify(token), options.tokenExchangeCacheMs ?? 30_000)
     : undefined;
 
+  const isOperator = operatorCheck(options.operatorToken);
+
   return async function authenticate(authorization: string | undefined): Promise<Principal> {
     if (!authorization) return ANONYMOUS;
+    if (isOperator(authorization)) return OPERATOR;
     const key = BEARER_API_KEY.exec(authorization)?.[1];
     if (key) {
       if (!exchange) throw unauthenticated('this gateway accepts no API keys');
@@ -54,6 +75,13 @@ export function createAuthenticator(issuers: TrustedIssuer[], options: Authentic
     const form = { grant_type: TOKEN_EXCHANGE_GRANT, subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' };
     return exchange(token, form, 'the token is not from a trusted issuer, or not valid', exp);
   };
+}
+
+/** Compares in constant time, so the answer's timing tells nothing of the operator's credential. */
+function operatorCheck(token: string | undefined): (authorization: string) => boolean {
+  if (!token) return () => false;
+  const expected = createHash('sha256').update(`Bearer ${token}`).digest();
+  return (authorization) => timingSafeEqual(createHash('sha256').update(authorization).digest(), expected);
 }
 
 function jwtVerifier(issuers: TrustedIssuer[], { clockToleranceSeconds = 5, jwksCooldownMs = 30_000, jwksMaxAgeMs = 600_000 }: AuthenticatorOptions) {
@@ -159,7 +187,8 @@ function principalFromClaims(claims: JWTPayload): Principal {
     tenantId: tid,
     ...(akid ? { apiKeyId: akid } : { userId: sub }),
     roles: strings(roles),
-    scopes: typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [],
+    // Jarvis's own scopes (the operator's, the meter's) never come from a token, whoever signed it.
+    scopes: typeof scope === 'string' ? scope.split(' ').filter((name) => name && !isReservedScope(name)) : [],
     permissions: strings(permissions),
     ...(akid ? {} : { groups: strings(groups).filter(isUuid) }),
     isolation: iso === 'DEDICATED' ? 'DEDICATED' : 'SHARED',

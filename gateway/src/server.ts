@@ -110,8 +110,9 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const authenticate = createAuthenticator(issuer ? [issuer] : [], {
     tokenExchangeUrl: config.TOKEN_EXCHANGE_URL,
     tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
+    operatorToken: config.OPERATOR_TOKEN,
   });
-  const admit = planLimiter(limits);
+  const admit = planLimiter(limits, { perSecond: config.ANONYMOUS_REQUESTS_PER_SECOND, burst: config.ANONYMOUS_BURST });
   // Known once the gateway has built its subgraph services (apollo.start): absent from foreign supergraphs.
   const usageUrl = subgraphUrls.get('usage');
   const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log }) : undefined;
@@ -121,7 +122,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   };
   serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);
-    const rateHeaders = await admit(principal);
+    const rateHeaders = await admit(principal, request.ip);
     if (rateHeaders) reply.headers(rateHeaders);
     meter?.count(principal);
     return { ...contextFor(principal, request.ip), observation: request.observation };

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
 import { createGatewayServer } from '@jarvis/gateway';
-import { loadConfig, type RunningService } from '@jarvis/platform';
+import { ANONYMOUS, loadConfig, type RunningService } from '@jarvis/platform';
 import { testIssuer, testSigningKey, type TestIssuer, type TestSigningKey } from '@jarvis/platform/testing';
 
 const ISSUER = 'https://issuer.jarvis.test';
@@ -127,5 +127,20 @@ describe('gateway authentication with bearer JWTs', () => {
       groups: [groupId],
       isolation: 'SHARED',
     });
+  });
+
+  test("Jarvis's own scopes never come from a token, whoever signed it", async () => {
+    const authenticate = createAuthenticator([{ issuer: ISSUER, audience: AUDIENCE, jwksUrl: issuer.jwksUrl }]);
+    const claims = { tid: tenantId, scope: 'jarvis:operator usage:write jarvis:meter' };
+    const principal = await authenticate(`Bearer ${await issuer.sign(claims, { subject: userId })}`);
+    assert.deepEqual(principal.scopes, ['usage:write']);
+  });
+
+  test('the operator credential, and only it, yields the operator; without one configured nothing does', async () => {
+    const operatorToken = randomBytes(32).toString('base64url');
+    const authenticate = createAuthenticator([], { operatorToken });
+    assert.deepEqual(await authenticate(`Bearer ${operatorToken}`), { ...ANONYMOUS, scopes: ['jarvis:operator'] });
+    await assert.rejects(authenticate(`Bearer ${operatorToken.slice(1)}`), /UNAUTHENTICATED|Bearer/);
+    await assert.rejects(createAuthenticator([])(`Bearer ${operatorToken}`), /Bearer/);
   });
 });

@@ -89,6 +89,7 @@ export function testConfig(variant: DatabaseVariant, overrides: Record<string, s
     DATA_DIR: 'memory://',
     SEED_DEMO: 'false',
     INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
+    OPERATOR_TOKEN: randomBytes(32).toString('base64url'),
     // Test files run two at a time against one PostgreSQL: keep each stack's connections few.
     ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix(), DATABASE_POOL_SIZE: '3' } : {}),
     ...overrides,

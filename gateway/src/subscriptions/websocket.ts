@@ -44,8 +44,8 @@ export interface WebSocketOptions {
   path: string;
   log: Logger;
   authenticate: (authorization: string | undefined) => Promise<Principal>;
-  /** The plan's request rate: throws RATE_LIMITED when used up. */
-  admit: (principal: Principal) => Promise<unknown>;
+  /** The request rate (the plan's, or the address's for anonymous callers): throws RATE_LIMITED when used up. */
+  admit: (principal: Principal, ip: string) => Promise<unknown>;
   /** Counts an operation for usage metering. */
   count?: (principal: Principal) => void;
   contextFor: (principal: Principal, ip: string) => OperationContext;
@@ -135,7 +135,7 @@ async function prepare(
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
   if (coerced.errors) return coerced.errors;
   try {
-    await options.admit(principal);
+    await options.admit(principal, ip);
   } catch (error) {
     if (error instanceof AppError) return [new GraphQLError(error.message, { extensions: error.extensions })];
     throw error;

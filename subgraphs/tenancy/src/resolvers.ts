@@ -4,7 +4,7 @@ import type { IssuerService } from './issuers/service.ts';
 import type { TrustedIssuer } from './issuers/store.ts';
 import type { Group, RoleAssignment, ServiceAccount } from './access/store.ts';
 import type { TenancyService } from './tenants/service.ts';
-import type { Tenant, User } from './tenants/store.ts';
+import type { AuditEvent, Tenant, User } from './tenants/store.ts';
 
 export interface TenancyContext extends BaseContext {
   tenancy: TenancyService;
@@ -27,7 +27,8 @@ export const resolvers = {
     permissions: () => Object.entries(PERMISSIONS).map(([name, description]) => ({ name, description })),
   },
   Mutation: {
-    createTenant: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.tenancy.createTenant(args.input),
+    createTenant: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.tenancy.createTenant(args.input, ctx.principal),
+    changeTenantPlan: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.tenancy.changePlan(args.input, ctx.principal),
     acceptInvitation: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.credentials.acceptInvitation(args.input),
     createRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createRole(args.input),
     deleteRole: (_: unknown, args: { name: string }, ctx: TenancyContext) => ctx.access.deleteRole(args.name),
@@ -55,6 +56,7 @@ export const resolvers = {
     serviceAccounts: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.serviceAccounts(tenant.id),
     invitations: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.invitations(tenant.id),
     trustedIssuers: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.issuers.list(tenant.id),
+    auditEvents: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.tenancy.auditEvents(tenant.id),
   },
   User: {
     __resolveReference: (ref: UserReference, ctx: TenancyContext) => ctx.tenancy.user(ref.tenant.id, ref.id),
@@ -71,6 +73,9 @@ export const resolvers = {
   ServiceAccount: {
     roles: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.rolesOfServiceAccount(account),
     apiKeys: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.apiKeysOf(account),
+  },
+  AuditEvent: {
+    detail: (event: AuditEvent) => JSON.stringify(event.detail),
   },
   TrustedIssuer: {
     roleMapping: (trusted: TrustedIssuer) => Object.entries(trusted.roleMapping).map(([value, role]) => ({ value, role })),

@@ -1,9 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, isUniqueViolation, parseInput, TENANT_ISOLATIONS, tenantLoader, type Database } from '@jarvis/platform';
+import {
+  conflict,
+  forbidden,
+  isUniqueViolation,
+  notFound,
+  OPERATOR_SCOPE,
+  parseInput,
+  PLANS,
+  TENANT_ISOLATIONS,
+  tenantLoader,
+  type Database,
+  type Principal,
+  type Transaction,
+} from '@jarvis/platform';
 import { z } from 'zod';
 import { assignRole } from '../access/store.ts';
 import * as store from './store.ts';
-import type { Plan, Tenant, User } from './store.ts';
+import type { AuditEvent, Plan, Tenant, User } from './store.ts';
 
 const slug = z
   .string()
@@ -13,10 +26,17 @@ const displayName = z.string().trim().min(1, 'must not be empty').max(200, 'at m
 const createTenantInput = z.object({
   name: displayName,
   slug,
-  plan: z.enum(['FREE', 'TEAM', 'ENTERPRISE']).default('FREE'),
+  plan: z.enum(PLANS).default('FREE'),
   isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
   owner: z.object({ email: z.email().transform((email) => email.toLowerCase()), name: displayName }),
 });
+
+const changePlanInput = z.object({ tenantId: z.uuid('must be a tenant id'), plan: z.enum(PLANS) });
+
+/** Self-service sign-up gets these; anything else is the operator's to give. */
+const SIGN_UP = { plan: 'FREE', isolation: 'SHARED' } as const;
+
+const isOperator = (principal: Principal) => principal.scopes.includes(OPERATOR_SCOPE);
 
 /** Tenants and their users. One instance per request: its loaders batch and cache for that request only. */
 export class TenancyService {
@@ -54,14 +74,23 @@ export class TenancyService {
     return this.db.withTenant(tenantId, (tx) => store.usersOfTenant(tx));
   }
 
-  async createTenant(rawInput: unknown): Promise<{ tenant: Tenant; owner: User }> {
+  /**
+   * A tenant with its first user, who holds the owner role. Anyone may sign up on the free plan with shared
+   * isolation; another plan or dedicated schemas are the operator's act, and audited as such.
+   */
+  async createTenant(rawInput: unknown, principal: Principal): Promise<{ tenant: Tenant; owner: User }> {
     const input = parseInput(createTenantInput, rawInput);
+    const chosen = input.plan !== SIGN_UP.plan || input.isolation !== SIGN_UP.isolation;
+    if (chosen && !isOperator(principal)) {
+      throw forbidden(`sign-up gets the ${SIGN_UP.plan} plan and ${SIGN_UP.isolation} isolation; another plan or isolation is the operator's to give`);
+    }
     const tenantId = randomUUID();
     try {
       return await this.unscoped.withTenant(tenantId, async (tx) => {
         const tenant = await store.insertTenant(tx, { id: tenantId, ...input, plan: input.plan as Plan });
         const owner = await store.insertUser(tx, { id: randomUUID(), tenantId, ...input.owner });
         await assignRole(tx, randomUUID(), tenantId, 'owner', { userId: owner.id });
+        if (isOperator(principal)) await operatorAct(tx, tenantId, 'tenant.created', { plan: tenant.plan, isolation: tenant.isolation });
         return { tenant, owner };
       });
     } catch (error) {
@@ -69,6 +98,28 @@ export class TenancyService {
       throw error;
     }
   }
+
+  /** The operator moves a tenant to another plan; its members' next tokens carry it. Audited. */
+  async changePlan(rawInput: unknown, principal: Principal): Promise<Tenant> {
+    if (!isOperator(principal)) throw forbidden("changing a tenant's plan is the operator's act");
+    const { tenantId, plan } = parseInput(changePlanInput, rawInput);
+    return this.unscoped.withTenant(tenantId, async (tx) => {
+      const from = await store.changePlan(tx, tenantId, plan);
+      if (!from) throw notFound('no such tenant');
+      await operatorAct(tx, tenantId, 'tenant.plan_changed', { from, to: plan });
+      const [tenant] = await store.tenantsByIds(tx, [tenantId]);
+      return tenant!;
+    });
+  }
+
+  /** What the operator did to the tenant, oldest first. */
+  auditEvents(tenantId: string): Promise<AuditEvent[]> {
+    return this.db.withTenant(tenantId, (tx) => store.auditEvents(tx));
+  }
+}
+
+async function operatorAct(tx: Transaction, tenantId: string, action: string, detail: Record<string, unknown>) {
+  await store.recordAudit(tx, tenantId, { id: randomUUID(), action, actor: 'operator', detail });
 }
 
 function byId<T extends { id: string }>(rows: T[]): Map<string, T> {

@@ -55,6 +55,36 @@ export function usersOfTenant(tx: Transaction): Promise<User[]> {
   return tx.query<User>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
 }
 
+/** The plan the transaction's tenant had, now replaced by `plan`; undefined when there is no such tenant. */
+export async function changePlan(tx: Transaction, tenantId: string, plan: Plan): Promise<Plan | undefined> {
+  const [old] = await tx.query<{ plan: Plan }>(`SELECT plan FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+  if (!old) return undefined;
+  await tx.query(`UPDATE tenants SET plan = $2 WHERE id = $1`, [tenantId, plan]);
+  return old.plan;
+}
+
+export interface AuditEvent {
+  id: string;
+  action: string;
+  actor: string;
+  detail: Record<string, unknown>;
+  at: Date;
+}
+
+export async function recordAudit(tx: Transaction, tenantId: string, event: Omit<AuditEvent, 'at'>): Promise<void> {
+  await tx.query(`INSERT INTO tenant_audit (id, tenant_id, action, actor, detail) VALUES ($1, $2, $3, $4, $5)`, [
+    event.id,
+    tenantId,
+    event.action,
+    event.actor,
+    JSON.stringify(event.detail),
+  ]);
+}
+
+export function auditEvents(tx: Transaction): Promise<AuditEvent[]> {
+  return tx.query<AuditEvent>(`SELECT id, action, actor, detail, at FROM tenant_audit ORDER BY at, id`);
+}
+
 export async function tenantIdBySlug(tx: Transaction, slug: string): Promise<string | null> {
   const [row] = await tx.query<{ id: string | null }>(`SELECT tenant_id_by_slug($1) AS id`, [slug]);
   return row?.id ?? null;
