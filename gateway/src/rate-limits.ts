@@ -1,6 +1,21 @@
-import { GraphQLError, Kind, type DocumentNode, type FieldNode, type OperationDefinitionNode } from 'graphql';
+import {
+  getDirectiveValues,
+  GraphQLError,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  Kind,
+  visit,
+  type ASTNode,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type InlineFragmentNode,
+  type OperationDefinitionNode,
+  type SelectionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { ANONYMOUS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
-import { rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface, type GatewayRequestContext } from './gateway-wrapper.ts';
+import { rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface } from './gateway-wrapper.ts';
 import { importedName, linksTo } from './links.ts';
 
 export type RateLimitBy = 'PRINCIPAL' | 'TENANT' | 'IP';
@@ -62,6 +77,8 @@ function subjectOf(by: RateLimitBy, principal: Principal, ip: string): string {
 }
 
 interface LimitedField {
+  /** The response key it answers under. */
+  key: string;
   node: FieldNode;
   limit: FieldRateLimit;
 }
@@ -78,15 +95,17 @@ export function rateLimitingGateway(gateway: GatewayInterface, store: LimitStore
 
 function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayExecutor {
   return async (requestContext) => {
-    const limited = limitedRootFields(requestContext.operation, limits);
+    const { document, operation } = requestContext;
+    const variables = requestContext.request.variables ?? {};
+    const limited = limitedRootFields(document, operation, variables, limits);
     if (limited.length === 0) return execute(requestContext);
     const context = requestContext.context as { principal?: Principal; ip?: string };
     const refused = await overLimit(store, limited, context.principal ?? ANONYMOUS, context.ip ?? 'unknown');
     if (refused.size === 0) return execute(requestContext);
 
-    const errors = [...refused].map(([node, decision]) => limitError(node, decision));
-    const kept = requestContext.operation.selectionSet.selections.filter((s) => !(s.kind === Kind.FIELD && refused.has(s)));
-    if (kept.length === 0) {
+    const errors = [...refused].map(([key, { node, decision }]) => limitError(key, node, decision));
+    const left = withoutRootFields(document, operation, new Set(refused.keys()), variables);
+    if (!left) {
       const retryAfter = Math.max(...errors.map((e) => e.extensions.retryAfter as number));
       // The same HTTP head Apollo Server answers with: the whole request is refused.
       const http = requestContext.response?.http;
@@ -96,9 +115,9 @@ function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limit
       }
       return { data: null, errors };
     }
-    const result = await execute(withoutFields(requestContext, kept));
+    const result = await execute(withOperation(requestContext, left));
     const data = result.data ? { ...result.data } : result.data;
-    for (const node of refused.keys()) if (data) data[responseKey(node)] = null;
+    for (const key of refused.keys()) if (data) data[key] = null;
     return { ...result, data, errors: [...(result.errors ?? []), ...errors] };
   };
 }
@@ -110,47 +129,124 @@ function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limit
 export async function subscriptionLimitErrors(
   store: LimitStore,
   limits: Map<string, FieldRateLimit>,
-  operation: OperationDefinitionNode,
+  { document, operation, variables }: { document: DocumentNode; operation: OperationDefinitionNode; variables: Record<string, unknown> },
   principal: Principal,
   ip: string,
 ): Promise<GraphQLError[]> {
-  const refused = await overLimit(store, limitedRootFields(operation, limits), principal, ip);
-  return [...refused].map(([node, decision]) => limitError(node, decision));
+  const refused = await overLimit(store, limitedRootFields(document, operation, variables, limits), principal, ip);
+  return [...refused].map(([key, { node, decision }]) => limitError(key, node, decision));
 }
 
-/** Root fields of the operation with a limit, written directly in its selection set. */
-function limitedRootFields(operation: OperationDefinitionNode, limits: Map<string, FieldRateLimit>): LimitedField[] {
+type Variables = Record<string, unknown>;
+
+/**
+ * The limited root fields the operation will execute, one per response key, collected as the executor collects
+ * them: through inline fragments and fragment spreads, with @skip and @include applied. A field asked for twice
+ * under two aliases executes twice, so it counts twice; the same key selected twice executes once.
+ */
+function limitedRootFields(document: DocumentNode, operation: OperationDefinitionNode, variables: Variables, limits: Map<string, FieldRateLimit>): LimitedField[] {
   if (limits.size === 0) return [];
   const type = ROOT_TYPES[operation.operation];
-  return operation.selectionSet.selections.flatMap((node) => {
-    const limit = node.kind === Kind.FIELD ? limits.get(`${type}.${node.name.value}`) : undefined;
-    return limit ? [{ node: node as FieldNode, limit }] : [];
+  const limited: LimitedField[] = [];
+  for (const [key, node] of rootFields(fragmentsOf(document), operation.selectionSet, variables)) {
+    const limit = limits.get(`${type}.${node.name.value}`);
+    if (limit) limited.push({ key, node, limit });
+  }
+  return limited;
+}
+
+function rootFields(fragments: Map<string, FragmentDefinitionNode>, selectionSet: SelectionSetNode, variables: Variables, into = new Map<string, FieldNode>(), visited = new Set<string>()) {
+  for (const selection of selectionSet.selections) {
+    if (!included(selection, variables)) continue;
+    if (selection.kind === Kind.FIELD) {
+      const key = responseKey(selection);
+      if (!into.has(key)) into.set(key, selection);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      rootFields(fragments, selection.selectionSet, variables, into, visited);
+    } else if (!visited.has(selection.name.value)) {
+      // Validation refuses fragment cycles; the guard keeps a spread from being followed twice regardless.
+      visited.add(selection.name.value);
+      const fragment = fragments.get(selection.name.value);
+      if (fragment) rootFields(fragments, fragment.selectionSet, variables, into, visited);
+    }
+  }
+  return into;
+}
+
+/** @skip and @include as the executor applies them. */
+function included(node: SelectionNode, variables: Variables): boolean {
+  if (!node.directives?.length) return true;
+  if (getDirectiveValues(GraphQLSkipDirective, node, variables)?.if === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
+}
+
+function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+}
+
+/**
+ * The operation without the root fields under `keys`, wherever they were selected: fragment spreads at the root
+ * become inline fragments so that a fragment used elsewhere too keeps its fields there. Undefined when nothing
+ * would be left to execute.
+ */
+function withoutRootFields(document: DocumentNode, operation: OperationDefinitionNode, keys: ReadonlySet<string>, variables: Variables) {
+  const fragments = fragmentsOf(document);
+  const selections = rootSelectionsWithout(operation.selectionSet, keys, fragments);
+  if (rootFields(fragments, { kind: Kind.SELECTION_SET, selections }, variables).size === 0) return undefined;
+  const kept: OperationDefinitionNode = { ...operation, selectionSet: { kind: Kind.SELECTION_SET, selections } };
+  const used = usedFragments(kept, fragments);
+  const definitions = document.definitions.flatMap((d) =>
+    d === operation ? [kept] : d.kind === Kind.FRAGMENT_DEFINITION && !used.has(d.name.value) ? [] : [d],
+  );
+  return rewritten({ ...document, definitions }, kept);
+}
+
+function rootSelectionsWithout(selectionSet: SelectionSetNode, keys: ReadonlySet<string>, fragments: Map<string, FragmentDefinitionNode>): SelectionNode[] {
+  return selectionSet.selections.flatMap((selection): SelectionNode[] => {
+    if (selection.kind === Kind.FIELD) return keys.has(responseKey(selection)) ? [] : [selection];
+    const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : fragments.get(selection.name.value);
+    if (!fragment) return [selection];
+    const selections = rootSelectionsWithout(fragment.selectionSet, keys, fragments);
+    if (selections.length === 0) return [];
+    const inline: InlineFragmentNode = {
+      kind: Kind.INLINE_FRAGMENT,
+      typeCondition: fragment.typeCondition,
+      directives: selection.directives,
+      selectionSet: { kind: Kind.SELECTION_SET, selections },
+    };
+    return [inline];
   });
 }
 
-/** One hit per occurrence: a field asked for twice under two aliases costs two. */
+/** Fragments the operation still spreads, directly or through other fragments. */
+function usedFragments(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): Set<string> {
+  const used = new Set<string>();
+  const visitSpreads = (node: ASTNode) =>
+    visit(node, {
+      FragmentSpread(spread) {
+        if (used.has(spread.name.value)) return;
+        used.add(spread.name.value);
+        const fragment = fragments.get(spread.name.value);
+        if (fragment) visitSpreads(fragment);
+      },
+    });
+  visitSpreads(operation);
+  return used;
+}
+
+/** One hit per response key the operation executes. */
 async function overLimit(store: LimitStore, limited: LimitedField[], principal: Principal, ip: string) {
-  const refused = new Map<FieldNode, RateDecision>();
-  for (const { node, limit } of limited) {
-    const key = `field:${limit.coordinate}:${subjectOf(limit.by, principal, ip)}`;
-    const decision = await store.hit(key, { limit: limit.max, windowMs: limit.windowMs });
-    if (!decision.allowed) refused.set(node, decision);
+  const refused = new Map<string, { node: FieldNode; decision: RateDecision }>();
+  for (const { key, node, limit } of limited) {
+    const decision = await store.hit(`field:${limit.coordinate}:${subjectOf(limit.by, principal, ip)}`, { limit: limit.max, windowMs: limit.windowMs });
+    if (!decision.allowed) refused.set(key, { node, decision });
   }
   return refused;
 }
 
-function limitError(node: FieldNode, decision: RateDecision): GraphQLError {
+function limitError(key: string, node: FieldNode, decision: RateDecision): GraphQLError {
   const { message, extensions } = rateLimited(`${node.name.value} is rate limited`, decision.retryAfterMs);
-  return new GraphQLError(message, { path: [responseKey(node)], extensions });
+  return new GraphQLError(message, { path: [key], extensions });
 }
 
 const responseKey = (node: FieldNode) => node.alias?.value ?? node.name.value;
-
-function withoutFields(requestContext: GatewayRequestContext, selections: OperationDefinitionNode['selectionSet']['selections']) {
-  const operation: OperationDefinitionNode = { ...requestContext.operation, selectionSet: { ...requestContext.operation.selectionSet, selections } };
-  const document: DocumentNode = {
-    ...requestContext.document,
-    definitions: requestContext.document.definitions.map((d) => (d === requestContext.operation ? operation : d)),
-  };
-  return withOperation(requestContext, rewritten(document, operation));
-}

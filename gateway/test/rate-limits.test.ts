@@ -63,6 +63,9 @@ for (const variant of redisVariants()) {
         SUPERGRAPH_PATH: supergraph.supergraphPath,
         SUBGRAPH_URLS: supergraph.subgraphUrls,
         INTERNAL_AUTH_SECRET: 'a-secret-this-test-subgraph-simply-ignores',
+        // Field limits are under test here, not the rate of anonymous callers.
+        ANONYMOUS_REQUESTS_PER_SECOND: '100000',
+        ANONYMOUS_BURST: '100000',
         ...issuer.env,
         ...(variant.url ? { REDIS_URL: variant.url, REDIS_KEY_PREFIX: `test:${randomUUID()}:` } : {}),
       });
@@ -125,6 +128,37 @@ for (const variant of redisVariants()) {
       const { body } = await postGraphQL(gateways[0]!.url, 'mutation { a: send b: send }');
       assert.deepEqual(body.data, { a: 'sent', b: null });
       assert.deepEqual(body.errors?.map((e) => e.path), [['b']]);
+    });
+
+    test('fragments do not dodge a limit: inline, named, nested, aliased, skipped — each executed key counts', async () => {
+      const headers = { authorization: `Bearer ${await tokenFor(randomUUID())}` };
+      const ask = (query: string, variables: Record<string, unknown> = {}) => postGraphQL(gateways[0]!.url, query, variables, headers);
+      // `few` allows two calls: one through an inline fragment, one through a named fragment nested in another.
+      assert.deepEqual((await ask('{ ... on Query { few } }')).body.data, { few: 'ok' });
+      const named = await ask('query { ...Outer } fragment Outer on Query { ... { ...Inner } } fragment Inner on Query { few }');
+      assert.deepEqual(named.body.data, { few: 'ok' });
+      // A skipped field does not execute and does not count; the limit is used up now whichever way it is asked.
+      assert.deepEqual((await ask('query($no: Boolean!) { open ... @include(if: $no) { few } }', { no: false })).body, { data: { open: 'open' } });
+      for (const query of ['{ few }', '{ ... on Query { x: few } }', '{ ...F } fragment F on Query { few }', '{ ... { ... { ... { few } } } }']) {
+        const { status, body } = await ask(query);
+        assert.equal(status, 429, `${query}: ${JSON.stringify(body)}`);
+        assert.equal(body.errors?.[0]?.extensions?.code, 'RATE_LIMITED');
+      }
+      // The rest of the operation still runs, and a fragment shared with a field elsewhere keeps that field.
+      const mixed = await ask('{ open ...F } fragment F on Query { few open }');
+      assert.deepEqual(mixed.body.data, { open: 'open', few: null });
+      assert.deepEqual(mixed.body.errors?.map((e) => [e.path, e.extensions?.code]), [[['few'], 'RATE_LIMITED']]);
+    });
+
+    test('aliases inside fragments each count', async () => {
+      // The previous test spent this address's one `send`; every alias in every fragment is refused.
+      const aliases = Array.from({ length: 20 }, (_, i) => `a${i}: send`);
+      const query = `mutation { ... on Mutation { ${aliases.slice(0, 10).join(' ')} } ...M } fragment M on Mutation { ${aliases.slice(10).join(' ')} }`;
+      const { status, body } = await postGraphQL(gateways[0]!.url, query);
+      assert.equal(status, 429);
+      assert.equal(body.data, null);
+      assert.equal(body.errors?.length, 20);
+      assert.ok(body.errors?.every((e) => e.extensions?.code === 'RATE_LIMITED'));
     });
   });
 }

@@ -148,7 +148,7 @@ async function prepare(
   const queryHash = createHash('sha256').update(payload.query).digest('hex');
   const analysis = authorizer.analyze({ queryHash, document, operationName: payload.operationName, principal });
   if (analysis.kind === 'rejected') return unauthorizedErrors(analysis.unauthorized);
-  const limited = await subscriptionLimitErrors(options.limits.store, options.limits.rules, operation, principal, ip);
+  const limited = await subscriptionLimitErrors(options.limits.store, options.limits.rules, { document, operation, variables }, principal, ip);
   if (limited.length > 0) return limited;
   const prepared: Prepared = { context, queryHash, analysis };
   return { ...args, contextValue: prepared };
