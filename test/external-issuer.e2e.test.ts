@@ -22,7 +22,9 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       issuer = await testIssuer({ issuer: ISSUER, audience: 'jarvis-acme', kid: 'k1' });
-      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TRUSTED_ISSUER_ALLOW_HTTP: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
+      // The local issuer is on 127.0.0.1, which tenant-set URLs reach only where the operator allows it.
+      const outbound = { TRUSTED_ISSUER_ALLOW_HTTP: 'true', OUTBOUND_ALLOWED_HOSTS: '127.0.0.1' };
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', ...outbound, TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       acme = await signUp(stack, 'acme');
       other = await signUp(stack, 'other');
       const trust = `mutation($input: TrustedIssuerInput!) { addTrustedIssuer(input: $input) { id roleMapping { value role } } }`;

@@ -40,7 +40,7 @@ async function pdfReport(): Promise<Uint8Array> {
   return pdf.save();
 }
 
-/** A GraphQL multipart request (operations, map, then the files), as upload clients send it. */
+/** A GraphQL multipart request (operations, map, then the files), as upload clients send it (with a preflight-forcing header). */
 async function upload(stack: TestStack, caller: Member, input: Record<string, unknown>, file: Blob, filename: string, map = { 0: ['variables.input.file'] }) {
   const form = new FormData();
   form.append('operations', JSON.stringify({
@@ -49,7 +49,7 @@ async function upload(stack: TestStack, caller: Member, input: Record<string, un
   }));
   form.append('map', JSON.stringify(map));
   form.append('0', file, filename);
-  const response = await fetch(stack.gatewayUrl, { method: 'POST', headers: caller.headers, body: form });
+  const response = await fetch(stack.gatewayUrl, { method: 'POST', headers: { ...caller.headers, 'apollo-require-preflight': 'true' }, body: form });
   return { status: response.status, body: (await response.json()) as { data?: { addDocument: { id: string; title: string; mediaType: string; byteSize: number } }; errors?: { message: string; extensions?: { code?: string } }[] } };
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 
 export type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 export type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
@@ -44,4 +44,21 @@ export function withOperation(requestContext: GatewayRequestContext, { document,
     source,
     queryHash,
   };
+}
+
+/**
+ * Apollo Server hands the gateway documents whose operation it could not pick (several and no operationName, or
+ * a name none has), expecting errors back, which it answers with 400 OPERATION_RESOLUTION_FAILURE. Nothing
+ * inside is asked to run such a document.
+ */
+export function requireOperation(gateway: GatewayInterface): GatewayInterface {
+  return wrapExecutor(gateway, (execute) => async (requestContext) => {
+    if (requestContext.operation) return execute(requestContext);
+    const name = requestContext.request.operationName;
+    return { errors: [new GraphQLError(unresolvedOperation(name))] };
+  });
+}
+
+export function unresolvedOperation(name: string | null | undefined): string {
+  return name ? `Unknown operation named "${name}".` : 'Must provide operation name if query contains multiple operations.';
 }

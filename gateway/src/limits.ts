@@ -11,14 +11,16 @@ const asValidationError = {
 
 /**
  * Limits on the document itself, checked before any planning: tokens while parsing (which also bounds the
- * parser's recursion), then depth and aliases during validation. Introspection is exempt from depth, so
- * schema-driven tooling keeps working.
+ * parser's recursion), then depth and aliases during validation. Depth counts inline fragments and fragment
+ * spreads as levels too: nesting fragments alone must not take a document past it (a planner recursing
+ * through them would run out of stack). Introspection is exempt from depth, so schema-driven tooling keeps
+ * working.
  */
 export function documentLimits(config: Config): { parseOptions: { maxTokens: number }; validationRules: ValidationRule[] } {
   return {
     parseOptions: { maxTokens: config.MAX_QUERY_TOKENS },
     validationRules: [
-      maxDepthRule({ n: config.MAX_QUERY_DEPTH, ignoreIntrospection: true, flattenFragments: true, ...asValidationError }),
+      maxDepthRule({ n: config.MAX_QUERY_DEPTH, ignoreIntrospection: true, flattenFragments: false, ...asValidationError }),
       maxAliasesRule({ n: config.MAX_QUERY_ALIASES, ...asValidationError }),
     ],
   };

@@ -6,6 +6,7 @@ import { ApolloServer } from '@apollo/server';
 import {
   createHttpApp,
   createLogger,
+  DEFAULT_BODY_LIMIT,
   createServiceMetrics,
   injectTraceHeaders,
   observeGraphQLRequests,
@@ -31,6 +32,9 @@ import { serveGraphQL } from './http.ts';
 import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
+import { requireOperation } from './gateway-wrapper.ts';
+import { clientMessages } from './disclosure.ts';
+import { subgraphsReady } from './readiness.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { observationPlugin } from './observation.ts';
 import { serveConsole } from './console.ts';
@@ -88,12 +92,14 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const documents = loadPersistedDocuments(config.PERSISTED_DOCUMENTS_PATH ?? CONSOLE_DOCUMENTS, config.TRUSTED_DOCUMENTS_ONLY);
   const limitsOnDocuments = documentLimits(config);
   const schema = authorizedSchema(gateway, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED });
+  const formatMessage = clientMessages(config.NODE_ENV === 'production');
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization first, so fields a caller may not see never count against its limits.
-    gateway: authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), schema),
+    gateway: requireOperation(authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), schema)),
     logger: log,
     ...limitsOnDocuments,
     includeStacktraceInErrorResponses: false,
+    formatError: (formatted) => ({ ...formatted, message: formatMessage(formatted.message) }),
     // Jarvis authenticates with bearer tokens and API keys, never ambient cookies, so CSRF prevention would
     // only break spec-conformant GET requests.
     csrfPrevention: false,
@@ -127,7 +133,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     meter?.count(principal);
     return { ...contextFor(principal, request.ip), observation: request.observation };
   }, { readBody: graphQLBody, documents });
-  registerHealth(app, async () => {});
+  registerHealth(app, subgraphsReady(subgraphUrls, signer));
   registerMetricsRoute(app, metrics.registry);
   const tenancyUrl = subgraphUrls.get('tenancy');
   await serveConsole(app, {
@@ -157,6 +163,9 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     apollo,
     metrics: gatewayMetrics,
     documents,
+    maxMessageBytes: DEFAULT_BODY_LIMIT,
+    anonymousConnectionsPerIp: config.WEBSOCKET_ANONYMOUS_CONNECTIONS_PER_IP,
+    formatMessage,
   });
 
   /** New connections are refused at once; requests under way finish while subscriptions end with 1001. */

@@ -1,4 +1,5 @@
 import type { RemoteGraphQLDataSource } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
 import { PRINCIPAL_HEADER } from '@jarvis/platform';
 import { Agent, fetch, Response, type RequestInit } from 'undici';
 import type { GatewayMetrics } from './metrics.ts';
@@ -31,17 +32,21 @@ export function createSubgraphFetcher(
 
   function timedFetch(subgraph: string, url: string, init: RequestInit | undefined): Promise<Answer> {
     const stop = fetchSeconds.startTimer({ subgraph });
-    return fetch(url, { ...init, dispatcher: agent }).then(
-      async (response) => {
-        const answer = { status: response.status, headers: [...response.headers].filter(([name]) => PASSED_ON(name)), body: await response.text() };
-        stop({ outcome: response.ok ? 'success' : 'error' });
-        return answer;
-      },
-      (error: unknown) => {
-        stop({ outcome: 'error' });
-        throw error;
-      },
-    );
+    return fetch(url, { ...init, dispatcher: agent })
+      .then(async (response): Promise<Answer> => {
+        if (UNAVAILABLE_STATUSES.has(response.status)) throw unavailable(subgraph, `it answered ${response.status}`);
+        return { status: response.status, headers: [...response.headers].filter(([name]) => PASSED_ON(name)), body: await response.text() };
+      })
+      .then(
+        (answer) => {
+          stop({ outcome: answer.status >= 200 && answer.status < 300 ? 'success' : 'error' });
+          return answer;
+        },
+        (error: unknown) => {
+          stop({ outcome: 'error' });
+          throw error instanceof GraphQLError ? error : unavailable(subgraph, (error as Error).message);
+        },
+      );
   }
 
   function shared(subgraph: string, url: string, init: RequestInit | undefined): Promise<Answer> {
@@ -64,6 +69,20 @@ export function createSubgraphFetcher(
     },
     close: () => agent.close(),
   };
+}
+
+/** What a proxy or load balancer in front of a subgraph answers when nothing behind it can take the request. */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * A subgraph that cannot be reached is named as such: not an internal error of the gateway, but a part of the
+ * platform that is down or starting. The cause stays in the gateway's log.
+ */
+function unavailable(subgraph: string, cause: string): GraphQLError {
+  return new GraphQLError(`the ${subgraph} subgraph is unavailable`, {
+    extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: subgraph },
+    originalError: new Error(cause),
+  });
 }
 
 /**

@@ -28,14 +28,33 @@ export async function acceptUploads(app: FastifyInstance, limits: UploadLimits):
   });
 }
 
+/**
+ * Headers a browser sends only after a CORS preflight, as Apollo Router requires them: a cross-site page can
+ * post a multipart form without asking, but not with one of these.
+ */
+const PREFLIGHT_HEADERS = ['apollo-require-preflight', 'x-apollo-operation-name'];
+
 /** The JSON request a multipart upload stands for, files inlined; the body as it is for any other request. */
 export async function graphQLBody(request: FastifyRequest): Promise<unknown> {
   if (!request.isMultipart?.()) return request.body;
+  if (!PREFLIGHT_HEADERS.some((header) => request.headers[header])) {
+    throw badRequest(`a multipart request must carry one of ${PREFLIGHT_HEADERS.join(', ')} (cross-site request forgery prevention)`);
+  }
+  try {
+    return await readMultipart(request);
+  } catch (error) {
+    // A file over the limit keeps its 413; anything else wrong with the body is the client's 400.
+    if ((error as { statusCode?: number }).statusCode) throw error;
+    throw badRequest(`the multipart request is malformed: ${(error as Error).message}`);
+  }
+}
+
+async function readMultipart(request: FastifyRequest): Promise<Record<string, unknown>> {
   let operations: Record<string, unknown> | undefined;
   let map: Record<string, string[]> | undefined;
   for await (const part of request.parts()) {
     if (part.type === 'field') {
-      if (part.fieldname === 'operations') operations = parseField(part.value, 'operations') as Record<string, unknown>;
+      if (part.fieldname === 'operations') operations = parseOperations(part.value);
       else if (part.fieldname === 'map') map = parseMap(part.value);
       continue;
     }
@@ -64,6 +83,12 @@ function parseField(value: unknown, field: string): unknown {
   } catch {
     throw badRequest(`the ${field} field is not JSON`);
   }
+}
+
+function parseOperations(value: unknown): Record<string, unknown> {
+  const operations = parseField(value, 'operations');
+  if (typeof operations !== 'object' || operations === null || Array.isArray(operations)) throw badRequest('operations must be a JSON object');
+  return operations as Record<string, unknown>;
 }
 
 function parseMap(value: unknown): Record<string, string[]> {

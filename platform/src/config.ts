@@ -1,7 +1,24 @@
 import { z } from 'zod';
 import { defaultPort, type ServiceName } from './services.ts';
+import { parseAllowedHost } from './outbound.ts';
 
-const port = z.coerce.number().int().min(0).max(65535);
+/**
+ * The Fetch standard's blocked ports ("bad ports"): Node's fetch refuses to connect to them, so a service
+ * listening on one could never be reached by the gateway, the subgraphs or the console.
+ */
+const FETCH_BLOCKED_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113,
+  115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556,
+  563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667,
+  6668, 6669, 6679, 6697, 10080,
+]);
+
+const port = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(65535)
+  .refine((value) => !FETCH_BLOCKED_PORTS.has(value), 'is a port fetch refuses to connect to (a blocked port of the Fetch standard); pick another');
 const flag = z
   .enum(['true', 'false', '1', '0'])
   .transform((value) => value === 'true' || value === '1');
@@ -18,6 +35,20 @@ const urlMap = z.string().transform((value, ctx) => {
       return z.NEVER;
     }
     entries[name] = url;
+  }
+  return entries;
+});
+
+/** Parses "name,10.0.0.0/8,…" (OUTBOUND_ALLOWED_HOSTS): host names, addresses and CIDR ranges. */
+const allowedHosts = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    try {
+      parseAllowedHost(entry);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
   }
   return entries;
 });
@@ -67,10 +98,12 @@ export const configSchema = z.object({
   OPERATOR_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
   ANONYMOUS_REQUESTS_PER_SECOND: z.coerce.number().positive().default(10),
   ANONYMOUS_BURST: z.coerce.number().int().min(1).default(40),
+  WEBSOCKET_ANONYMOUS_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(20),
   TOKEN_ISSUER: z.string().min(1).default('http://localhost:4001'),
   TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
   AUTH_DEV_LOGIN: flag.default(false),
   TRUSTED_ISSUER_ALLOW_HTTP: flag.default(false),
+  OUTBOUND_ALLOWED_HOSTS: allowedHosts.default([]),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_HOURS: z.coerce.number().positive().default(720),
   SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24),

@@ -26,3 +26,4 @@ export * from './options.ts';
 export * from './telemetry.ts';
 export * from './metrics.ts';
 export * from './request-observation.ts';
+export * from './outbound.ts';

@@ -274,7 +274,10 @@ function requireSignedPrincipal(app: FastifyInstance, path: string, signer: Prin
  * graceful close: new requests are refused, in-flight ones finish, and each response sent while closing
  * ends its keep-alive connection — otherwise `close()` waits for clients' keep-alive timeouts.
  */
-export function createHttpApp(log: Logger, bodyLimit = 1024 * 1024): FastifyInstance {
+/** The largest request body a service takes unless it says otherwise: GraphQL requests are far smaller. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export function createHttpApp(log: Logger, bodyLimit = DEFAULT_BODY_LIMIT): FastifyInstance {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

@@ -23,6 +23,17 @@ test('an invalid variable stops start-up with a message naming it', () => {
   assert.throws(() => loadConfig({ DATABASE_SCHEMA_PREFIX: 'Robert"); DROP' }), /DATABASE_SCHEMA_PREFIX/);
 });
 
+test('a port fetch refuses to connect to is refused at start-up, naming the variable', () => {
+  for (const [variable, port] of [['GATEWAY_PORT', '6000'], ['TENANCY_PORT', '6667'], ['USAGE_PORT', '10080']] as const) {
+    assert.throws(() => loadConfig({ [variable]: port }), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`${variable}: is a port fetch refuses`));
+      return true;
+    });
+  }
+  assert.equal(loadConfig({ GATEWAY_PORT: '6001' }).GATEWAY_PORT, 6001);
+});
+
 test('SUBGRAPH_URLS maps subgraph names to URLs', () => {
   const config = loadConfig({ SUBGRAPH_URLS: 'tenancy=http://t:1/graphql, chat=http://c:2/graphql' });
   assert.deepEqual(config.SUBGRAPH_URLS, { tenancy: 'http://t:1/graphql', chat: 'http://c:2/graphql' });

@@ -6,7 +6,7 @@
  * `@rateLimit` — before it runs. Subscriptions run federated (federated.ts); queries and mutations run through
  * Apollo Server as over HTTP.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
 import {
@@ -19,16 +19,18 @@ import {
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLFormattedError,
   type ValidationRule,
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { AppError, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AppError, ErrorCode, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { PersistedDocuments } from '../persisted-documents.ts';
 import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization.ts';
 import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
+import { unresolvedOperation } from '../gateway-wrapper.ts';
 import type { federatedSubscriptions } from './federated.ts';
 
 /** The context every operation gets, as HTTP requests get it. */
@@ -59,25 +61,45 @@ export interface WebSocketOptions {
   metrics: Pick<GatewayMetrics, 'websocketConnections' | 'activeSubscriptions'>;
   /** Trusted documents an operation may name by hash (`extensions.persistedQuery.sha256Hash`). */
   documents: PersistedDocuments;
+  /** The largest message taken, in bytes: the bound HTTP bodies have. */
+  maxMessageBytes: number;
+  /** Sockets one address may hold open while not signed in to a tenant (before connection_init, or anonymous). */
+  anonymousConnectionsPerIp: number;
+  /** Error messages as clients see them (suggestions left out in production). */
+  formatMessage: (message: string) => string;
 }
+
+/** A socket that has not sent connection_init by then is closed (4408). */
+const CONNECTION_INIT_TIMEOUT_MS = 3_000;
 
 interface Connection {
   principal: Principal;
 }
 
-type Extra = { request: { socket: { remoteAddress?: string | undefined } } } & Partial<Connection>;
+type Extra = { socket: WebSocket; request: IncomingMessage } & Partial<Connection>;
+
+const addressOf = (request: IncomingMessage) => request.socket.remoteAddress ?? 'unknown';
 
 /** Serves graphql-ws on `server`'s upgrades to `path`; the returned close ends every socket with 1001. */
 export function serveWebSocket(server: Server, options: WebSocketOptions): { close(): Promise<void> } {
-  const wss = new WebSocketServer({ server, path: options.path });
+  const anonymous = anonymousSockets(options.anonymousConnectionsPerIp);
+  const wss = new WebSocketServer({
+    server,
+    path: options.path,
+    maxPayload: options.maxMessageBytes,
+    verifyClient: ({ req }, admit) => (anonymous.full(addressOf(req)) ? admit(false, 429, 'Too many connections without credentials') : admit(true)),
+  });
+  wss.on('connection', (socket, request) => anonymous.opened(socket, addressOf(request)));
   const rules = [...specifiedRules, ...options.validationRules];
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
       schema: () => options.schema().apiSchema,
+      connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       async onConnect(ctx) {
         const authorization = ctx.connectionParams?.authorization;
         try {
           ctx.extra.principal = await options.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          if (ctx.extra.principal.tenantId) anonymous.signedIn(ctx.extra.socket);
           options.metrics.websocketConnections.inc();
           return true;
         } catch (error) {
@@ -90,8 +112,16 @@ export function serveWebSocket(server: Server, options: WebSocketOptions): { clo
       },
       async onSubscribe(ctx, _id, payload) {
         const principal = ctx.extra.principal!;
-        return prepare(options, rules, principal, ctx.extra.request.socket.remoteAddress ?? 'unknown', payload);
+        try {
+          return withMessages(await prepare(options, rules, principal, addressOf(ctx.extra.request), payload), options.formatMessage);
+        } catch (error) {
+          // graphql-ws closes the socket (4500) on anything thrown: the operation fails, the socket stays.
+          options.log.error({ err: error }, 'preparing a WebSocket operation failed');
+          return [new GraphQLError('Internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })];
+        }
       },
+      // Results reach graphql-ws as GraphQLErrors or, from Apollo Server, already formatted: both are sent as JSON.
+      onNext: (_ctx, _id, _payload, _args, result) => ({ ...result, ...(result.errors && { errors: result.errors.map(toJSON) }) }),
       subscribe: (args) => run(options, args),
       execute: (args) => runOnApollo(options.apollo, args),
     },
@@ -130,7 +160,7 @@ async function prepare(
   const invalid = validate(schema, document, rules);
   if (invalid.length > 0) return invalid;
   const operation = getOperationAST(document, payload.operationName);
-  if (!operation) return [new GraphQLError('Unable to identify the operation', { extensions: { code: 'BAD_USER_INPUT' } })];
+  if (!operation) return [new GraphQLError(unresolvedOperation(payload.operationName), { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
   const variables = payload.variables ?? {};
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
   if (coerced.errors) return coerced.errors;
@@ -175,6 +205,46 @@ async function runOnApollo(apollo: ApolloServer<OperationContext>, args: Executi
     { query: args.document, operationName: args.operationName ?? undefined, variables: (args.variableValues ?? {}) as Record<string, unknown> },
     { contextValue: args.contextValue as OperationContext },
   );
-  if (response.body.kind !== 'single') throw new Error('incremental delivery is not served over WebSocket');
-  return response.body.singleResult as ExecutionResult;
+  if (response.body.kind === 'single') return response.body.singleResult as ExecutionResult;
+  return { errors: [new GraphQLError('@defer and @stream are not served over WebSocket', { extensions: { code: ErrorCode.BAD_USER_INPUT } })] };
+}
+
+/** An error as JSON, whether graphql-js made it or Apollo Server formatted it already. */
+function toJSON(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  return error instanceof GraphQLError ? error.toJSON() : error;
+}
+
+/** Errors refusing an operation, with messages as clients see them; execution arguments as they are. */
+function withMessages(prepared: ExecutionArgs | readonly GraphQLError[], format: (message: string) => string) {
+  if (!Array.isArray(prepared)) return prepared as ExecutionArgs;
+  return (prepared as readonly GraphQLError[]).map((error) => {
+    error.message = format(error.message);
+    return error;
+  });
+}
+
+/**
+ * Sockets of each address not signed in to a tenant — waiting for connection_init, or anonymous — counted so
+ * that one address cannot hold more than `max` of them open.
+ */
+function anonymousSockets(max: number) {
+  const perAddress = new Map<string, number>();
+  const addressOfSocket = new WeakMap<WebSocket, string>();
+  const release = (socket: WebSocket) => {
+    const address = addressOfSocket.get(socket);
+    if (address === undefined) return;
+    addressOfSocket.delete(socket);
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left > 0) perAddress.set(address, left);
+    else perAddress.delete(address);
+  };
+  return {
+    full: (address: string) => (perAddress.get(address) ?? 0) >= max,
+    opened(socket: WebSocket, address: string) {
+      addressOfSocket.set(socket, address);
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      socket.once('close', () => release(socket));
+    },
+    signedIn: release,
+  };
 }

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import {
   ASYMMETRIC_JWT_ALGORITHMS,
   badUserInput,
   conflict,
   isUniqueViolation,
   notFound,
+  OutboundError,
+  OutboundGuard,
   parseInput,
   requirePermission,
+  type Config,
   type Database,
+  type Logger,
   type Principal,
 } from '@jarvis/platform';
 import { z } from 'zod';
@@ -19,17 +23,54 @@ import type { TrustedIssuer } from './store.ts';
 
 const claimName = z.string().trim().min(1).max(100);
 
-function issuerInput(allowHttp: boolean) {
-  const jwksUrl = z.url().refine((url) => allowHttp || url.startsWith('https://'), 'must be an https URL');
-  return z.object({
-    issuer: z.string().trim().min(1).max(500),
-    jwksUrl,
-    audience: z.string().trim().min(1).max(500),
-    emailClaim: claimName.default('email'),
-    rolesClaim: claimName.nullish(),
-    roleMapping: z.array(z.object({ value: z.string().min(1), role: z.string() })).default([]),
-    provisionUsers: z.boolean().default(false),
+const issuerInput = z.object({
+  issuer: z.string().trim().min(1).max(500),
+  jwksUrl: z.url(),
+  audience: z.string().trim().min(1).max(500),
+  emailClaim: claimName.default('email'),
+  rolesClaim: claimName.nullish(),
+  roleMapping: z.array(z.object({ value: z.string().min(1), role: z.string() })).default([]),
+  provisionUsers: z.boolean().default(false),
+});
+
+/** A JWKS is a few public keys: a larger answer is not one. */
+const JWKS_MAX_BYTES = 256 * 1024;
+const JWKS_TIMEOUT_MS = 5_000;
+
+/** What a tenancy server keeps for reaching issuers' JWKS; opened once per server, closed with it. */
+export interface IssuerResources {
+  jwks: OutboundGuard;
+  close(): Promise<void>;
+}
+
+interface JwksFetching {
+  guard: OutboundGuard;
+  log: Logger;
+}
+
+// The token endpoint (tokens/issuer.ts) builds ExternalIssuers from the database alone: it finds its server's
+// guard and logger by that database.
+const jwksFetchingByDatabase = new WeakMap<Database, JwksFetching>();
+
+/**
+ * The guard for the JWKS URLs tenants set: https (http too with TRUSTED_ISSUER_ALLOW_HTTP), public addresses
+ * unless OUTBOUND_ALLOWED_HOSTS allows more, 256 KiB within 5 s.
+ */
+export async function openIssuerResources({ db, config, log }: { db: Database; config: Config; log: Logger }): Promise<IssuerResources> {
+  const jwks = new OutboundGuard({
+    allowHttp: config.TRUSTED_ISSUER_ALLOW_HTTP,
+    allowedHosts: config.OUTBOUND_ALLOWED_HOSTS,
+    maxResponseBytes: JWKS_MAX_BYTES,
+    timeoutMs: JWKS_TIMEOUT_MS,
   });
+  jwksFetchingByDatabase.set(db, { guard: jwks, log });
+  return { jwks, close: () => jwks.close() };
+}
+
+function jwksFetchingOf(db: Database): JwksFetching {
+  const fetching = jwksFetchingByDatabase.get(db);
+  if (!fetching) throw new Error('open the issuer resources (openIssuerResources) for this database first');
+  return fetching;
 }
 
 /** The external OpenID Connect issuers the caller's tenant trusts, managed by its admins. */
@@ -37,7 +78,7 @@ export class IssuerService {
   constructor(
     private readonly db: Database,
     private readonly principal: Principal,
-    private readonly allowHttp: boolean,
+    private readonly jwks: OutboundGuard,
   ) {}
 
   list(tenantId: string): Promise<TrustedIssuer[]> {
@@ -46,7 +87,8 @@ export class IssuerService {
 
   async add(rawInput: unknown): Promise<TrustedIssuer> {
     const tenantId = requirePermission(this.principal, 'tenant:admin');
-    const input = parseInput(issuerInput(this.allowHttp), rawInput);
+    const input = parseInput(issuerInput, rawInput);
+    await this.checkJwksUrl(input.jwksUrl);
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
         for (const { role } of input.roleMapping) {
@@ -59,6 +101,16 @@ export class IssuerService {
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict('that issuer and audience are trusted already', 'audience');
+      throw error;
+    }
+  }
+
+  /** Where the keys will be fetched from must be allowed now; it is checked again at every fetch. */
+  private async checkJwksUrl(url: string): Promise<void> {
+    try {
+      await this.jwks.check(url);
+    } catch (error) {
+      if (error instanceof OutboundError) throw badUserInput(`jwksUrl ${error.message}`, 'jwksUrl');
       throw error;
     }
   }
@@ -86,7 +138,10 @@ export interface ExternalSignIn {
 export class ExternalIssuers {
   private readonly keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly fetching: JwksFetching = jwksFetchingOf(db),
+  ) {}
 
   async signIn(token: string): Promise<ExternalSignIn | undefined> {
     const issuer = unverifiedIssuer(token);
@@ -112,14 +167,25 @@ export class ExternalIssuers {
         clockTolerance: 5,
       });
       return payload;
-    } catch {
+    } catch (error) {
+      if (error instanceof OutboundError) {
+        this.fetching.log.warn({ tenantId: trusted.tenantId, issuer: trusted.issuer, jwksUrl: trusted.jwksUrl, reason: error.message }, 'JWKS not fetched');
+      }
       return undefined;
     }
   }
 
   private keySet(url: string) {
     let keys = this.keySets.get(url);
-    if (!keys) this.keySets.set(url, (keys = createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000 })));
+    if (!keys) {
+      keys = createRemoteJWKSet(new URL(url), {
+        cooldownDuration: 30_000,
+        // the guard's own, shorter timeout gives the reason
+        timeoutDuration: 2 * JWKS_TIMEOUT_MS,
+        [customFetch]: (href, init) => this.fetching.guard.fetch(href, init),
+      });
+      this.keySets.set(url, keys);
+    }
     return keys;
   }
 
