@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { bearer, createSubgraphServer, graphql, postGraphQL, requestToken, type RunningService } from '@jarvis/platform';
-import { databaseVariants, testConfig } from '@jarvis/platform/testing';
+import { databaseVariants, dropSchemas, testConfig } from '@jarvis/platform/testing';
 import { tenancySubgraph } from '@jarvis/tenancy';
 import { as, serviceKey, startTestStack, type Member, type TestStack } from './helpers.ts';
 
@@ -175,3 +175,40 @@ describe('the dev-login grant is off unless configuration turns it on', () => {
     assert.equal(body.error, 'unsupported_grant_type');
   });
 });
+
+for (const variant of databaseVariants()) {
+  describe(`a key stored before the scope catalogue, traded at the token endpoint, on ${variant.name}`, { skip: variant.skip }, () => {
+    const config = testConfig(variant);
+    let tenancy: RunningService;
+    let secret: string;
+    before(async () => {
+      const server = await createSubgraphServer(tenancySubgraph, config);
+      // No mutation writes such a key any more: it is put in the table as an older Jarvis could have.
+      const tenantId = randomUUID();
+      const accountId = randomUUID();
+      const raw = randomBytes(32).toString('base64url');
+      secret = `jvk_${tenantId}.${raw}`;
+      await server.db.withTenant(tenantId, async (tx) => {
+        await tx.query(`INSERT INTO tenants (id, name, slug) VALUES ($1, 'Old keys', $2)`, [tenantId, `old-${tenantId.slice(0, 8)}`]);
+        await tx.query(`INSERT INTO service_accounts (id, tenant_id, name) VALUES ($1, $2, 'legacy')`, [accountId, tenantId]);
+        await tx.query(`INSERT INTO role_assignments (id, tenant_id, role, service_account_id) VALUES ($1, $2, 'viewer', $3)`, [randomUUID(), tenantId, accountId]);
+        await tx.query(
+          `INSERT INTO api_keys (id, tenant_id, service_account_id, name, secret_hash, scopes) VALUES ($1, $2, $3, 'legacy', $4, $5)`,
+          [randomUUID(), tenantId, accountId, createHash('sha256').update(raw).digest('hex'), ['admin:all', 'usage:write', 'jarvis:operator', 'jarvis:meter']],
+        );
+      });
+      tenancy = await server.start(0);
+    });
+    after(async () => {
+      await tenancy?.close();
+      if (variant.url) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX!);
+    });
+
+    test('its token carries only the scopes of the catalogue: no made-up or reserved ones', async () => {
+      const { status, body } = await requestToken(tenancy.url.replace(/\/graphql$/, '/oauth/token'), { grant_type: 'client_credentials', client_secret: secret });
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(body.scope, 'usage:write');
+      assert.equal(decodeJwt(body.access_token as string).scope, 'usage:write');
+    });
+  });
+}

@@ -6,8 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
-import { errorBody } from '@jarvis/platform';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 
 export interface ConsoleOptions {
   /** The built console; nothing is served when it does not exist (run `npm run build -w web`). */
@@ -38,19 +37,52 @@ export async function serveConsole(app: FastifyInstance, options: ConsoleOptions
   return true;
 }
 
-/** `POST /oauth/token` as tenancy answers it: the form passed on as it came. */
+/** The headers of a token request that tenancy reads, and of its answer that the client needs. */
+const TOKEN_REQUEST_HEADERS = ['content-type', 'authorization'];
+const TOKEN_RESPONSE_HEADERS = ['content-type', 'cache-control', 'www-authenticate'];
+/** Far above any token request; tenancy applies its own, tighter limits. */
+const TOKEN_REQUEST_LIMIT = 256 * 1024;
+
+/**
+ * `POST /oauth/token` as tenancy answers it: the body passed on byte for byte, whatever its type, with the
+ * headers tenancy reads. Tenancy judges the request; the gateway only refuses what it cannot pass on.
+ */
 function passTokenRequests(app: FastifyInstance, tokenUrl: string): void {
   void app.register(async (scope) => {
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-    scope.post('/oauth/token', async (request, reply) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    // Only reading the request can fail here: the exchange with tenancy answers for itself.
+    scope.setErrorHandler((error: FastifyError, request, reply) => {
+      request.log.debug({ err: error }, 'a token request could not be read');
+      const tooLarge = error.statusCode === 413;
+      return refuseTokenRequest(reply, tooLarge ? `the request is larger than ${TOKEN_REQUEST_LIMIT} bytes` : 'the request could not be read');
+    });
+    scope.post('/oauth/token', { bodyLimit: TOKEN_REQUEST_LIMIT }, async (request, reply) => {
+      const headers = TOKEN_REQUEST_HEADERS.flatMap((name) => {
+        const value = request.headers[name];
+        return typeof value === 'string' ? [[name, value] as [string, string]] : [];
+      });
+      let response: Response;
+      let answer: Buffer;
       try {
-        const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: String(request.body ?? '') });
-        reply.code(response.status).header('cache-control', response.headers.get('cache-control') ?? 'no-store');
-        return reply.type(response.headers.get('content-type') ?? 'application/json').send(await response.text());
+        response = await fetch(tokenUrl, { method: 'POST', headers, body: request.body instanceof Buffer ? request.body : undefined });
+        answer = Buffer.from(await response.arrayBuffer());
       } catch (error) {
         request.log.warn({ err: error }, 'the token endpoint could not be reached');
-        return reply.code(502).send(errorBody('the token endpoint could not be reached', 'BAD_GATEWAY'));
+        const unreachable = { error: 'temporarily_unavailable', error_description: 'the token endpoint could not be reached' };
+        return reply.code(502).header('cache-control', 'no-store').send(unreachable);
       }
+      reply.code(response.status).header('cache-control', 'no-store');
+      for (const name of TOKEN_RESPONSE_HEADERS) {
+        const value = response.headers.get(name);
+        if (value !== null) reply.header(name, value);
+      }
+      return reply.send(answer);
     });
   });
+}
+
+/** RFC 6749 §5.2, for a request the gateway could not even read to pass on. */
+function refuseTokenRequest(reply: FastifyReply, description: string) {
+  return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: description });
 }

@@ -75,7 +75,7 @@ export interface SubgraphDefinition<Context extends BaseContext, Resources exten
    */
   subscriptions?: EventSubscription<Resources>[];
   /** HTTP routes beside `/graphql` (no principal required), such as the token issuer's JWKS. */
-  routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger }) => void;
+  routes?: (app: FastifyInstance, services: { db: Database; config: Config; log: Logger; resources: Resources }) => void;
 }
 
 export interface EventSubscription<Resources extends object = object> {
@@ -174,7 +174,7 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
   });
   registerHealth(app, () => db.ping());
   registerMetricsRoute(app, metrics.registry);
-  definition.routes?.(app, { db, config, log });
+  definition.routes?.(app, { db, config, log, resources });
 
   return {
     app,

@@ -6,6 +6,9 @@ import { isUuid } from '@jarvis/platform';
  * the tenant part lets the lookup run under that tenant's row-level security, and only the secret's SHA-256
  * hash is stored.
  */
+/** Invitations' prefix: `jvi_<tenant id>.<secret>`. */
+export const INVITATION_PREFIX = 'jvi_';
+
 export function newTenantSecret(prefix: string, tenantId: string): { token: string; hash: string } {
   const secret = randomBytes(32).toString('base64url');
   return { token: `${prefix}${tenantId}.${secret}`, hash: hashSecret(secret) };

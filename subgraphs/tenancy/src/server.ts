@@ -1,6 +1,6 @@
 import { defineSubgraph } from '@jarvis/platform';
 import { AccessService, Credentials } from './access/service.ts';
-import { IssuerService, openIssuerResources, type IssuerResources } from './issuers/service.ts';
+import { ExternalIssuers, IssuerService, openIssuerResources, type IssuerResources } from './issuers/service.ts';
 import { resolvers, type TenancyContext } from './resolvers.ts';
 import { TenancyService } from './tenants/service.ts';
 import { registerIssuer } from './tokens/issuer.ts';
@@ -18,5 +18,5 @@ export const tenancySubgraph = defineSubgraph<TenancyContext, IssuerResources>({
     credentials: new Credentials(unscoped),
     issuers: new IssuerService(base.db, base.principal, resources.jwks),
   }),
-  routes: (app, { db, config }) => registerIssuer(app, db, config),
+  routes: (app, { db, config, log, resources }) => registerIssuer(app, db, config, new ExternalIssuers(db, { guard: resources.jwks, log })),
 });

@@ -4,30 +4,33 @@ import {
   badUserInput,
   BUILT_IN_ROLES,
   conflict,
-  forbidden,
   groupBy,
   isBuiltInRole,
   isPermission,
+  isReservedScope,
+  isScope,
   isUniqueViolation,
   notFound,
   parseInput,
   requirePermission,
   requireTenant,
+  SCOPES,
   tenantLoader,
   type Database,
-  type Permission,
   type Principal,
   type Transaction,
 } from '@jarvis/platform';
 import { z } from 'zod';
 import * as users from '../tenants/store.ts';
-import { tenantsByIds } from '../tenants/store.ts';
-import type { User } from '../tenants/store.ts';
-import { newTenantSecret, parseTenantSecret } from '../secrets.ts';
+import { INVITATION_PREFIX, newTenantSecret } from '../secrets.ts';
 import * as store from './store.ts';
 import type { ApiKey, Group, Holder, Invitation, ServiceAccount } from './store.ts';
+import { requireHeld, requireLowerable } from './escalation.ts';
+import { permissionsOfHolder, permissionsOfRole, userAccess } from './roles.ts';
 
-const INVITATION_PREFIX = 'jvi_';
+export { permissionsOfRole } from './roles.ts';
+export { Credentials } from './credentials.ts';
+
 const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
 
 export interface Role {
@@ -37,20 +40,22 @@ export interface Role {
   permissions: string[];
 }
 
-/** What a signed-in subject may do: the roles it holds and the permissions they add up to. */
-export interface Access {
-  roles: string[];
-  permissions: string[];
-}
+import type { Access } from './roles.ts';
 
-export interface MemberAccess extends Access {
-  groups: string[];
-}
+export type { Access, MemberAccess } from './roles.ts';
 
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters');
 const roleName = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'use 1-40 lower-case letters, digits and hyphens, starting with a letter');
 const permission = z.string().refine(isPermission, 'is not a permission');
-const scope = z.string().regex(/^[a-z][a-z0-9:._-]{0,63}$/, 'use lower-case letters, digits and : . _ -');
+/** Only the catalogue's scopes go on a key; `jarvis:` ones are Jarvis's own and never do. */
+const keyScopes = z
+  .array(z.string())
+  .default([])
+  .superRefine((scopes, ctx) => {
+    const refused = scopes.filter((scope) => !isScope(scope)).map((scope) => (isReservedScope(scope) ? `${scope} (reserved for Jarvis)` : scope));
+    if (refused.length) ctx.addIssue({ code: 'custom', message: `${refused.join(', ')}: a key may carry only ${Object.keys(SCOPES).join(', ')}` });
+  })
+  .transform((scopes) => [...new Set(scopes)]);
 const email = z.email().transform((value) => value.toLowerCase());
 const id = z.uuid('must be an id');
 
@@ -65,18 +70,19 @@ const holderInput = z
     message: 'name exactly one of userId, groupId, serviceAccountId',
   });
 const inviteInput = z.object({ email, role: z.string() });
-const acceptInput = z.object({ token: z.string(), name });
 const serviceAccountInput = z.object({ name, roles: z.array(z.string()).default([]) });
 const apiKeyInput = z.object({
   serviceAccountId: id,
   name,
-  scopes: z.array(scope).default([]),
+  scopes: keyScopes,
   expiresAt: z.date().refine((date) => date.getTime() > Date.now(), 'must be in the future').nullish(),
 });
 
 /**
  * Roles, groups, invitations, service accounts and API keys of the caller's tenant. Every change needs a
- * permission (checked here again after the gateway's @policy) and nobody hands out more than they hold.
+ * permission (checked here again after the gateway's @policy) and keeps to the escalation rule: nobody gives
+ * what they do not hold (`requireHeld`), and nobody lowers someone who holds more than they do
+ * (`requireLowerable`). The checks run in the transaction of the change, so a refused one writes nothing.
  */
 export class AccessService {
   private readonly userRoles;
@@ -156,7 +162,7 @@ export class AccessService {
   async createRole(rawInput: unknown): Promise<Role> {
     const tenantId = requirePermission(this.principal, 'tenant:admin');
     const input = parseInput(createRoleInput, rawInput);
-    this.requireHeld(input.permissions);
+    requireHeld(this.principal, { permissions: input.permissions });
     try {
       const role = await this.db.withTenant(tenantId, (tx) =>
         store.insertRole(tx, tenantId, { name: input.name, description: input.description ?? null, permissions: input.permissions }),
@@ -171,14 +177,18 @@ export class AccessService {
   async deleteRole(roleName: string): Promise<boolean> {
     const tenantId = requirePermission(this.principal, 'tenant:admin');
     if (isBuiltInRole(roleName)) throw badUserInput(`"${roleName}" is a built-in role`, 'name');
-    return this.db.withTenant(tenantId, (tx) => store.deleteRole(tx, roleName));
+    return this.db.withTenant(tenantId, async (tx) => {
+      const role = await store.customRole(tx, roleName);
+      await requireLowerable(this.principal, tx, role?.permissions ?? [], (await store.assignmentsOfRole(tx, roleName)).map(holderOf));
+      return store.deleteRole(tx, roleName);
+    });
   }
 
   async assignRole(rawInput: unknown): Promise<store.RoleAssignment> {
     const tenantId = requirePermission(this.principal, 'members:manage');
     const { role, holder } = parseHolder(rawInput);
     return this.db.withTenant(tenantId, async (tx) => {
-      this.requireHeld(await permissionsOfRole(tx, role));
+      requireHeld(this.principal, { permissions: await permissionsOfRole(tx, role) });
       await requireHolder(tx, holder);
       await store.assignRole(tx, randomUUID(), tenantId, role, holder);
       return { role, userId: null, groupId: null, serviceAccountId: null, ...holder };
@@ -189,8 +199,8 @@ export class AccessService {
     const tenantId = requirePermission(this.principal, 'members:manage');
     const { role, holder } = parseHolder(rawInput);
     return this.db.withTenant(tenantId, async (tx) => {
-      this.requireHeld(await permissionsOfRole(tx, role));
       await requireHolder(tx, holder);
+      await requireLowerable(this.principal, tx, await permissionsOfRole(tx, role), [holder]);
       const revoked = await store.revokeRole(tx, role, holder);
       await requireOwner(tx);
       return revoked;
@@ -203,7 +213,8 @@ export class AccessService {
     parseInput(z.object({ userId: id }), { userId });
     return this.db.withTenant(tenantId, async (tx) => {
       await requireHolder(tx, { userId });
-      this.requireHeld((await accessFromRoles(tx, await store.effectiveUserRoles(tx, userId))).permissions);
+      // It loses everything it holds: the check on who is lowered covers what is taken away.
+      await requireLowerable(this.principal, tx, [], [{ userId }]);
       await store.deleteUser(tx, userId);
       await requireOwner(tx);
       return true;
@@ -214,7 +225,7 @@ export class AccessService {
     const tenantId = requirePermission(this.principal, 'members:manage');
     parseInput(z.object({ groupId: id }), { groupId });
     return this.db.withTenant(tenantId, async (tx) => {
-      this.requireHeld((await accessFromRoles(tx, (await store.rolesHeld(tx, 'group_id', [groupId])).map((r) => r.role))).permissions);
+      await requireLowerable(this.principal, tx, await permissionsOfHolder(tx, { groupId }), [{ groupId }]);
       if (!(await store.deleteGroup(tx, groupId))) throw notFound('no such group');
       return true;
     });
@@ -231,6 +242,7 @@ export class AccessService {
     }
   }
 
+  /** Joining a group gives its roles, so the caller must hold them; leaving it lowers the member. */
   async changeGroupMembership(groupId: string, userId: string, change: 'add' | 'remove'): Promise<Group> {
     const tenantId = requirePermission(this.principal, 'members:manage');
     parseInput(z.object({ groupId: id, userId: id }), { groupId, userId });
@@ -238,8 +250,14 @@ export class AccessService {
       const [group] = await store.groupsByIds(tx, [groupId]);
       if (!group) throw notFound('no such group');
       await requireHolder(tx, { userId });
-      if (change === 'add') await store.addGroupMember(tx, tenantId, groupId, userId);
-      else await store.removeGroupMember(tx, groupId, userId);
+      const carried = await permissionsOfHolder(tx, { groupId });
+      if (change === 'add') {
+        requireHeld(this.principal, { permissions: carried });
+        await store.addGroupMember(tx, tenantId, groupId, userId);
+      } else {
+        await requireLowerable(this.principal, tx, carried, [{ userId }]);
+        await store.removeGroupMember(tx, groupId, userId);
+      }
       return group;
     });
   }
@@ -248,7 +266,7 @@ export class AccessService {
     const tenantId = requirePermission(this.principal, 'members:manage');
     const input = parseInput(inviteInput, rawInput);
     return this.db.withTenant(tenantId, async (tx) => {
-      this.requireHeld(await permissionsOfRole(tx, input.role));
+      requireHeld(this.principal, { permissions: await permissionsOfRole(tx, input.role) });
       if (await users.userByEmail(tx, input.email)) throw conflict(`${input.email} is a member already`, 'email');
       const { token, hash } = newTenantSecret(INVITATION_PREFIX, tenantId);
       const invitation = await store.insertInvitation(
@@ -265,11 +283,9 @@ export class AccessService {
     const input = parseInput(serviceAccountInput, rawInput);
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
+        for (const role of input.roles) requireHeld(this.principal, { permissions: await permissionsOfRole(tx, role) });
         const account = await store.insertServiceAccount(tx, { id: randomUUID(), tenantId, name: input.name });
-        for (const role of input.roles) {
-          this.requireHeld(await permissionsOfRole(tx, role));
-          await store.assignRole(tx, randomUUID(), tenantId, role, { serviceAccountId: account.id });
-        }
+        for (const role of input.roles) await store.assignRole(tx, randomUUID(), tenantId, role, { serviceAccountId: account.id });
         return account;
       });
     } catch (error) {
@@ -278,17 +294,23 @@ export class AccessService {
     }
   }
 
-  /** A new key for a service account; its secret is in the answer and nowhere else, ever. */
+  /**
+   * A new key for a service account; its secret is in the answer and nowhere else, ever. Whoever holds the
+   * secret acts as the account with the key's scopes, so the caller must hold both.
+   */
   async createApiKey(rawInput: unknown): Promise<{ apiKey: ApiKey; secret: string }> {
     const tenantId = requirePermission(this.principal, 'apikeys:manage');
     const input = parseInput(apiKeyInput, rawInput);
+    requireHeld(this.principal, { scopes: input.scopes });
     return this.db.withTenant(tenantId, async (tx) => {
       const [account] = await store.serviceAccountsByIds(tx, [input.serviceAccountId]);
       if (!account) throw notFound('no such service account');
+      const actsAs = await permissionsOfHolder(tx, { serviceAccountId: account.id });
+      requireHeld(this.principal, { permissions: actsAs }, `a key acts as service account "${account.name}", which holds what you do not`);
       const { token, hash } = newTenantSecret(API_KEY_PREFIX, tenantId);
       const apiKey = await store.insertApiKey(
         tx,
-        { id: randomUUID(), tenantId, serviceAccountId: account.id, name: input.name, scopes: [...new Set(input.scopes)], expiresAt: input.expiresAt ?? null },
+        { id: randomUUID(), tenantId, serviceAccountId: account.id, name: input.name, scopes: input.scopes, expiresAt: input.expiresAt ?? null },
         hash,
       );
       return { apiKey, secret: token };
@@ -298,63 +320,14 @@ export class AccessService {
   async revokeApiKey(keyId: string): Promise<ApiKey> {
     const tenantId = requirePermission(this.principal, 'apikeys:manage');
     parseInput(z.object({ id }), { id: keyId });
-    const revoked = await this.db.withTenant(tenantId, (tx) => store.revokeApiKey(tx, keyId));
-    if (!revoked) throw notFound('no such API key');
-    return revoked;
-  }
-
-  /** Refuses to hand out a permission the caller does not hold itself. */
-  private requireHeld(permissions: readonly string[]) {
-    const missing = permissions.filter((p) => !this.principal.permissions.includes(p));
-    if (missing.length) throw forbidden(`you cannot grant what you do not hold: ${missing.join(', ')}`);
-  }
-}
-
-/**
- * The public side, before a tenant is known: accepting an invitation and authenticating an API key. Runs on
- * the unscoped database, confined to the tenant named in the presented secret.
- */
-export class Credentials {
-  constructor(private readonly db: Database) {}
-
-  async acceptInvitation(rawInput: unknown): Promise<User> {
-    const input = parseInput(acceptInput, rawInput);
-    const parsed = parseTenantSecret(INVITATION_PREFIX, input.token);
-    if (!parsed) throw badUserInput('this invitation is not valid', 'token');
-    return this.db.withTenant(parsed.tenantId, async (tx) => {
-      const invitation = await store.acceptInvitation(tx, parsed.hash);
-      if (!invitation) throw badUserInput('this invitation is unknown, used or expired', 'token');
-      if (await users.userByEmail(tx, invitation.email)) throw conflict(`${invitation.email} is a member already`, 'email');
-      const user = await users.insertUser(tx, { id: randomUUID(), tenantId: parsed.tenantId, email: invitation.email, name: input.name });
-      await store.assignRole(tx, randomUUID(), parsed.tenantId, invitation.role, { userId: user.id });
-      return user;
-    });
-  }
-
-  /**
-   * What a member may do — its roles, plus any an external issuer's claims map to — and where its tenant's
-   * data lives: the claims of its access tokens.
-   */
-  async userClaims(tenantId: string, userId: string, mappedRoles: string[] = []) {
     return this.db.withTenant(tenantId, async (tx) => {
-      const [tenant] = await tenantsByIds(tx, [tenantId]);
-      if (!tenant) return undefined;
-      return { isolation: tenant.isolation, plan: tenant.plan, ...(await userAccess(tx, userId, mappedRoles)) };
+      const [key] = await store.apiKeysByIds(tx, [keyId]);
+      if (!key) throw notFound('no such API key');
+      await requireLowerable(this.principal, tx, [], [{ serviceAccountId: key.serviceAccountId }]);
+      return (await store.revokeApiKey(tx, keyId))!;
     });
   }
 
-  /** The service account behind a live API key, with the key's scopes; undefined when it is not one. */
-  async authenticateApiKey(key: string) {
-    const parsed = parseTenantSecret(API_KEY_PREFIX, key);
-    if (!parsed) return undefined;
-    return this.db.withTenant(parsed.tenantId, async (tx) => {
-      const apiKey = await store.useApiKey(tx, parsed.hash);
-      if (!apiKey) return undefined;
-      const [tenant] = await tenantsByIds(tx, [parsed.tenantId]);
-      const access = await accessFromRoles(tx, await store.serviceAccountRoles(tx, apiKey.serviceAccountId));
-      return { apiKey, isolation: tenant!.isolation, plan: tenant!.plan, ...access };
-    });
-  }
 }
 
 /** Rolls the change back when it left the tenant without a member holding the owner role. */
@@ -382,27 +355,10 @@ async function requireHolder(tx: Transaction, holder: Holder): Promise<void> {
   if (!found.length) throw notFound('no such user, group or service account in this tenant');
 }
 
-/** A role's permissions; BAD_USER_INPUT when the tenant has no role of that name. */
-export async function permissionsOfRole(tx: Transaction, role: string): Promise<readonly string[]> {
-  const builtIn = BUILT_IN_ROLES[role];
-  if (builtIn) return builtIn;
-  const custom = await store.customRole(tx, role);
-  if (!custom) throw badUserInput(`there is no role "${role}"`, 'role');
-  return custom.permissions;
-}
-
-/** A member's roles, directly and through groups (plus any an external issuer's claims map to), and their permissions. */
-async function userAccess(tx: Transaction, userId: string, mappedRoles: string[] = []): Promise<MemberAccess> {
-  const roles = [...new Set([...(await store.effectiveUserRoles(tx, userId)), ...mappedRoles])].sort();
-  const groups = (await store.groupsOfUsers(tx, [userId])).map((group) => group.id).sort();
-  return { ...(await accessFromRoles(tx, roles)), groups };
-}
-
-async function accessFromRoles(tx: Transaction, roles: string[]): Promise<Access> {
-  const permissions = new Set<string>(roles.flatMap((role) => (BUILT_IN_ROLES[role] ?? []) as Permission[]));
-  const custom = roles.filter((role) => !isBuiltInRole(role));
-  if (custom.length) for (const p of await store.permissionsOfCustomRoles(tx, custom)) permissions.add(p);
-  return { roles, permissions: [...permissions].sort() };
+function holderOf(assignment: store.RoleAssignment): Holder {
+  if (assignment.userId) return { userId: assignment.userId };
+  if (assignment.groupId) return { groupId: assignment.groupId };
+  return { serviceAccountId: assignment.serviceAccountId! };
 }
 
 function mapValues<K, A, B>(map: Map<K, A>, f: (value: A) => B): Map<K, B> {

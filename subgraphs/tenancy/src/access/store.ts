@@ -77,10 +77,14 @@ export async function insertRole(tx: Transaction, tenantId: string, role: Custom
   return row!;
 }
 
-/** Deletes a custom role and every assignment of it; false when there is no such role. */
+/**
+ * Deletes a custom role, every assignment of it and the open invitations to it (a role of the same name made
+ * later must not reach them); false when there is no such role.
+ */
 export async function deleteRole(tx: Transaction, name: string): Promise<boolean> {
   const deleted = await tx.query(`DELETE FROM roles WHERE name = $1 RETURNING name`, [name]);
   await tx.query(`DELETE FROM role_assignments WHERE role = $1`, [name]);
+  await tx.query(`DELETE FROM invitations WHERE role = $1 AND accepted_at IS NULL`, [name]);
   return deleted.length > 0;
 }
 
@@ -130,6 +134,16 @@ export async function effectiveUserRoles(tx: Transaction, userId: string): Promi
     [userId],
   );
   return rows.map((row) => row.role);
+}
+
+/** Every role each of the users holds, directly or through a group. */
+export function effectiveRolesOfUsers(tx: Transaction, userIds: string[]) {
+  return tx.query<{ holderId: string; role: string }>(
+    `SELECT user_id AS "holderId", role FROM role_assignments WHERE user_id = ANY($1::uuid[])
+     UNION
+     SELECT m.user_id, a.role FROM role_assignments a JOIN group_members m ON m.group_id = a.group_id WHERE m.user_id = ANY($1::uuid[])`,
+    [userIds],
+  );
 }
 
 export async function serviceAccountRoles(tx: Transaction, serviceAccountId: string): Promise<string[]> {
@@ -229,6 +243,10 @@ export function apiKeysOf(tx: Transaction, serviceAccountIds: string[]): Promise
     `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE service_account_id = ANY($1::uuid[]) ORDER BY created_at DESC`,
     [serviceAccountIds],
   );
+}
+
+export function apiKeysByIds(tx: Transaction, ids: string[]): Promise<ApiKey[]> {
+  return tx.query<ApiKey>(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [ids]);
 }
 
 export async function revokeApiKey(tx: Transaction, id: string): Promise<ApiKey | undefined> {

@@ -16,7 +16,8 @@ import {
   type Principal,
 } from '@jarvis/platform';
 import { z } from 'zod';
-import { permissionsOfRole } from '../access/service.ts';
+import { requireHeld, requireLowerable } from '../access/escalation.ts';
+import { permissionsOfRole } from '../access/roles.ts';
 import * as users from '../tenants/store.ts';
 import * as store from './store.ts';
 import type { TrustedIssuer } from './store.ts';
@@ -43,34 +44,24 @@ export interface IssuerResources {
   close(): Promise<void>;
 }
 
-interface JwksFetching {
+/** How a tenancy server reaches issuers' JWKS: through the guard, with refusals in its log. */
+export interface JwksFetching {
   guard: OutboundGuard;
   log: Logger;
 }
-
-// The token endpoint (tokens/issuer.ts) builds ExternalIssuers from the database alone: it finds its server's
-// guard and logger by that database.
-const jwksFetchingByDatabase = new WeakMap<Database, JwksFetching>();
 
 /**
  * The guard for the JWKS URLs tenants set: https (http too with TRUSTED_ISSUER_ALLOW_HTTP), public addresses
  * unless OUTBOUND_ALLOWED_HOSTS allows more, 256 KiB within 5 s.
  */
-export async function openIssuerResources({ db, config, log }: { db: Database; config: Config; log: Logger }): Promise<IssuerResources> {
+export async function openIssuerResources({ config }: { config: Config }): Promise<IssuerResources> {
   const jwks = new OutboundGuard({
     allowHttp: config.TRUSTED_ISSUER_ALLOW_HTTP,
     allowedHosts: config.OUTBOUND_ALLOWED_HOSTS,
     maxResponseBytes: JWKS_MAX_BYTES,
     timeoutMs: JWKS_TIMEOUT_MS,
   });
-  jwksFetchingByDatabase.set(db, { guard: jwks, log });
   return { jwks, close: () => jwks.close() };
-}
-
-function jwksFetchingOf(db: Database): JwksFetching {
-  const fetching = jwksFetchingByDatabase.get(db);
-  if (!fetching) throw new Error('open the issuer resources (openIssuerResources) for this database first');
-  return fetching;
 }
 
 /** The external OpenID Connect issuers the caller's tenant trusts, managed by its admins. */
@@ -92,9 +83,7 @@ export class IssuerService {
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
         for (const { role } of input.roleMapping) {
-          const granted = await permissionsOfRole(tx, role);
-          const missing = granted.filter((p) => !this.principal.permissions.includes(p));
-          if (missing.length) throw badUserInput(`role "${role}" grants what you do not hold: ${missing.join(', ')}`, 'roleMapping');
+          requireHeld(this.principal, { permissions: await permissionsOfRole(tx, role) }, `role "${role}" grants what you do not hold`);
         }
         const roleMapping = Object.fromEntries(input.roleMapping.map(({ value, role }) => [value, role]));
         return store.insertTrustedIssuer(tx, { id: randomUUID(), tenantId, ...input, rolesClaim: input.rolesClaim ?? null, roleMapping });
@@ -118,9 +107,14 @@ export class IssuerService {
   async remove(id: string): Promise<boolean> {
     const tenantId = requirePermission(this.principal, 'tenant:admin');
     parseInput(z.object({ id: z.uuid('must be an id') }), { id });
-    const removed = await this.db.withTenant(tenantId, (tx) => store.deleteTrustedIssuer(tx, id));
-    if (!removed) throw notFound('no such trusted issuer');
-    return removed;
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [trusted] = (await store.trustedIssuers(tx)).filter((t) => t.id === id);
+      if (!trusted) throw notFound('no such trusted issuer');
+      // Whoever signs in through it loses the roles it maps: nobody takes away what they do not hold.
+      const mapped = await Promise.all(Object.values(trusted.roleMapping).map((role) => permissionsOfRole(tx, role).catch(() => [])));
+      await requireLowerable(this.principal, tx, mapped.flat(), []);
+      return store.deleteTrustedIssuer(tx, id);
+    });
   }
 }
 
@@ -140,7 +134,7 @@ export class ExternalIssuers {
 
   constructor(
     private readonly db: Database,
-    private readonly fetching: JwksFetching = jwksFetchingOf(db),
+    private readonly fetching: JwksFetching,
   ) {}
 
   async signIn(token: string): Promise<ExternalSignIn | undefined> {
@@ -206,10 +200,14 @@ export class ExternalIssuers {
   }
 }
 
+/** The `iss` a token claims, when it could name an issuer at all: a short string of visible characters. */
 function unverifiedIssuer(token: string): string | undefined {
   try {
-    return decodeJwt(token).iss;
+    const { iss } = decodeJwt(token);
+    return typeof iss === 'string' && ISSUER_NAME.test(iss) ? iss : undefined;
   } catch {
     return undefined;
   }
 }
+
+const ISSUER_NAME = /^[\x21-\x7e]{1,500}$/;

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import formBody from '@fastify/formbody';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { SignJWT } from 'jose';
-import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, type Config, type Database, type Plan, type TenantIsolation } from '@jarvis/platform';
+import { DEV_LOGIN_GRANT, isScope, TOKEN_EXCHANGE_GRANT, type Config, type Database, type Plan, type TenantIsolation } from '@jarvis/platform';
 import { Credentials } from '../access/service.ts';
-import { ExternalIssuers } from '../issuers/service.ts';
+import type { ExternalIssuers } from '../issuers/service.ts';
 import { TenancyService } from '../tenants/service.ts';
 import { keyWrapping } from './key-wrapping.ts';
 import { SigningKeys } from './keys.ts';
@@ -14,11 +13,17 @@ type OAuthError = 'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsu
 
 /** RFC 6749 §5.2: an error code a client can act on (401 for a failed client authentication), and no caching. */
 function refuse(reply: FastifyReply, error: OAuthError, description: string) {
-  return reply
-    .code(error === 'invalid_client' ? 401 : 400)
-    .header('cache-control', 'no-store')
-    .send({ error, error_description: description });
+  if (error === 'invalid_client') reply.code(401).header('www-authenticate', 'Basic realm="jarvis"');
+  else reply.code(400);
+  return reply.header('cache-control', 'no-store').send({ error, error_description: description });
 }
+
+/** A whole token request; the longest value a client has reason to send is an external issuer's token. */
+const MAX_REQUEST_BYTES = 64 * 1024;
+const MAX_VALUE_LENGTH = 16 * 1024;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** What the body of a request of any other content type than a form becomes. */
+const NOT_A_FORM = Symbol('not a form');
 
 /** Who an access token speaks for: a member (`sub` the user) or a service account using one of its API keys. */
 interface TokenSubject {
@@ -34,7 +39,23 @@ interface TokenSubject {
   plan: Plan;
 }
 
-type Form = Record<string, string | undefined>;
+type Form = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The token request's parameters (RFC 6749 §3.2, Appendix B), or why it is not one: a form of single-valued
+ * parameters, each of bounded length and without control characters.
+ */
+function readForm(body: unknown): { form: Form } | { invalid: string } {
+  if (typeof body !== 'string' || !body) return { invalid: 'send the parameters as an application/x-www-form-urlencoded body' };
+  const params = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(body)) {
+    if (params.has(name)) return { invalid: `${JSON.stringify(name.slice(0, 40))} is given more than once` };
+    if (value.length > MAX_VALUE_LENGTH) return { invalid: `${JSON.stringify(name.slice(0, 40))} is longer than ${MAX_VALUE_LENGTH} characters` };
+    if (CONTROL_CHARACTERS.test(value)) return { invalid: `${JSON.stringify(name.slice(0, 40))} holds control characters` };
+    params.set(name, value);
+  }
+  return { form: Object.fromEntries(params) };
+}
 
 const EXCHANGEABLE = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token']);
 
@@ -46,12 +67,11 @@ const EXCHANGEABLE = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:
  * trusts), refresh_token (rotating), and the dev-login grant (a
  * member's email and tenant slug, no secret) only where AUTH_DEV_LOGIN turns it on.
  */
-export function registerIssuer(app: FastifyInstance, db: Database, config: Config) {
+export function registerIssuer(app: FastifyInstance, db: Database, config: Config, externalIssuers: ExternalIssuers) {
   const wrapping = config.SIGNING_KEY_SECRET ? keyWrapping(config.SIGNING_KEY_SECRET) : undefined;
   const keys = new SigningKeys(db, config.SIGNING_KEY_ROTATION_HOURS * 3_600_000, config.ACCESS_TOKEN_TTL_SECONDS * 1_000, wrapping);
   const refreshTokens = new RefreshTokens(db, config.REFRESH_TOKEN_TTL_HOURS * 3_600_000);
   const credentials = new Credentials(db);
-  const externalIssuers = new ExternalIssuers(db);
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
@@ -93,16 +113,17 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
     };
   }
 
-  async function clientCredentials(request: FastifyRequest<{ Body: Form }>, reply: FastifyReply) {
-    const client = clientAuthentication(request);
-    if (!client) return refuse(reply, 'invalid_client', 'authenticate with client_id and client_secret (an API key)');
+  async function clientCredentials(form: Form, authorization: string | undefined, reply: FastifyReply) {
+    const client = clientAuthentication(form, authorization);
+    if ('refused' in client) return refuse(reply, client.refused, client.description);
     const key = await credentials.authenticateApiKey(client.secret);
     if (!key || (client.id && client.id !== key.apiKey.id)) {
       return refuse(reply, 'invalid_client', 'the API key is unknown, revoked or expired');
     }
     const { apiKey, roles, permissions, isolation, plan } = key;
     const subject = { tenantId: apiKey.tenantId, subject: apiKey.serviceAccountId, apiKeyId: apiKey.id, roles, permissions, isolation, plan };
-    return tokenResponse(reply, { ...subject, scopes: apiKey.scopes });
+    // Only the catalogue's scopes: a key stored before it existed may carry others, even reserved ones.
+    return tokenResponse(reply, { ...subject, scopes: apiKey.scopes.filter(isScope) });
   }
 
   async function refresh(presented: string | undefined, reply: FastifyReply) {
@@ -131,12 +152,27 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
   }
 
   app.register(async (oauth) => {
-    await oauth.register(formBody);
-    oauth.post<{ Body: Form }>('/oauth/token', async (request, reply) => {
-      const form = request.body ?? {};
+    // Only a form is read as text (by readForm); any other body is taken as bytes, within the limit, and refused.
+    oauth.removeAllContentTypeParsers();
+    oauth.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    oauth.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, NOT_A_FORM));
+    oauth.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.statusCode && error.statusCode < 500) {
+        return refuse(reply, 'invalid_request', error.statusCode === 413 ? `the request is larger than ${MAX_REQUEST_BYTES} bytes` : 'the request could not be read');
+      }
+      // Ours to fix, and nothing for the client to read (no SQL, no stack).
+      request.log.error({ err: error }, 'the token endpoint failed');
+      return reply.code(500).header('cache-control', 'no-store').send({ error: 'server_error', error_description: 'the token could not be issued' });
+    });
+    oauth.post('/oauth/token', { bodyLimit: MAX_REQUEST_BYTES }, async (request, reply) => {
+      const read = readForm(request.body);
+      if ('invalid' in read) return refuse(reply, 'invalid_request', read.invalid);
+      const { form } = read;
       switch (form.grant_type) {
+        case undefined:
+          return refuse(reply, 'invalid_request', 'grant_type is required');
         case 'client_credentials':
-          return clientCredentials(request, reply);
+          return clientCredentials(form, request.headers.authorization, reply);
         case 'refresh_token':
           return refresh(form.refresh_token, reply);
         case TOKEN_EXCHANGE_GRANT:
@@ -144,21 +180,47 @@ export function registerIssuer(app: FastifyInstance, db: Database, config: Confi
         case DEV_LOGIN_GRANT:
           if (config.AUTH_DEV_LOGIN) return devLogin(form, reply);
       }
-      return refuse(reply, 'unsupported_grant_type', `grant_type ${form.grant_type ?? '(missing)'} is not enabled`);
+      return refuse(reply, 'unsupported_grant_type', `grant_type ${JSON.stringify(form.grant_type.slice(0, 100))} is not enabled`);
     });
   });
 }
 
-/** RFC 6749 §2.3.1: HTTP Basic, or client_id and client_secret in the form. The id is optional for API keys. */
-function clientAuthentication(request: FastifyRequest<{ Body: Form }>): { id?: string; secret: string } | undefined {
-  const basic = /^Basic (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (basic) {
-    const decoded = Buffer.from(basic, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) return undefined;
-    const id = decodeURIComponent(decoded.slice(0, colon));
-    return { id: id || undefined, secret: decodeURIComponent(decoded.slice(colon + 1)) };
+type ClientAuthentication = { id?: string; secret: string } | { refused: OAuthError; description: string };
+
+/**
+ * RFC 6749 §2.3.1: HTTP Basic (id and secret percent-encoded, then base64), or client_id and client_secret in
+ * the form; one of them, not both. The id is optional for API keys.
+ */
+function clientAuthentication(form: Form, authorization: string | undefined): ClientAuthentication {
+  const basic = /^Basic\s+(\S*)\s*$/i.exec(authorization ?? '')?.[1];
+  if (basic === undefined) {
+    const { client_id: id, client_secret: secret } = form;
+    if (!secret) return { refused: 'invalid_client', description: 'authenticate with client_id and client_secret (an API key)' };
+    return { id: id || undefined, secret };
   }
-  const { client_id: id, client_secret: secret } = request.body ?? {};
-  return secret ? { id: id || undefined, secret } : undefined;
+  if (form.client_secret !== undefined) return { refused: 'invalid_request', description: 'authenticate one way: HTTP Basic or client_secret, not both' };
+  const decoded = strictBase64(basic);
+  const colon = decoded?.indexOf(':') ?? -1;
+  const id = decoded && colon >= 0 ? percentDecoded(decoded.slice(0, colon)) : undefined;
+  const secret = decoded && colon >= 0 ? percentDecoded(decoded.slice(colon + 1)) : undefined;
+  if (id === undefined || !secret) return { refused: 'invalid_client', description: 'the Basic credentials are not base64 of percent-encoded "id:secret"' };
+  return { id: id || undefined, secret };
+}
+
+/** The UTF-8 text that `value` is the base64 of; undefined when it is not exactly that. */
+function strictBase64(value: string): string | undefined {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(value)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(value, 'base64'));
+  } catch {
+    return undefined;
+  }
+}
+
+function percentDecoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
