@@ -126,6 +126,15 @@ describe('anonymous callers have a request rate per address', () => {
       await client.dispose();
     }
 
+    const token = await fetch(stack.gatewayUrl.replace(/\/graphql$/, '/oauth/token'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_secret=guess',
+    });
+    assert.equal(token.status, 429, 'the token endpoint at the gateway is anonymous traffic too');
+    assert.ok(Number(token.headers.get('retry-after')) >= 1);
+    assert.equal(((await token.json()) as { error: string }).error, 'temporarily_unavailable');
+
     assert.equal((await respond(stack, owner, `{ tenant { slug } }`)).status, 200);
     const created = await respond(stack, { headers: operatorHeaders(stack) }, CREATE_TENANT, newTenant({ plan: 'TEAM' }));
     assert.equal(created.status, 200, JSON.stringify(created.errors));

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { AppError, ErrorCode } from '@jarvis/platform';
 
 export interface ConsoleOptions {
   /** The built console; nothing is served when it does not exist (run `npm run build -w web`). */
@@ -16,10 +17,12 @@ export interface ConsoleOptions {
   trustedDocuments: boolean;
   /** Tenancy's OAuth2 token endpoint. */
   tokenUrl: string | undefined;
+  /** The request rate of the address a token request comes from: throws RATE_LIMITED when used up. */
+  admitAddress: (ip: string) => Promise<unknown>;
 }
 
 export async function serveConsole(app: FastifyInstance, options: ConsoleOptions): Promise<boolean> {
-  if (options.tokenUrl) passTokenRequests(app, options.tokenUrl);
+  if (options.tokenUrl) passTokenRequests(app, options.tokenUrl, options.admitAddress);
   const index = join(options.distDir, 'index.html');
   if (!existsSync(index)) return false;
   // The console learns the gateway's settings from the page itself. Read per request: a rebuild renames assets.
@@ -47,7 +50,7 @@ const TOKEN_REQUEST_LIMIT = 256 * 1024;
  * `POST /oauth/token` as tenancy answers it: the body passed on byte for byte, whatever its type, with the
  * headers tenancy reads. Tenancy judges the request; the gateway only refuses what it cannot pass on.
  */
-function passTokenRequests(app: FastifyInstance, tokenUrl: string): void {
+function passTokenRequests(app: FastifyInstance, tokenUrl: string, admitAddress: ConsoleOptions['admitAddress']): void {
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -58,6 +61,14 @@ function passTokenRequests(app: FastifyInstance, tokenUrl: string): void {
       return refuseTokenRequest(reply, tooLarge ? `the request is larger than ${TOKEN_REQUEST_LIMIT} bytes` : 'the request could not be read');
     });
     scope.post('/oauth/token', { bodyLimit: TOKEN_REQUEST_LIMIT }, async (request, reply) => {
+      // Nobody is signed in yet: the anonymous rate of the address applies.
+      const refused = await admitAddress(request.ip).then(() => undefined, (error: unknown) => error);
+      if (refused instanceof AppError && refused.code === ErrorCode.RATE_LIMITED) {
+        const retryAfter = String(refused.extensions.retryAfter);
+        const slowDown = { error: 'temporarily_unavailable', error_description: `too many requests from this address; try again in ${retryAfter} s` };
+        return reply.code(429).header('retry-after', retryAfter).header('cache-control', 'no-store').send(slowDown);
+      }
+      if (refused) throw refused;
       const headers = TOKEN_REQUEST_HEADERS.flatMap((name) => {
         const value = request.headers[name];
         return typeof value === 'string' ? [[name, value] as [string, string]] : [];

@@ -4,6 +4,7 @@ import { parse } from 'graphql';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
+  ANONYMOUS,
   createHttpApp,
   createLogger,
   DEFAULT_BODY_LIMIT,
@@ -141,6 +142,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     graphiql: config.NODE_ENV !== 'production',
     trustedDocuments: config.TRUSTED_DOCUMENTS_ONLY,
     tokenUrl: tenancyUrl && new URL('/oauth/token', tenancyUrl).href,
+    admitAddress: (ip) => admit(ANONYMOUS, ip),
   });
 
   const upstream = upstreamSubscriptions({
