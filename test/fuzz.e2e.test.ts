@@ -90,9 +90,19 @@ function mutatedDocument(random: Random): string {
   return text;
 }
 
+/** Selections nested deep: fields, inline fragments and spreads, inside or outside introspection. */
+function deepDocument(random: Random): string {
+  const depth = random.pick([13, 100, 1_000, 2_400]);
+  const wrapper = random.pick([['{ ', ' }', 'Query'], ['{ __schema { ', ' } }', '__Schema'], ['{ __type(name: "Query") { ', ' } }', '__Type']]);
+  const level = () => random.pick([`... on ${wrapper[2]} { `, '... { ', `${wrapper[2] === 'Query' ? 'tenant' : 'types'} { `]);
+  const levels = Array.from({ length: depth }, level);
+  return `${wrapper[0]}${levels.join('')}__typename${' }'.repeat(depth)}${wrapper[1]}`;
+}
+
 function randomRequestBody(random: Random): unknown {
+  const roll = random.next();
   const base: Record<string, unknown> = {
-    query: random.next() < 0.7 ? mutatedDocument(random) : randomJson(random),
+    query: roll < 0.1 ? deepDocument(random) : roll < 0.7 ? mutatedDocument(random) : randomJson(random),
   };
   if (random.next() < 0.5) base.variables = random.next() < 0.5 ? randomJson(random) : { input: randomJson(random), n: randomJson(random), id: randomJson(random) };
   if (random.next() < 0.3) base.operationName = random.next() < 0.5 ? randomString(random) : randomJson(random);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import { getIntrospectionQuery } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createGatewayServer } from '@jarvis/gateway';
@@ -50,7 +51,7 @@ async function rawSocket(stack: TestStack): Promise<WebSocket> {
 
 const closeCode = (socket: WebSocket) => once(socket, 'close').then(([code]) => code as number);
 
-const nestedInlineFragments = (depth: number) => `{ ${'... on Query { '.repeat(depth)}__typename${' }'.repeat(depth)} }`;
+const nestedInlineFragments = (depth: number, type = 'Query', inner = '__typename') => `${`... on ${type} { `.repeat(depth)}${inner}${' }'.repeat(depth)}`;
 const fragmentChain = (length: number) =>
   `{ ...F0 } ${Array.from({ length }, (_, i) => `fragment F${i} on Query { ${i + 1 < length ? `...F${i + 1}` : '__typename'} }`).join(' ')}`;
 
@@ -96,7 +97,12 @@ for (const variant of databaseVariants()) {
     });
 
     test('fragments nested past the depth limit are refused before planning: 400, never a 500', async () => {
-      for (const query of [nestedInlineFragments(13), nestedInlineFragments(1_900), fragmentChain(13), fragmentChain(1_200)]) {
+      const introspecting = [
+        `{ __schema { ${nestedInlineFragments(1_900, '__Schema', 'queryType { name }')} } }`,
+        `{ __type(name: "Query") { ${nestedInlineFragments(1_900, '__Type', 'name')} } }`,
+      ];
+      const deep = [`{ ${nestedInlineFragments(13)} }`, `{ ${nestedInlineFragments(1_900)} }`, fragmentChain(13), fragmentChain(1_200), ...introspecting];
+      for (const query of deep) {
         const response = await fetch(stack.gatewayUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
@@ -109,7 +115,9 @@ for (const variant of databaseVariants()) {
         assert.ok(refused?.length, 'refused over WebSocket too');
       }
       // Within the limit, fragments are fine.
-      assert.deepEqual((await respond(stack, undefined, nestedInlineFragments(10))).data, { __typename: 'Query' });
+      assert.deepEqual((await respond(stack, undefined, `{ ${nestedInlineFragments(10)} }`)).data, { __typename: 'Query' });
+      // Introspection (which the field depth exempts) is refused only for the nesting of fragments.
+      assert.ok((await respond(stack, undefined, getIntrospectionQuery())).data);
     });
 
     test('malformed or cross-site multipart requests: 400 with a clear error, never a 500', async () => {
