@@ -101,6 +101,10 @@ function deepDocument(random: Random): string {
 
 function randomRequestBody(random: Random): unknown {
   const roll = random.next();
+  if (roll > 0.85) {
+    // A well-formed document with plausible variables: what a real client sends, in any order of operations.
+    return { query: random.pick(DOCUMENTS), variables: { id: '00000000-0000-4000-8000-000000000000', n: random.int(50), input: randomJson(random) } };
+  }
   const base: Record<string, unknown> = {
     query: roll < 0.1 ? deepDocument(random) : roll < 0.7 ? mutatedDocument(random) : randomJson(random),
   };

@@ -96,6 +96,23 @@ for (const variant of databaseVariants()) {
       assert.equal(picked.status, 200);
     });
 
+    test('a subscription over HTTP: 400 saying where subscriptions are served, not a 500', async () => {
+      for (const [query, operationName] of [
+        ['subscription($id: ID!) { answerStream(messageId: $id) { seq } }', undefined],
+        ['query Q { __typename } subscription S($id: ID!) { answerStream(messageId: $id) { seq } }', 'S'],
+      ] as const) {
+        const response = await fetch(stack.gatewayUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...owner.headers },
+          body: JSON.stringify({ query, operationName, variables: { id: '00000000-0000-4000-8000-000000000000' } }),
+        });
+        const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+        assert.equal(response.status, 400, JSON.stringify(body));
+        assert.equal(body.errors[0]!.extensions.code, 'BAD_REQUEST');
+        assert.match(body.errors[0]!.message, /WebSocket/);
+      }
+    });
+
     test('fragments nested past the depth limit are refused before planning: 400, never a 500', async () => {
       const introspecting = [
         `{ __schema { ${nestedInlineFragments(1_900, '__Schema', 'queryType { name }')} } }`,

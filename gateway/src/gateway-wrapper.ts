@@ -47,15 +47,19 @@ export function withOperation(requestContext: GatewayRequestContext, { document,
 }
 
 /**
- * Apollo Server hands the gateway documents whose operation it could not pick (several and no operationName, or
- * a name none has), expecting errors back, which it answers with 400 OPERATION_RESOLUTION_FAILURE. Nothing
- * inside is asked to run such a document.
+ * What the gateway cannot run over HTTP is refused before anything inside sees it. Apollo Server hands it
+ * documents whose operation it could not pick (several and no operationName, or a name none has), expecting
+ * errors back, which it answers with 400 OPERATION_RESOLUTION_FAILURE; and subscriptions, which are served over
+ * WebSocket only (400 with where to go).
  */
 export function requireOperation(gateway: GatewayInterface): GatewayInterface {
   return wrapExecutor(gateway, (execute) => async (requestContext) => {
-    if (requestContext.operation) return execute(requestContext);
-    const name = requestContext.request.operationName;
-    return { errors: [new GraphQLError(unresolvedOperation(name))] };
+    const { operation } = requestContext;
+    if (!operation) return { errors: [new GraphQLError(unresolvedOperation(requestContext.request.operationName))] };
+    if (operation.operation !== 'subscription') return execute(requestContext);
+    if (requestContext.response?.http) requestContext.response.http.status = 400;
+    const message = 'subscriptions are served over WebSocket (graphql-transport-ws) on this same path, not over HTTP';
+    return { errors: [new GraphQLError(message, { extensions: { code: 'BAD_REQUEST' } })] };
   });
 }
 
