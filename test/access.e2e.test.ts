@@ -126,7 +126,7 @@ for (const variant of databaseVariants()) {
     });
 
     test('@requiresScopes: recording usage needs an API key with the usage:write scope', async () => {
-      const record = `mutation { recordUsage(input: { metric: REQUESTS, quantity: 1, idempotencyKey: "scoped" }) { quantity } }`;
+      const record = `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 1, idempotencyKey: "scoped" }) { quantity } }`;
       const unscoped = await serviceKey(stack, owner, { roles: ['admin'] });
       assert.deepEqual(errorCodes(await respond(stack, unscoped, record)), { recordUsage: UNAUTHORIZED });
       assert.deepEqual(errorCodes(await respond(stack, owner, record)), { recordUsage: UNAUTHORIZED }, 'people record no usage');

@@ -21,7 +21,7 @@ const EVERYTHING = `{
     invitations { id email role }
     knowledgeBases { id name }
     conversations { id title createdBy { id email } }
-    usage { totals { metric quantity } }
+    usage { totals { metric quantity } meters { meter quantity } }
     quota { tokensToday memberAllowances { user { id } } }
   }
 }`;
@@ -66,7 +66,7 @@ for (const variant of databaseVariants()) {
         owner,
         `mutation { createConversation(input: { title: "Talk of ${label}" }) { id } }`,
       );
-      await as(stack, key, `mutation { recordUsage(input: { metric: REQUESTS, quantity: 7, idempotencyKey: "${label}" }) { id } }`);
+      await as(stack, key, `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 7, idempotencyKey: "${label}" }) { id } }`);
       return {
         member: owner,
         memberId: colleague.userId,
@@ -212,7 +212,7 @@ for (const variant of databaseVariants()) {
           const own = dedicatedSchemaName(shared, tenants.D.member.tenantId);
           const count = async (schema: string, table: string) =>
             Number((await client.query(`SELECT count(*) FROM ${schema}.${table} WHERE tenant_id = $1`, [tenants.D.member.tenantId])).rows[0].count);
-          const table = { knowledge: 'knowledge_bases', chat: 'conversations', usage: 'usage_events' }[subgraph]!;
+          const table = { knowledge: 'knowledge_bases', chat: 'conversations', usage: 'client_usage' }[subgraph]!;
           assert.deepEqual([await count(own, table), await count(shared, table)], [1, 0], subgraph);
           const sharedTenantRows = Number((await client.query(`SELECT count(*) FROM ${shared}.${table} WHERE tenant_id = $1`, [tenants.A.member.tenantId])).rows[0].count);
           assert.equal(sharedTenantRows, 1, `a SHARED tenant's ${table} stay in ${shared}`);

@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PLAN_QUOTAS } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
-import { addMember, as, errorCodes, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
+import { databaseVariants, waitFor } from '@jarvis/platform/testing';
+import { answers, usageOf } from './answers.ts';
+import { addMember, as, errorCodes, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const QUOTA = `{ tenant { quota {
   plan tokensToday tokensThisMonth
@@ -30,15 +31,27 @@ for (const variant of databaseVariants()) {
     let stack: TestStack;
     let owner: Member;
     let member: Member;
+    /** Model tokens the member's answer used, and both answers together. */
+    let memberTokens: number;
+    let tenantTokens: number;
 
     before(async () => {
       stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true' });
       owner = await signUp(stack, 'quota', { plan: 'TEAM' });
       member = await addMember(stack, owner, `member@${owner.slug}.test`, 'member');
-      const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
-      const record = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { id } }`;
-      await as(stack, meter, record, { u: { metric: 'PROMPT_TOKENS', quantity: 1200, idempotencyKey: 'q-1', userId: member.userId, model: 'small' } });
-      await as(stack, meter, record, { u: { metric: 'COMPLETION_TOKENS', quantity: 300, idempotencyKey: 'q-2' } });
+      // Token usage comes from chat's own events, as real answers: the member's and the owner's.
+      const chat = answers(stack);
+      const tokensOf = async (asker: Member, question: string) => {
+        const { promptTokens, completionTokens } = usageOf((await chat.ask(asker, question)).events);
+        return promptTokens + completionTokens;
+      };
+      memberTokens = await tokensOf(member, 'What is the travel policy?');
+      tenantTokens = memberTokens + (await tokensOf(owner, 'Who approves expenses?'));
+      await chat.close();
+      await waitFor(async () => (await as<QuotaAnswer>(stack, owner, QUOTA)).tenant.quota.tokensToday, 'both answers in the ledger', {
+        until: (tokens) => tokens === tenantTokens,
+        timeoutMs: 20_000,
+      });
     });
     after(() => stack?.close());
 
@@ -52,7 +65,7 @@ for (const variant of databaseVariants()) {
         concurrentStreams: PLAN_QUOTAS.TEAM.concurrentStreams,
         requestsPerSecond: PLAN_QUOTAS.TEAM.requestsPerSecond,
       });
-      assert.deepEqual([quota.tokensToday, quota.tokensThisMonth], [1500, 1500]);
+      assert.deepEqual([quota.tokensToday, quota.tokensThisMonth], [tenantTokens, tenantTokens]);
     });
 
     test('admins lower limits below the plan, never above it, and null restores the plan', async () => {
@@ -69,6 +82,9 @@ for (const variant of databaseVariants()) {
       const above = await respond(stack, owner, set, { q: { tokensPerDay: PLAN_QUOTAS.TEAM.tokensPerDay + 1 } });
       assert.deepEqual([above.errors?.[0]?.extensions?.code, above.errors?.[0]?.extensions?.field], ['BAD_USER_INPUT', 'tokensPerDay']);
       assert.equal((await as<QuotaAnswer>(stack, owner, QUOTA)).tenant.quota.limits.tokensPerDay, 10_000, 'nothing changed');
+      // Tokens are counted whole: a fraction is refused here rather than failing the services that enforce it.
+      const fraction = await respond(stack, owner, set, { q: { tokensPerDay: 10.5 } });
+      assert.deepEqual([fraction.errors?.[0]?.extensions?.code, fraction.errors?.[0]?.extensions?.field], ['BAD_USER_INPUT', 'tokensPerDay']);
 
       const restored = await as<{ setQuota: { limits: { tokensPerDay: number } } }>(stack, owner, set, { q: { concurrentStreams: 3 } });
       assert.equal(restored.setQuota.limits.tokensPerDay, PLAN_QUOTAS.TEAM.tokensPerDay);
@@ -82,7 +98,7 @@ for (const variant of databaseVariants()) {
       const { setMemberAllowance } = await as<{ setMemberAllowance: { memberAllowances: unknown[] } }>(stack, owner, allow, {
         a: { userId: member.userId, tokensPerDay: 5_000 },
       });
-      assert.deepEqual(setMemberAllowance.memberAllowances, [{ user: { id: member.userId }, tokensPerDay: 5_000, usedToday: 1200 }]);
+      assert.deepEqual(setMemberAllowance.memberAllowances, [{ user: { id: member.userId }, tokensPerDay: 5_000, usedToday: memberTokens }]);
 
       const tooMuch = await respond(stack, owner, allow, { a: { userId: member.userId, tokensPerDay: PLAN_QUOTAS.TEAM.tokensPerDay + 1 } });
       assert.equal(tooMuch.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');

@@ -1,9 +1,8 @@
 /** The gateway counts each tenant's requests into the usage ledger (REQUESTS), once per flush, each once. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
+import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import { as, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 describe("the gateway meters each tenant's requests", () => {
@@ -29,12 +28,15 @@ describe("the gateway meters each tenant's requests", () => {
   test('requests of a signed-in caller are counted for its tenant, and only its', async () => {
     const acme = await signUp(stack, 'metered');
     const other = await signUp(stack, 'unmetered');
+    const witness = await signUp(stack, 'witness');
     for (let i = 0; i < 5; i++) await as(stack, acme, `{ tenant { slug } }`);
-    await sleep(400);
-    assert.equal(await requests(acme), 5);
+    await waitFor(() => requests(acme), "acme's five requests in the ledger", { until: (n) => n === 5, intervalMs: 50 });
     assert.equal(await requests(other), 0, 'none of them for the neighbour');
     await as(stack, other, `{ tenant { slug } }`);
-    await sleep(400);
-    assert.deepEqual([await requests(acme), await requests(other)], [5, 1]);
+    await waitFor(() => requests(other), "the neighbour's request in the ledger", { until: (n) => n === 1, intervalMs: 50 });
+    // A request made after all the others, once counted, means every earlier flush has reached the ledger too.
+    await as(stack, witness, `{ tenant { slug } }`);
+    await waitFor(() => requests(witness), "the witness's request in the ledger", { until: (n) => n === 1, intervalMs: 50 });
+    assert.deepEqual([await requests(acme), await requests(other)], [5, 1], 'each counted once');
   });
 });

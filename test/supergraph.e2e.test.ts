@@ -15,11 +15,12 @@ const TENANT_OVERVIEW = `{
     users { email roles tenant { slug } }
     knowledgeBases { name description tenant { name } }
     conversations { title createdBy { name email } tenant { slug } }
-    usage { from to totals { metric quantity } }
+    usage { from to totals { metric quantity } meters { meter quantity } }
   }
 }`;
 
 const RECORD_USAGE = `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { id quantity } }`;
+const USAGE = `{ tenant { usage { totals { metric quantity } meters { meter quantity } } } }`;
 
 for (const variant of databaseVariants()) {
   describe(`the supergraph end to end on ${variant.name}`, { skip: variant.skip }, () => {
@@ -43,7 +44,7 @@ for (const variant of databaseVariants()) {
           createKnowledgeBase(input: { name: "Handbook", description: "How we work" }) { id }
           createConversation(input: { title: "First chat" }) { id }
         }`);
-      await as(stack, meter, RECORD_USAGE, { u: { metric: 'PROMPT_TOKENS', quantity: 1234, idempotencyKey: 'e2e-1' } });
+      await as(stack, meter, RECORD_USAGE, { u: { meter: 'crm.sync_calls', quantity: 1234, idempotencyKey: 'e2e-1' } });
 
       const { tenant } = await as<{ tenant: Record<string, unknown> }>(stack, owner, TENANT_OVERVIEW);
       const { slug } = owner;
@@ -53,27 +54,23 @@ for (const variant of databaseVariants()) {
       assert.deepEqual(tenant.conversations, [
         { title: 'First chat', createdBy: { name: `Owner of ${slug}`, email: owner.email }, tenant: { slug } },
       ]);
-      const usage = tenant.usage as { from: string; to: string; totals: { metric: string; quantity: number }[] };
-      assert.deepEqual(usage.totals.find((t) => t.metric === 'PROMPT_TOKENS'), { metric: 'PROMPT_TOKENS', quantity: 1234 });
+      const usage = tenant.usage as { from: string; to: string; meters: { meter: string; quantity: number }[] };
+      assert.deepEqual(usage.meters, [{ meter: 'crm.sync_calls', quantity: 1234 }]);
       assert.ok(new Date(usage.from) <= new Date() && new Date() < new Date(usage.to));
     });
 
-    test('usage events count once per idempotency key', async () => {
+    test('recorded usage counts once per idempotency key', async () => {
       const owner = await signUp(stack, 'usage');
       const meter = await serviceKey(stack, owner, { scopes: ['usage:write'] });
-      const input = { metric: 'REQUESTS', quantity: 5, idempotencyKey: 'same-event' };
+      const input = { meter: 'crm.sync_calls', quantity: 5, idempotencyKey: 'same-event' };
       const results = await Promise.all([1, 2, 3].map(() => as<{ recordUsage: { id: string } }>(stack, meter, RECORD_USAGE, { u: input })));
       assert.equal(new Set(results.map((r) => r.recordUsage.id)).size, 1);
 
       const changed = await errorOf(RECORD_USAGE, { u: { ...input, quantity: 6 } }, meter.headers);
       assert.equal(changed.extensions?.code, 'CONFLICT');
 
-      const data = await as<{ tenant: { usage: { totals: { metric: string; quantity: number }[] } } }>(
-        stack,
-        owner,
-        `{ tenant { usage { totals { metric quantity } } } }`,
-      );
-      assert.equal(data.tenant.usage.totals.find((t) => t.metric === 'REQUESTS')?.quantity, 5);
+      const data = await as<{ tenant: { usage: { meters: { meter: string; quantity: number }[] } } }>(stack, owner, USAGE);
+      assert.deepEqual(data.tenant.usage.meters, [{ meter: 'crm.sync_calls', quantity: 5 }]);
     });
 
     test('bad input gets BAD_USER_INPUT or CONFLICT naming the field, and nothing is written', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { postGraphQL, PRINCIPAL_HEADER, type Logger, type Principal, type PrincipalSigner } from '@jarvis/platform';
+import { METER_SCOPE, postGraphQL, PRINCIPAL_HEADER, type Logger, type Principal, type PrincipalSigner } from '@jarvis/platform';
 
-const RECORD = `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { id } }`;
+/** The usage subgraph's door for the gateway alone: not in the API, and it needs the meter scope no tenant holds. */
+const RECORD = `mutation($quantity: Int!, $idempotencyKey: String!) { recordMeteredRequests(quantity: $quantity, idempotencyKey: $idempotencyKey) }`;
 
 interface Batch {
   idempotencyKey: string;
@@ -10,10 +11,10 @@ interface Batch {
 }
 
 /**
- * Counts each tenant's requests at the gateway and records them in the usage ledger once per `flushMs`, as
- * the tenant (a principal with only the usage:write scope), through the usage subgraph's recordUsage. A batch
- * keeps its idempotency key until the ledger has it, so a retried flush counts once; a gateway that dies
- * loses at most its unflushed interval.
+ * Counts each tenant's requests at the gateway and records them in the usage ledger once per `flushMs`, for
+ * the tenant, as the gateway's meter (a principal holding only METER_SCOPE), through the usage subgraph's
+ * recordMeteredRequests, which writes them as a usage event. A batch keeps its idempotency key until usage
+ * has it, so a retried flush counts once; a gateway that dies loses at most its unflushed interval.
  */
 export function requestMeter({ usageUrl, signer, flushMs, log }: { usageUrl: string; signer: PrincipalSigner; flushMs: number; log: Logger }) {
   const instance = randomUUID();
@@ -23,8 +24,8 @@ export function requestMeter({ usageUrl, signer, flushMs, log }: { usageUrl: str
 
   async function send(batch: Batch): Promise<boolean> {
     const token = await signer.sign(batch.principal);
-    const input = { metric: 'REQUESTS', quantity: batch.quantity, idempotencyKey: batch.idempotencyKey };
-    const { status, body } = await postGraphQL(usageUrl, RECORD, { input }, { [PRINCIPAL_HEADER]: token }).catch((error: Error) => ({
+    const variables = { quantity: batch.quantity, idempotencyKey: batch.idempotencyKey };
+    const { status, body } = await postGraphQL(usageUrl, RECORD, variables, { [PRINCIPAL_HEADER]: token }).catch((error: Error) => ({
       status: 0,
       body: { errors: [{ message: error.message }] },
     }));
@@ -53,7 +54,7 @@ export function requestMeter({ usageUrl, signer, flushMs, log }: { usageUrl: str
       const batch = counting.get(tenantId);
       if (batch) batch.quantity++;
       else {
-        const meter: Principal = { tenantId, roles: [], scopes: ['usage:write'], permissions: [], isolation: principal.isolation };
+        const meter: Principal = { tenantId, roles: [], scopes: [METER_SCOPE], permissions: [], isolation: principal.isolation };
         counting.set(tenantId, { idempotencyKey: `requests:${instance}:${randomUUID()}`, principal: meter, quantity: 1 });
       }
     },

@@ -3,12 +3,13 @@
  * from `usage.quota.changed`: knowledge the storage limit, chat the token budgets and concurrent streams.
  * Each keeps the latest announcement in its `quota_overrides` table (its migrations create it with the
  * columns below; usage, which decides them, keeps them in a table of that name too); announcements may arrive
- * out of order, so only a later one replaces an earlier one.
+ * out of order, so only a later one replaces an earlier one. Members' daily token allowances (usage's
+ * setMemberAllowance, `usage.allowance.changed`) reach chat the same way, into its `member_allowances`.
  */
 import { enterTenant, type Transaction } from './db/index.ts';
 import { PLAN_QUOTAS, type Plan, type Quota } from './plans.ts';
 import type { EventSubscription } from './server.ts';
-import { QUOTA_TOPIC, quotaChangedPayload } from './usage-events.ts';
+import { ALLOWANCE_TOPIC, allowanceChangedPayload, QUOTA_TOPIC, quotaChangedPayload } from './usage-events.ts';
 
 export type QuotaOverrides = Record<'tokensPerDay' | 'tokensPerMonth' | 'storageBytes' | 'concurrentStreams', number | null>;
 
@@ -59,4 +60,36 @@ export async function quotaOverrides(tx: Transaction): Promise<QuotaOverrides> {
 /** The quota in force for the transaction's tenant: its plan's, lowered by what it announced. */
 export async function tenantQuota(tx: Transaction, plan: Plan | undefined): Promise<Quota> {
   return effectiveQuota(PLAN_QUOTAS[plan ?? 'FREE'], await quotaOverrides(tx));
+}
+
+/**
+ * Keeps the announced allowances in the subscribing subgraph's `member_allowances` (tenant_id, user_id,
+ * tokens_per_day, changed_at). A removed allowance stays as a row without tokens, so that an older
+ * announcement arriving after it cannot bring the allowance back.
+ */
+export function memberAllowancesSubscription(group: string): EventSubscription {
+  return {
+    topic: ALLOWANCE_TOPIC,
+    group,
+    handle: async (event, { db }) => {
+      const { isolation, userId, tokensPerDay } = allowanceChangedPayload.parse(event.payload);
+      await enterTenant(db, isolation)(event.tenantId, (tx) =>
+        tx.query(
+          `INSERT INTO member_allowances (tenant_id, user_id, tokens_per_day, changed_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, user_id) DO UPDATE SET tokens_per_day = excluded.tokens_per_day, changed_at = excluded.changed_at
+           WHERE member_allowances.changed_at < excluded.changed_at`,
+          [event.tenantId, userId, tokensPerDay, new Date(event.occurredAt)],
+        ),
+      );
+    },
+  };
+}
+
+/** The member's own daily token allowance in the transaction's tenant, as last announced; null when it has none. */
+export async function memberAllowance(tx: Transaction, userId: string): Promise<number | null> {
+  const [row] = await tx.query<{ tokensPerDay: number | null }>(
+    `SELECT tokens_per_day::float8 AS "tokensPerDay" FROM member_allowances WHERE user_id = $1`,
+    [userId],
+  );
+  return row?.tokensPerDay ?? null;
 }

@@ -55,3 +55,20 @@ export type QuotaChangedPayload = z.input<typeof quotaChangedPayload>;
 export function quotaChangedEvent(tenantId: string, payload: QuotaChangedPayload): BusEvent {
   return { id: randomUUID(), type: QUOTA_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: quotaChangedPayload.parse(payload) };
 }
+
+/** The topic the usage subgraph announces a member's changed daily token allowance on, for chat, which enforces it. */
+export const ALLOWANCE_TOPIC = 'usage.allowance.changed';
+
+/** The member's allowance as it now stands; null: the member has none of its own any more. */
+export const allowanceChangedPayload = z.object({
+  userId: z.uuid(),
+  tokensPerDay: override,
+  isolation: z.enum(TENANT_ISOLATIONS).default('SHARED'),
+});
+
+export type AllowanceChangedPayload = z.input<typeof allowanceChangedPayload>;
+
+/** Ordered by `occurredAt`, as quota changes are. */
+export function allowanceChangedEvent(tenantId: string, payload: AllowanceChangedPayload): BusEvent {
+  return { id: randomUUID(), type: ALLOWANCE_TOPIC, tenantId, occurredAt: new Date().toISOString(), payload: allowanceChangedPayload.parse(payload) };
+}

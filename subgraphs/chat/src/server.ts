@@ -1,6 +1,7 @@
 import {
   defineSubgraph,
   internalAuthSecret,
+  memberAllowancesSubscription,
   openLimitStore,
   principalSigner,
   quotaOverridesSubscription,
@@ -66,7 +67,7 @@ export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   migrations: new URL('../migrations/', import.meta.url),
   resources: openChatResources,
   outbox: true,
-  subscriptions: [quotaOverridesSubscription('chat-quotas')],
+  subscriptions: [quotaOverridesSubscription('chat-quotas'), memberAllowancesSubscription('chat-allowances')],
   context: (base, { resources }) => {
     const conversations = new ConversationService(base.db, base.principal);
     return { ...base, conversations, answers: new AnswerService(base.db, base.principal, conversations, { ...resources, db: base.db, log: base.log }, base.log) };

@@ -12,6 +12,7 @@ export const resolvers = {
   DateTime,
   Mutation: {
     recordUsage: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.usage.record(args.input),
+    recordMeteredRequests: (_: unknown, args: unknown, ctx: UsageContext) => ctx.usage.recordMeteredRequests(args),
     setQuota: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.quotas.setQuota(args.input),
     setMemberAllowance: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.quotas.setMemberAllowance(args.input),
   },

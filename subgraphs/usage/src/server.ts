@@ -10,7 +10,7 @@ export const usageSubgraph = defineSubgraph<UsageContext>({
   migrations: new URL('../migrations/', import.meta.url),
   context: (base, { outbox }) => ({
     ...base,
-    usage: new UsageService(base.db, base.principal),
+    usage: new UsageService(base.db, base.principal, outbox),
     quotas: new QuotaService(base.db, base.principal, outbox),
   }),
   subscriptions: [ledgerSubscription],

@@ -142,6 +142,7 @@ export type UsageGroupBy =
   /** Per member (user id); key null for usage no member caused. */
   | 'USER';
 
+/** What Jarvis measures itself, from its own events. */
 export type UsageMetric =
   | 'COMPLETION_TOKENS'
   | 'PROMPT_TOKENS'

@@ -1,9 +1,9 @@
 /**
  * Generating one answer, in the background of the `ask` that queued it: retrieve passages as the caller,
  * fit the prompt, take it from the inference cache or stream it from the routed model, and write every step as
- * an event (TOKEN…, CITATIONS, USAGE, then DONE — or ERROR, always last). Token budgets are reserved before the
- * model is called and settled after; usage is recorded whichever way the answer ends. The model call is
- * cancelled once nobody has watched the answer for `abandonAfterMs`.
+ * an event (TOKEN…, CITATIONS, USAGE, then DONE — or ERROR, always last). Token budgets (the tenant's, and the
+ * member's own) are reserved before the model is called and settled after; usage is recorded whichever way the
+ * answer ends. The model call is cancelled once nobody has watched the answer for `abandonAfterMs`.
  */
 import { performance } from 'node:perf_hooks';
 import { AppError, ErrorCode, SpanKind, traced, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
@@ -71,7 +71,13 @@ export interface AnswerJob {
   model?: string | undefined;
   strategy: RoutingStrategy;
   /** Daily and monthly token budgets and concurrent answers, from the tenant's plan and its own lower quota. */
-  quota: { tokensPerDay: number; tokensPerMonth: number; concurrentStreams: number };
+  quota: {
+    tokensPerDay: number;
+    tokensPerMonth: number;
+    concurrentStreams: number;
+    /** The asking member's own daily allowance (setMemberAllowance); null when it has none. */
+    memberTokensPerDay: number | null;
+  };
 }
 
 /** Ends an answer early with a stable code: the ERROR event's, and the message's status. */
@@ -107,6 +113,19 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
   }, ANSWER_TOUCH_MS);
   const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
   const budget = tokenBudget(job, deps.limits, (limit) => deps.metrics.limitRejections.inc({ limit, code: ErrorCode.QUOTA_EXCEEDED }));
+  // Before the last event is written: a reader who sees DONE may ask again at once, and finds its slot free and
+  // its tokens counted as they were used, not as they were reserved.
+  let settled = false;
+  const settle = async () => {
+    if (settled) return;
+    settled = true;
+    const spent = answer.usage && !answer.usage.cacheHit ? answer.usage : undefined;
+    if (spent) countTokens(deps.metrics, spent);
+    // A limit store that failed must not keep the answer from ending; reservations left behind lapse on their own.
+    await budget
+      .close(spent ? spent.promptTokens + spent.completionTokens : 0)
+      .catch((error: unknown) => deps.log.warn({ err: error }, "could not settle the answer's budgets"));
+  };
   try {
     await budget.openStream();
     const passages = await deps.retrieve(job.principal, job.question, job.knowledgeBaseIds, deps.topK);
@@ -117,6 +136,7 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     if (!fromCache) await remember(job, deps, prompt, answer);
     writer.push('CITATIONS', { citations: answer.citations });
     writer.push('USAGE', { usage: answer.usage! });
+    await settle();
     await writer.end('DONE', {}, (tx) => finish(tx, job, deps, answer, 'DONE', null));
     deps.outbox.notify();
   } catch (caught) {
@@ -124,15 +144,14 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     const stopped = asStopped(error, deps);
     if (stopped.code === 'INTERNAL_SERVER_ERROR') deps.log.error({ err: caught, messageId: job.messageId }, 'answer failed');
     answer.usage ??= spentSoFar(answer, deps.models);
+    await settle();
     await writer.end('ERROR', { error: { code: stopped.code, message: stopped.message } }, (tx) => finish(tx, job, deps, answer, stopped.status, stopped.message));
     deps.outbox.notify();
   } finally {
     clearInterval(watchdog);
     clearInterval(alive);
     stopTracking();
-    const spent = answer.usage && !answer.usage.cacheHit ? answer.usage : undefined;
-    if (spent) countTokens(deps.metrics, spent);
-    await budget.close(spent ? spent.promptTokens + spent.completionTokens : 0);
+    await settle(); // whatever threw before settling, the slot and the reservations are freed all the same
   }
 }
 
@@ -248,22 +267,43 @@ function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
   return new AnswerStopped(ErrorCode.INTERNAL_SERVER_ERROR, 'the answer could not be generated');
 }
 
+interface TokenBudget {
+  key: string;
+  limit: number;
+  ttlMs: number;
+  /** The limit's name in the rejections metric. */
+  name: string;
+  /** What the reader is told when the budget refuses. */
+  refusal: string;
+}
+
 /**
- * The tenant's token budgets for the UTC day and month, reserved before the model call and settled with what it
- * used, and one of its concurrent-answer slots for as long as the answer is generated.
+ * The tenant's token budgets for the UTC day and month and, for a member, the member's for the day: its own
+ * allowance, or the tenant's daily budget when it has none. A member's tokens are always counted, so an
+ * allowance set during the day already sees what the member used that day. Each is reserved before the model
+ * call and settled with what it used; one of the tenant's concurrent-answer slots is held meanwhile.
  */
 function tokenBudget(job: AnswerJob, limits: LimitStore, refused: (limit: string) => void) {
   const now = new Date().toISOString();
-  const budgets = [
-    { key: `chat:tokens:day:${job.tenantId}:${now.slice(0, 10)}`, limit: job.quota.tokensPerDay, per: 'day', ttlMs: 2 * DAY_MS },
-    { key: `chat:tokens:month:${job.tenantId}:${now.slice(0, 7)}`, limit: job.quota.tokensPerMonth, per: 'month', ttlMs: 32 * DAY_MS },
+  const { tokensPerDay, tokensPerMonth, memberTokensPerDay } = job.quota;
+  const budgets: TokenBudget[] = [
+    { key: `chat:tokens:day:${job.tenantId}:${now.slice(0, 10)}`, limit: tokensPerDay, ttlMs: 2 * DAY_MS, name: 'tokens_per_day', refusal: `the tenant's ${tokensPerDay} tokens a day are used up` },
+    { key: `chat:tokens:month:${job.tenantId}:${now.slice(0, 7)}`, limit: tokensPerMonth, ttlMs: 32 * DAY_MS, name: 'tokens_per_month', refusal: `the tenant's ${tokensPerMonth} tokens a month are used up` },
   ];
+  const memberId = job.principal.userId;
+  if (memberId) {
+    // Budgets count whole tokens.
+    const allowance = Math.floor(memberTokensPerDay ?? tokensPerDay);
+    const key = `chat:tokens:member-day:${job.tenantId}:${memberId}:${now.slice(0, 10)}`;
+    budgets.push({ key, limit: allowance, ttlMs: 2 * DAY_MS, name: 'member_tokens_per_day', refusal: `your ${allowance} tokens a day are used up` });
+  }
   const streamsKey = `chat:streams:${job.tenantId}`;
   const reservations: { key: string; id: string }[] = [];
   let lease: string | undefined;
   return {
     async openStream() {
-      const granted = await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000);
+      // A tenant may allow itself no answers at all; a store has no slots to count then.
+      const granted = job.quota.concurrentStreams > 0 ? await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000) : null;
       if (!granted) {
         refused('concurrent_answers');
         throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant may have ${job.quota.concurrentStreams} answers generated at once`);
@@ -274,15 +314,20 @@ function tokenBudget(job: AnswerJob, limits: LimitStore, refused: (limit: string
       for (const budget of budgets) {
         const granted = await limits.reserve(budget.key, tokens, budget.limit, { periodTtlMs: budget.ttlMs, reservationTtlMs: 300_000 });
         if (!granted.granted) {
-          refused(`tokens_per_${budget.per}`);
-          throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant's ${budget.limit} tokens a ${budget.per} are used up`);
+          refused(budget.name);
+          throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, budget.refusal);
         }
         reservations.push({ key: budget.key, id: granted.id });
       }
     },
+    /** Settles what was reserved with what was used (nothing: released) and frees the slot, all at once; once. */
     async close(used: number) {
-      for (const { key, id } of reservations) await (used > 0 ? limits.settle(key, id, used) : limits.release(key, id));
-      if (lease) await limits.releaseLease(streamsKey, lease);
+      const settling = reservations.splice(0).map(({ key, id }) => (used > 0 ? limits.settle(key, id, used) : limits.release(key, id)));
+      const held = lease;
+      lease = undefined;
+      const results = await Promise.allSettled([...settling, ...(held ? [limits.releaseLease(streamsKey, held)] : [])]);
+      const failure = results.find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
     },
   };
 }

@@ -1,6 +1,6 @@
 /** Asking, and following an answer as it is written. */
 import { randomUUID } from 'node:crypto';
-import { badUserInput, notFound, parseInput, requirePermission, ROUTING_STRATEGIES, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
+import { badUserInput, memberAllowance, notFound, parseInput, requirePermission, ROUTING_STRATEGIES, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
 import { z } from 'zod';
 import type { ConversationService } from '../conversations/service.ts';
 import type { Conversation } from '../conversations/store.ts';
@@ -54,12 +54,14 @@ export class AnswerService {
       ? await this.conversations.requireConversation(input.conversationId)
       : await this.conversations.start(input.question.slice(0, 80));
     const history = await this.history(conversation);
-    const { question, answer, quota } = await this.db.withTenant(tenantId, async (tx) => {
-      const base = { tenantId, conversationId: conversation.id, authorId: this.principal.userId ?? null };
+    const memberId = this.principal.userId;
+    const { question, answer, quota, allowance } = await this.db.withTenant(tenantId, async (tx) => {
+      const base = { tenantId, conversationId: conversation.id, authorId: memberId ?? null };
       return {
         question: await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'USER', content: input.question, status: 'DONE' }),
         answer: await messages.insertMessage(tx, { ...base, id: randomUUID(), role: 'ASSISTANT', content: '', status: 'STREAMING' }),
         quota: await tenantQuota(tx, this.principal.plan),
+        allowance: memberId ? await memberAllowance(tx, memberId) : null,
       };
     });
     const job = {
@@ -71,7 +73,7 @@ export class AnswerService {
       knowledgeBaseIds: input.knowledgeBaseIds ?? null,
       model: input.model ?? undefined,
       strategy: input.strategy ?? this.deps.defaultStrategy,
-      quota: { tokensPerDay: quota.tokensPerDay, tokensPerMonth: quota.tokensPerMonth, concurrentStreams: quota.concurrentStreams },
+      quota: { tokensPerDay: quota.tokensPerDay, tokensPerMonth: quota.tokensPerMonth, concurrentStreams: quota.concurrentStreams, memberTokensPerDay: allowance },
     };
     generateAnswer(job, { ...this.deps, db: this.db }).catch((error: unknown) => this.log.error({ err: error, messageId: answer.id }, 'answer job crashed'));
     return { conversation, question, answer };

@@ -15,7 +15,7 @@ export const ledgerSubscription: EventSubscription = {
 async function recordEvent(db: Database, event: BusEvent): Promise<void> {
   const { metric, quantity, model, userId, isolation } = usagePayload.parse(event.payload);
   await enterTenant(db, isolation)(event.tenantId, (tx) =>
-    store.recordOnce(tx, {
+    store.recordEventOnce(tx, {
       id: event.id,
       tenantId: event.tenantId,
       metric,

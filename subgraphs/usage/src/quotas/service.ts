@@ -1,4 +1,6 @@
 import {
+  allowanceChangedEvent,
+  ALLOWANCE_TOPIC,
   badUserInput,
   effectiveQuota,
   quotaOverrides,
@@ -28,7 +30,8 @@ export interface QuotaView {
   memberAllowances: { userId: string; tenantId: string; tokensPerDay: number; usedToday: number }[];
 }
 
-const limit = z.number().finite().nonnegative('must not be negative').nullish();
+/** Tokens and bytes are counted whole, and the services enforcing a limit keep it as a whole number. */
+const limit = z.number().int('must be a whole number').nonnegative('must not be negative').nullish();
 const setQuotaInput = z.object({
   tokensPerDay: limit,
   tokensPerMonth: limit,
@@ -56,13 +59,12 @@ export class QuotaService {
     const plan = this.plan();
     const now = new Date();
     return this.db.withTenant(tenantId, async (tx) => {
-      const [overrides, allowances, today, month, storageBytes] = await Promise.all([
-        quotaOverrides(tx),
-        store.allowances(tx),
-        store.tokensSince(tx, startOfDay(now)),
-        store.tokensSince(tx, startOfMonth(now)),
-        store.storageRecorded(tx),
-      ]);
+      // One after another: a transaction is one connection, which runs one statement at a time anyway.
+      const overrides = await quotaOverrides(tx);
+      const allowances = await store.allowances(tx);
+      const today = await store.tokensSince(tx, startOfDay(now));
+      const month = await store.tokensSince(tx, startOfMonth(now));
+      const storageBytes = await store.storageRecorded(tx);
       const usedToday = new Map(today.map((row) => [row.userId, row.tokens]));
       return {
         plan,
@@ -101,16 +103,22 @@ export class QuotaService {
     return this.quota(tenantId);
   }
 
-  /** A member's own daily token allowance inside the tenant's; null removes it. */
+  /** A member's own daily token allowance inside the tenant's; null removes it. Announced to chat, which enforces it. */
   async setMemberAllowance(rawInput: unknown): Promise<QuotaView> {
     const tenantId = requirePermission(this.principal, 'tenant:admin');
     const input = parseInput(allowanceInput, rawInput);
+    const tokensPerDay = input.tokensPerDay ?? null;
     await this.db.withTenant(tenantId, async (tx) => {
-      if (input.tokensPerDay === null || input.tokensPerDay === undefined) return store.removeAllowance(tx, input.userId);
-      const ceiling = effectiveQuota(PLAN_QUOTAS[this.plan()], await quotaOverrides(tx)).tokensPerDay;
-      if (input.tokensPerDay > ceiling) throw badUserInput(`a member's allowance cannot exceed the tenant's ${ceiling} tokens a day`, 'tokensPerDay');
-      return store.saveAllowance(tx, { tenantId, userId: input.userId, tokensPerDay: input.tokensPerDay });
+      if (tokensPerDay === null) await store.removeAllowance(tx, input.userId);
+      else {
+        const ceiling = effectiveQuota(PLAN_QUOTAS[this.plan()], await quotaOverrides(tx)).tokensPerDay;
+        if (tokensPerDay > ceiling) throw badUserInput(`a member's allowance cannot exceed the tenant's ${ceiling} tokens a day`, 'tokensPerDay');
+        await store.saveAllowance(tx, { tenantId, userId: input.userId, tokensPerDay });
+      }
+      const change = { userId: input.userId, tokensPerDay, isolation: this.principal.isolation };
+      await writeEvent(tx, ALLOWANCE_TOPIC, allowanceChangedEvent(tenantId, change));
     });
+    this.outbox.notify();
     return this.quota(tenantId);
   }
 
