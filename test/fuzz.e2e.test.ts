@@ -8,26 +8,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { databaseVariants } from '@jarvis/platform/testing';
+import { databaseVariants, seededRandom, type SeededRandom } from '@jarvis/platform/testing';
 import { signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated. */
-function generator(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (max: number) => Math.floor(next() * max);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  return { next, int, pick };
-}
-type Random = ReturnType<typeof generator>;
+type Random = SeededRandom;
 
 const DOCUMENTS = [
   '{ __typename }',
@@ -45,7 +31,7 @@ const NASTY_STRINGS = ['', ' ', '\u0000', '\uffff', '\ud800', '%', '%E0%A4%A', '
 
 function randomString(random: Random): string {
   if (random.next() < 0.5) return random.pick(NASTY_STRINGS);
-  return Array.from({ length: random.int(40) }, () => String.fromCharCode(random.int(0x2fff))).join('');
+  return Array.from({ length: random.below(40) }, () => String.fromCharCode(random.below(0x2fff))).join('');
 }
 
 /** Only what an HTTP header may carry (visible ASCII and spaces). */
@@ -70,9 +56,9 @@ function randomJson(random: Random, depth = 0): unknown {
     case 'bool':
       return random.next() < 0.5;
     case 'array':
-      return Array.from({ length: random.int(4) }, () => randomJson(random, depth + 1));
+      return Array.from({ length: random.below(4) }, () => randomJson(random, depth + 1));
     case 'object':
-      return Object.fromEntries(Array.from({ length: random.int(4) }, () => [randomString(random), randomJson(random, depth + 1)]));
+      return Object.fromEntries(Array.from({ length: random.below(4) }, () => [randomString(random), randomJson(random, depth + 1)]));
     default:
       return randomString(random);
   }
@@ -81,9 +67,9 @@ function randomJson(random: Random, depth = 0): unknown {
 /** A document with a few random characters inserted, removed or replaced. */
 function mutatedDocument(random: Random): string {
   let text = random.pick(DOCUMENTS);
-  for (let i = random.int(4); i >= 0; i--) {
-    const at = random.int(text.length + 1);
-    const action = random.int(3);
+  for (let i = random.below(4); i >= 0; i--) {
+    const at = random.below(text.length + 1);
+    const action = random.below(3);
     const char = random.pick(['{', '}', '(', ')', '$', '@', '...', ':', '"', '!', '[', ']', ' ', 'on', 'x', '\n', '#']);
     text = action === 0 ? text.slice(0, at) + char + text.slice(at) : action === 1 ? text.slice(0, at) + text.slice(at + 1) : text.slice(0, at) + char + text.slice(at + 1);
   }
@@ -103,7 +89,7 @@ function randomRequestBody(random: Random): unknown {
   const roll = random.next();
   if (roll > 0.85) {
     // A well-formed document with plausible variables: what a real client sends, in any order of operations.
-    return { query: random.pick(DOCUMENTS), variables: { id: '00000000-0000-4000-8000-000000000000', n: random.int(50), input: randomJson(random) } };
+    return { query: random.pick(DOCUMENTS), variables: { id: '00000000-0000-4000-8000-000000000000', n: random.below(50), input: randomJson(random) } };
   }
   const base: Record<string, unknown> = {
     query: roll < 0.1 ? deepDocument(random) : roll < 0.7 ? mutatedDocument(random) : randomJson(random),
@@ -125,7 +111,7 @@ function randomMultipart(random: Random): { body: string; contentType: string } 
     part(random.pick(['0', '1', 'file', randomString(random)]), randomString(random), random.pick(['a.txt', '', '../../etc/passwd'])),
   ];
   const shuffled = random.next() < 0.3 ? [...parts].reverse() : parts;
-  const cut = random.next() < 0.3 ? random.int(200) : undefined;
+  const cut = random.next() < 0.3 ? random.below(200) : undefined;
   const body = `${shuffled.join('')}--${boundary}--\r\n`;
   return { body: cut === undefined ? body : body.slice(0, cut), contentType: random.next() < 0.9 ? `multipart/form-data; boundary=${boundary}` : 'multipart/form-data' };
 }
@@ -134,7 +120,7 @@ function randomTokenRequest(random: Random): { body: string; headers: Record<str
   const grant = random.pick(['client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:jarvis:params:oauth:grant-type:dev-login', randomString(random)]);
   const params = [`grant_type=${encoded(grant)}`];
   const keys = ['refresh_token', 'client_id', 'client_secret', 'subject_token', 'subject_token_type', 'tenant', 'email', 'grant_type', randomString(random)];
-  for (let i = random.int(6); i > 0; i--) {
+  for (let i = random.below(6); i > 0; i--) {
     const value = random.next() < 0.3 ? random.pick(['%', '%E0%A4%A', '%zz', '&&', '=']) : encoded(randomString(random));
     params.push(`${encoded(random.pick(keys))}=${value}`);
   }
@@ -160,10 +146,10 @@ const INTERNAL_ERROR = 4500;
 function randomSocketMessages(random: Random, authorization: string): (string | Buffer)[] {
   const init = JSON.stringify({ type: 'connection_init', payload: random.next() < 0.5 ? { authorization } : randomJson(random) });
   const messages: (string | Buffer)[] = random.next() < 0.8 ? [init] : [];
-  for (let i = random.int(5) + 1; i > 0; i--) {
-    const choice = random.int(6);
+  for (let i = random.below(5) + 1; i > 0; i--) {
+    const choice = random.below(6);
     if (choice === 0) messages.push(randomString(random));
-    else if (choice === 1) messages.push(Buffer.from([random.int(256), random.int(256), random.int(256)]));
+    else if (choice === 1) messages.push(Buffer.from([random.below(256), random.below(256), random.below(256)]));
     else if (choice === 2) messages.push(JSON.stringify(randomJson(random)));
     else if (choice === 3) messages.push(init);
     else messages.push(JSON.stringify({ id: random.pick(['1', '1', randomString(random)]), type: random.pick(['subscribe', 'complete', 'ping', 'pong', randomString(random)]), payload: randomRequestBody(random) }));
@@ -185,13 +171,13 @@ describe(`fuzzing the public surface (FUZZ_SEED=${SEED})`, () => {
   const tokenUrls = () => [stack.tokenUrl, stack.gatewayUrl.replace(/\/graphql$/, '/oauth/token')];
 
   test('/graphql over HTTP: JSON, GET and multipart requests of every shape answer without a 5xx', async () => {
-    const random = generator(SEED);
+    const random = seededRandom(SEED);
     const failures: string[] = [];
     for (let i = 0; i < 400; i++) {
       const headers: Record<string, string> = random.next() < 0.5 ? { ...owner.headers } : {};
       let init: RequestInit;
       let url = stack.gatewayUrl;
-      const shape = random.int(4);
+      const shape = random.below(4);
       if (shape === 0) {
         const params = new URLSearchParams();
         const body = randomRequestBody(random) as Record<string, unknown>;
@@ -214,7 +200,7 @@ describe(`fuzzing the public surface (FUZZ_SEED=${SEED})`, () => {
   });
 
   test('/oauth/token (tenancy and the gateway): every malformed request is a 4xx with an RFC 6749 error', async () => {
-    const random = generator(SEED + 1);
+    const random = seededRandom(SEED + 1);
     const failures: string[] = [];
     for (let i = 0; i < 300; i++) {
       const { body, headers } = randomTokenRequest(random);
@@ -229,7 +215,7 @@ describe(`fuzzing the public surface (FUZZ_SEED=${SEED})`, () => {
   });
 
   test('/graphql over WebSocket: whatever a client sends, no socket is closed as an internal error', async () => {
-    const random = generator(SEED + 2);
+    const random = seededRandom(SEED + 2);
     const url = stack.gatewayUrl.replace(/^http/, 'ws');
     const failures: string[] = [];
     for (let i = 0; i < 120; i++) {

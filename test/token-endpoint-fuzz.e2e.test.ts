@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { bearer, DEV_LOGIN_GRANT, devLogin, graphql, TOKEN_EXCHANGE_GRANT } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
+import { databaseVariants, seededRandom, type SeededRandom } from '@jarvis/platform/testing';
 import { CREATE_TENANT, serviceKey, startTestStack, type TestStack } from './helpers.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -88,19 +88,6 @@ const CASES: [string, Malformed, Answers][] = [
   ['a broken percent-encoding in the form', form('grant_type=refresh_token&refresh_token=%E0%A4%A'), [[400, 'invalid_grant'], ...INVALID_REQUEST]],
 ];
 
-/** mulberry32, so a failing run can be replayed from its seed. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  return { below, chance: (p: number) => next() < p, pick: <T>(items: readonly T[]): T => items[below(items.length)]! };
-}
 
 const NAMES = ['grant_type', 'refresh_token', 'client_id', 'client_secret', 'subject_token', 'subject_token_type', 'tenant', 'email', 'scope', '', 'a[b]', '__proto__', 'constructor'];
 const GRANTS = ['client_credentials', 'refresh_token', DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT, 'password', ''];
@@ -108,7 +95,7 @@ const PIECES = ['%', '%E0%A4%A', '%00', '%ZZ', '%C3%28', '&', '=', '+', '..', 'j
 const CONTENT_TYPES = [FORM, `${FORM}; charset=utf-8`, `${FORM}; charset=latin1`, 'application/json', 'text/plain', 'multipart/form-data', 'application/octet-stream', 'x/y; a=', undefined];
 
 /** A random request of the kind clients get wrong: odd content types, repeated or strange parameters, broken client authentication. */
-function malformedRequest(random: ReturnType<typeof prng>): Malformed {
+function malformedRequest(random: SeededRandom): Malformed {
   const short = () => Array.from({ length: random.below(6) }, () => random.pick(PIECES)).join('');
   const value = () => {
     if (random.chance(0.2)) return random.pick(GRANTS);
@@ -169,7 +156,7 @@ for (const variant of databaseVariants()) {
     test(`${FUZZ_REQUESTS} random malformed requests, at tenancy and through the gateway: 400 or 401 with an RFC 6749 error, never 5xx`, async (t) => {
       const seed = Number(process.env.TOKEN_FUZZ_SEED ?? randomInt(2 ** 31));
       t.diagnostic(`seed ${seed} (replay with TOKEN_FUZZ_SEED=${seed})`);
-      const random = prng(seed);
+      const random = seededRandom(seed);
       for (let i = 0; i < FUZZ_REQUESTS; i++) {
         const request = malformedRequest(random);
         const endpoint = i % 2 ? 'gateway' : 'tenancy';

@@ -96,6 +96,39 @@ export function testConfig(variant: DatabaseVariant, overrides: Record<string, s
   });
 }
 
+/**
+ * A seeded pseudo-random generator (mulberry32): a randomised test prints its seed, and the same seed replays
+ * the same run.
+ */
+export function seededRandom(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  /** A whole number from 0 to n - 1. */
+  const below = (n: number) => Math.floor(next() * n);
+  const pickOr = <T, F>(items: readonly T[], fallback: F): T | F => (items.length ? items[below(items.length)]! : fallback);
+  return {
+    next,
+    below,
+    chance: (p: number) => next() < p,
+    /** One of `items`, which must not be empty. */
+    pick<T>(items: readonly T[]): T {
+      assert.ok(items.length > 0, 'pick from an empty list');
+      return items[below(items.length)]!;
+    },
+    pickOr,
+    /** Each item with probability p. */
+    subset: <T>(items: readonly T[], p = 0.4): T[] => items.filter(() => next() < p),
+  };
+}
+
+export type SeededRandom = ReturnType<typeof seededRandom>;
+
 export interface WaitForOptions<T> {
   /** Whether a value is the one waited for; any truthy value unless given. */
   until?: (value: T) => boolean;

@@ -13,7 +13,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { AppError, BUILT_IN_ROLES, heldScopes, isScope, PERMISSIONS, type Database, type Principal } from '@jarvis/platform';
-import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
+import { databaseVariants, openTestDatabase, seededRandom, type SeededRandom } from '@jarvis/platform/testing';
 import { AccessService, Credentials } from '../src/access/service.ts';
 import * as access from '../src/access/store.ts';
 import { insertTenant, insertUser } from '../src/tenants/store.ts';
@@ -26,24 +26,7 @@ const SCOPE_CANDIDATES = ['usage:write', 'admin:all', 'jarvis:operator', 'jarvis
 /** How a change may be refused; anything else fails the run. */
 const REFUSALS = new Set(['FORBIDDEN', 'BAD_USER_INPUT', 'CONFLICT', 'NOT_FOUND']);
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed from its seed. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  return {
-    chance: (p: number) => next() < p,
-    pick: <T>(items: readonly T[]): T | undefined => items[below(items.length)],
-    subset: <T>(items: readonly T[], p = 0.4): T[] => items.filter(() => next() < p),
-  };
-}
-type Random = ReturnType<typeof prng>;
+type Random = SeededRandom;
 
 interface Holding {
   /** Effective roles: held directly or through a group. */
@@ -147,7 +130,7 @@ function operations(state: Snapshot, random: Random, counter: () => number, call
   const roleOrUnknown = () => (random.chance(0.05) ? 'no-such-role' : random.pick(roles)!);
   const holder = () => {
     const kind = random.pick(['userId', 'groupId', 'serviceAccountId'] as const)!;
-    const id = random.pick(kind === 'userId' ? users : kind === 'groupId' ? groups : accounts);
+    const id = random.pickOr(kind === 'userId' ? users : kind === 'groupId' ? groups : accounts, undefined);
     return id ? { [kind]: id } : { userId: users[0]! };
   };
   // Sorted, so that a seed replays the same run whatever order the database returns rows in.
@@ -162,7 +145,7 @@ function operations(state: Snapshot, random: Random, counter: () => number, call
   };
   const membership = () => {
     const held = users.flatMap((userId) => groups.filter((groupId) => state.users.get(userId)!.groups.has(groupId)).map((groupId) => ({ groupId, userId })));
-    return random.chance(0.8) && held.length ? random.pick(held)! : { groupId: random.pick(groups) ?? randomUUID(), userId: random.pick(users)! };
+    return random.chance(0.8) && held.length ? random.pick(held)! : { groupId: random.pickOr(groups, randomUUID()), userId: random.pick(users)! };
   };
   const keyScopes = () => (random.chance(0.5) ? random.subset(['usage:write'], 0.5) : random.subset(SCOPE_CANDIDATES, 0.3));
   const joiner = () => (callerId && state.users.has(callerId) && random.chance(0.4) ? callerId : random.pick(users)!);
@@ -175,8 +158,8 @@ function operations(state: Snapshot, random: Random, counter: () => number, call
     revokeRole: (s: AccessService) => s.revokeRole(heldAssignment()),
     removeMember: (s: AccessService) => s.removeMember(random.pick(users)!),
     createGroup: (s: AccessService) => s.createGroup({ name: `group-${counter()}` }),
-    deleteGroup: (s: AccessService) => s.deleteGroup(random.pick(groups) ?? randomUUID()),
-    addGroupMember: (s: AccessService) => s.changeGroupMembership(random.pick(groups) ?? randomUUID(), joiner(), 'add'),
+    deleteGroup: (s: AccessService) => s.deleteGroup(random.pickOr(groups, randomUUID())),
+    addGroupMember: (s: AccessService) => s.changeGroupMembership(random.pickOr(groups, randomUUID()), joiner(), 'add'),
     removeGroupMember: (s: AccessService) => {
       const { groupId, userId } = membership();
       return s.changeGroupMembership(groupId, userId, 'remove');
@@ -188,8 +171,8 @@ function operations(state: Snapshot, random: Random, counter: () => number, call
     },
     createServiceAccount: (s: AccessService) => s.createServiceAccount({ name: `account-${counter()}`, roles: random.subset(roles, 0.15) }),
     createApiKey: (s: AccessService) =>
-      s.createApiKey({ serviceAccountId: random.pick(accounts) ?? randomUUID(), name: `key-${counter()}`, scopes: keyScopes() }),
-    revokeApiKey: (s: AccessService) => s.revokeApiKey(random.pick(keys) ?? randomUUID()),
+      s.createApiKey({ serviceAccountId: random.pickOr(accounts, randomUUID()), name: `key-${counter()}`, scopes: keyScopes() }),
+    revokeApiKey: (s: AccessService) => s.revokeApiKey(random.pickOr(keys, randomUUID())),
   };
 }
 type OperationName = keyof ReturnType<typeof operations>;
@@ -340,7 +323,7 @@ function pickCaller(state: Snapshot, random: Random, operation: OperationName): 
 }
 
 async function run(db: Database, seed: number) {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const tenantId = await seedTenant(db, random);
   const credentials = new Credentials(db);
   let n = 0;
