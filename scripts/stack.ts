@@ -22,6 +22,9 @@ const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinitio
   usage: async () => (await import('@jarvis/usage')).usageSubgraph as SubgraphDefinition<never>,
 };
 
+/** A subgraph's definition, loaded on demand. */
+export const subgraphDefinition = (name: SubgraphName) => SUBGRAPH_DEFINITIONS[name]();
+
 /** Starts one service on its configured port (0 picks a free one); subgraphs of one process share `bus`. */
 export async function startService(name: ServiceName, config: Config, port = servicePort(config, name), bus?: Bus) {
   if (name === 'gateway') {

@@ -14,6 +14,7 @@ import { createSubgraphServer, trustTenancyIssuer, type RunningService } from '@
 import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import { createGatewayServer } from '@jarvis/gateway';
 import { chatSubgraph } from '@jarvis/chat';
+import { NOT_FOUND_ANSWER } from '../subgraphs/chat/src/models/local-answerer.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../subgraphs/chat/test/fake-openai.ts';
 import { addMember, as, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
@@ -280,6 +281,10 @@ for (const variant of databaseVariants()) {
   });
 }
 
+const ABANDON_MS = 2000;
+/** When the watchdog (answers/generate.ts) cancels an answer nobody follows: two checks, ABANDON_MS / 4 apart, past it. */
+const UNFOLLOWED_CANCELLED_MS = ABANDON_MS * 1.5;
+
 /** Two chat replicas on one PostgreSQL database, each behind a gateway of its own. */
 const shared = databaseVariants().find((variant) => variant.name === 'postgres')!;
 
@@ -291,8 +296,9 @@ describe('an answer streams from any chat replica', { skip: shared.skip }, () =>
   const clients: Client[] = [];
 
   before(async () => {
-    // The answers ("I could not find…", nine tokens) last about 2.7 s: longer than the abandon time.
-    stack = await startTestStack(shared, { AUTH_DEV_LOGIN: 'true', CHAT_LOCAL_TOKEN_DELAY_MS: '300', CHAT_ABANDON_MS: '2000' });
+    // The answers ("I could not find…", nine tokens) last about 9 s: long enough to outlive an unfollowed
+    // answer's cancellation (UNFOLLOWED_CANCELLED_MS) followed, and to be cancelled well before their end after.
+    stack = await startTestStack(shared, { AUTH_DEV_LOGIN: 'true', CHAT_LOCAL_TOKEN_DELAY_MS: '1000', CHAT_ABANDON_MS: String(ABANDON_MS) });
     const replicaConfig = { ...stack.config, SUBGRAPH_URLS: { ...stack.config.SUBGRAPH_URLS, knowledge: stack.subgraphUrls.knowledge! } };
     replica = await (await createSubgraphServer(chatSubgraph, replicaConfig)).start(0);
     const tenancyBase = stack.subgraphUrls.tenancy!.replace(/\/graphql$/, '');
@@ -313,10 +319,13 @@ describe('an answer streams from any chat replica', { skip: shared.skip }, () =>
     return client;
   };
 
-  async function read(client: Client, id: string, afterSeq: number, stop: (event: { seq: number; type: string }) => boolean) {
-    const events: { seq: number; type: string; delta: string | null }[] = [];
-    for await (const result of client.iterate<{ answerStream: { seq: number; type: string; delta: string | null } }>({
-      query: `subscription($id: ID!, $after: Int) { answerStream(messageId: $id, afterSeq: $after) { seq type delta } }`,
+  type StreamEvent = { seq: number; type: string; delta: string | null; error: { code: string } | null };
+  const ended = (event: StreamEvent) => event.type === 'DONE' || event.type === 'ERROR';
+
+  async function read(client: Client, id: string, afterSeq: number, stop: (event: StreamEvent) => boolean) {
+    const events: StreamEvent[] = [];
+    for await (const result of client.iterate<{ answerStream: StreamEvent }>({
+      query: `subscription($id: ID!, $after: Int) { answerStream(messageId: $id, afterSeq: $after) { seq type delta error { code } } }`,
       variables: { id, after: afterSeq },
     })) {
       const event = result.data!.answerStream;
@@ -330,18 +339,39 @@ describe('an answer streams from any chat replica', { skip: shared.skip }, () =>
   test('asked on one replica, read on the other, resumed on the first: no gap, no repeat', async () => {
     const { ask } = await as<{ ask: { answer: { id: string } } }>(stack, owner, ASK, { input: { question: 'How does streaming across replicas work?', knowledgeBaseIds: [] } });
     const fromSecond = await read(connect(secondGateway.url), ask.answer.id, 0, (event) => event.seq >= 3);
-    const fromFirst = await read(connect(stack.gatewayUrl), ask.answer.id, fromSecond.at(-1)!.seq, (event) => event.type === 'DONE' || event.type === 'ERROR');
+    const fromFirst = await read(connect(stack.gatewayUrl), ask.answer.id, fromSecond.at(-1)!.seq, ended);
     const all = [...fromSecond, ...fromFirst];
     assert.deepEqual(all.map((event) => event.seq), all.map((_, i) => i + 1));
     assert.equal(all.at(-1)!.type, 'DONE');
   });
 
   test('a reader on another replica keeps the answer alive; when it leaves, the answer is cancelled', async () => {
-    const { ask } = await as<{ ask: { answer: { id: string } } }>(stack, owner, ASK, {
+    const asked = Date.now();
+    const { ask } = await as<{ ask: { conversation: { id: string }; answer: { id: string } } }>(stack, owner, ASK, {
       input: { question: 'Tell me a long story about replicas and streams and databases.', knowledgeBaseIds: [] },
     });
-    // Followed only through the second replica for longer than the abandon time: the first goes on generating.
-    const followed = await read(connect(secondGateway.url), ask.answer.id, 0, (event) => event.type === 'DONE' || event.type === 'ERROR');
-    assert.equal(followed.at(-1)!.type, 'DONE', 'watched from the other replica, it was not abandoned');
+    // Followed only through the second replica past the time an unfollowed answer is cancelled: the first goes on generating.
+    const followed = await read(connect(secondGateway.url), ask.answer.id, 0, (event) => ended(event) || Date.now() - asked > UNFOLLOWED_CANCELLED_MS + 500);
+    assert.equal(followed.at(-1)!.type, 'TOKEN', 'watched from the other replica, it was not abandoned');
+
+    const stored = await waitFor(() => answerMessage(ask.conversation.id, ask.answer.id), 'the answer nobody follows to end', {
+      until: (message) => message.status !== 'STREAMING',
+      timeoutMs: 15_000,
+    });
+    assert.equal(stored.status, 'CANCELLED');
+    const partial = NOT_FOUND_ANSWER.startsWith(stored.content) && stored.content.length < NOT_FOUND_ANSWER.length;
+    assert.ok(partial, `the model call was stopped part way, not run to its end: "${stored.content}"`);
+    const rest = await read(connect(stack.gatewayUrl), ask.answer.id, followed.at(-1)!.seq, ended);
+    assert.deepEqual([rest.at(-1)!.type, rest.at(-1)!.error?.code], ['ERROR', 'CANCELLED']);
   });
+
+  async function answerMessage(conversationId: string, messageId: string) {
+    const { conversation } = await as<{ conversation: { messages: { id: string; content: string; status: string }[] } }>(
+      stack,
+      owner,
+      `query($id: ID!) { conversation(id: $id) { messages { id content status } } }`,
+      { id: conversationId },
+    );
+    return conversation.messages.find((message) => message.id === messageId)!;
+  }
 });

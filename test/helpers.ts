@@ -1,9 +1,9 @@
 /** For end-to-end tests: the stack of one suite; signing up, signing in and API keys through the public API. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { bearer, devLogin, graphql, postGraphQL, type Config, type GraphQLResponse } from '@jarvis/platform';
-import { dropSchemas, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
-import { startStack, type Stack } from '../scripts/stack.ts';
+import { bearer, devLogin, graphql, postGraphQL, queueName, SUBGRAPHS, type Config, type GraphQLResponse } from '@jarvis/platform';
+import { deleteBusQueues, deleteRedisKeys, dropSchemas, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
+import { startStack, subgraphDefinition, type Stack } from '../scripts/stack.ts';
 
 export interface TestStack extends Stack {
   config: Config;
@@ -17,6 +17,7 @@ export async function startTestStack(variant: DatabaseVariant, overrides: Record
   const config = testConfig(variant, overrides);
   const dropOwnSchemas = async () => {
     if (variant.url && config.DATABASE_SCHEMA_PREFIX) await dropSchemas(variant.url, config.DATABASE_SCHEMA_PREFIX);
+    await dropOwnServiceState(config);
   };
   let stack: Stack;
   try {
@@ -33,6 +34,17 @@ export async function startTestStack(variant: DatabaseVariant, overrides: Record
       await dropOwnSchemas();
     },
   };
+}
+
+/** What a stack left in Redis and RabbitMQ under its own prefix and namespace (testConfig's, never a shared one). */
+export async function dropOwnServiceState(config: Config): Promise<void> {
+  if (config.REDIS_URL && config.REDIS_KEY_PREFIX.startsWith('jarvis:test:')) await deleteRedisKeys(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  if (config.AMQP_URL && config.BUS_NAMESPACE.startsWith('test-')) {
+    const definitions = await Promise.all(SUBGRAPHS.map(({ name }) => subgraphDefinition(name)));
+    const prefix = { queuePrefix: `${config.BUS_NAMESPACE}.` };
+    const queues = definitions.flatMap((definition) => definition.subscriptions ?? []).map(({ topic, group }) => queueName(prefix, topic, group));
+    await deleteBusQueues(config.AMQP_URL, `${config.BUS_NAMESPACE}.events`, queues);
+  }
 }
 
 export interface Member {

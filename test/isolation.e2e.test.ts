@@ -1,14 +1,18 @@
 /**
  * The isolation matrix: three tenants — two SHARED, one DEDICATED — hold data in every subgraph, and each
  * attacks the others through every door: queries, mutations naming their ids, `_entities` sent straight to
- * each subgraph with a valid principal, guessed ids, and API keys. Nothing crosses.
+ * each subgraph with a valid principal, every subscription of the API over graphql-ws through the gateway,
+ * guessed ids, and API keys. Nothing crosses; tenants streaming at once each get their own events only.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { Kind, parse, type FieldDefinitionNode } from 'graphql';
 import pg from 'pg';
 import { dedicatedSchemaName, PRINCIPAL_HEADER, principalSigner, schemaName, type Principal } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
+import { databaseVariants, waitFor } from '@jarvis/platform/testing';
+import { answers, ending, usageOf, type AnswerEvent } from './answers.ts';
 import { addMember, as, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const EVERYTHING = `{
@@ -27,6 +31,7 @@ const EVERYTHING = `{
 }`;
 
 interface Holdings {
+  label: string;
   member: Member;
   memberId: string;
   groupId: string;
@@ -35,11 +40,46 @@ interface Holdings {
   keySecret: string;
   knowledgeBaseId: string;
   conversationId: string;
+  /** A READY document of the knowledge base, which holds `secret`. */
+  documentId: string;
+  /** An answer quoting the document, DONE. */
+  answerId: string;
+  secret: string;
+}
+
+/** The fields of the API's `type Subscription` (schema/api.graphql), with their arguments. */
+function subscriptionFields(): Map<string, string[]> {
+  const api = parse(readFileSync(new URL('../schema/api.graphql', import.meta.url), 'utf8'));
+  const fields: readonly FieldDefinitionNode[] = api.definitions.flatMap((definition) =>
+    (definition.kind === Kind.OBJECT_TYPE_DEFINITION || definition.kind === Kind.OBJECT_TYPE_EXTENSION) && definition.name.value === 'Subscription'
+      ? (definition.fields ?? [])
+      : [],
+  );
+  return new Map(fields.map((field) => [field.name.value, (field.arguments ?? []).map((arg) => arg.name.value)]));
+}
+
+const VAULT_QUESTION = 'What is the vault code?';
+const vaultDocument = (label: string, secret: string) => `# Vault\n\nThe vault code of ${label} is ${secret}.\n`;
+
+const DOCUMENT_FIELDS = 'id title status knowledgeBase { id name }';
+const STATUS_CHANGES = `subscription($kb: ID!, $ids: [ID!]) { documentStatusChanged(knowledgeBaseId: $kb, documentIds: $ids) { ${DOCUMENT_FIELDS} } }`;
+const ANSWER_EVENTS = `subscription($id: ID!, $after: Int) { answerStream(messageId: $id, afterSeq: $after) { messageId seq type delta usage { promptTokens } } }`;
+
+/**
+ * An attack on a subscription: the operation and its variables, and what must come of it — refused outright, or
+ * accepted for the attacker's own data, in which case `settled` says when all the attacker may see has come.
+ */
+interface SubscriptionAttack {
+  query: string;
+  variables: Record<string, unknown>;
+  /** Unset: must be refused. */
+  settled?: (results: unknown[]) => boolean;
 }
 
 for (const variant of databaseVariants()) {
   describe(`tenant isolation matrix on ${variant.name}`, { skip: variant.skip }, () => {
     let stack: TestStack;
+    let chat: ReturnType<typeof answers>;
     const tenants: Record<'A' | 'B' | 'D', Holdings> = {} as never;
 
     async function populate(label: string, isolation: 'SHARED' | 'DEDICATED'): Promise<Holdings> {
@@ -67,7 +107,14 @@ for (const variant of databaseVariants()) {
         `mutation { createConversation(input: { title: "Talk of ${label}" }) { id } }`,
       );
       await as(stack, key, `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 7, idempotencyKey: "${label}" }) { id } }`);
+      const secret = `zq${randomBytes(6).toString('hex')}`;
+      const documentId = await addDocument(owner, createKnowledgeBase.id, `Vault of ${label}`, vaultDocument(label, secret));
+      await settledReady(owner, documentId);
+      const answer = await chat.ask(owner, VAULT_QUESTION, [createKnowledgeBase.id]);
+      assert.equal(ending(answer.events).type, 'DONE', JSON.stringify(answer.events));
+      assert.match(answer.events.map((event) => event.delta ?? '').join(''), new RegExp(secret), 'the answer quotes the secret');
       return {
+        label,
         member: owner,
         memberId: colleague.userId,
         groupId: createGroup.id,
@@ -76,18 +123,39 @@ for (const variant of databaseVariants()) {
         keySecret: key.secret,
         knowledgeBaseId: createKnowledgeBase.id,
         conversationId: createConversation.id,
+        documentId,
+        answerId: answer.id,
+        secret,
       };
     }
+
+    const addDocument = async (caller: Member, knowledgeBaseId: string, title: string, content: string) =>
+      (
+        await as<{ addDocument: { id: string } }>(stack, caller, `mutation($input: AddDocumentInput!) { addDocument(input: $input) { id } }`, {
+          input: { knowledgeBaseId, title, content, mediaType: 'text/markdown' },
+        })
+      ).addDocument.id;
+
+    const settledReady = (caller: Member, id: string) =>
+      waitFor(
+        async () => (await as<{ document: { status: string } }>(stack, caller, `query($id: ID!) { document(id: $id) { status } }`, { id })).document.status,
+        `document ${id} to become READY`,
+        { until: (status) => status === 'READY', timeoutMs: 30_000, intervalMs: 50 },
+      );
 
     const snapshot = async (holdings: Holdings) => (await as<{ tenant: unknown }>(stack, holdings.member, EVERYTHING)).tenant;
 
     before(async () => {
       stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
+      chat = answers(stack);
       tenants.A = await populate('iso-a', 'SHARED');
       tenants.B = await populate('iso-b', 'SHARED');
       tenants.D = await populate('iso-d', 'DEDICATED');
     });
-    after(() => stack?.close());
+    after(async () => {
+      await chat?.close();
+      await stack?.close();
+    });
 
     const pairs = () =>
       (['A', 'B', 'D'] as const).flatMap((x) => (['A', 'B', 'D'] as const).filter((y) => y !== x).map((y) => [x, y] as const));
@@ -95,8 +163,14 @@ for (const variant of databaseVariants()) {
     /** Every id and name of `victim` that must never appear in what `attacker` sees. */
     function secretsOf(victim: Holdings): string[] {
       const v = victim;
-      return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug];
+      return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.secret];
     }
+
+    /** What of `victim` must not reach an attacker who named `named` (ids the attacker sent may come back in an error). */
+    const forbiddenFor = (victim: Holdings, named: Record<string, unknown>) => {
+      const sent = JSON.stringify(named);
+      return [...secretsOf(victim), `Vault of ${victim.label}`, `Secrets of ${victim.label}`].filter((secret) => !sent.includes(secret));
+    };
 
     test("each tenant's own view holds its data and nothing of the others", async () => {
       for (const [x, y] of pairs()) {
@@ -177,6 +251,122 @@ for (const variant of databaseVariants()) {
       }
     });
 
+    /** Each subscription of the API, attacked with another tenant's ids; a field without attacks fails the test below. */
+    const SUBSCRIPTION_ATTACKS: Record<string, (own: Holdings, victim: Holdings) => SubscriptionAttack[]> = {
+      answerStream: (_own, victim) => [
+        { query: ANSWER_EVENTS, variables: { id: victim.answerId } },
+        { query: ANSWER_EVENTS, variables: { id: victim.answerId, after: 1 } },
+      ],
+      documentStatusChanged: (own, victim) => [
+        { query: STATUS_CHANGES, variables: { kb: victim.knowledgeBaseId } },
+        { query: STATUS_CHANGES, variables: { kb: victim.knowledgeBaseId, ids: [victim.documentId] } },
+        { query: STATUS_CHANGES, variables: { kb: victim.knowledgeBaseId, ids: [own.documentId] } },
+        // Its own knowledge base, naming the victim's document first: the named documents come in order, so once
+        // its own has come, the victim's would have.
+        {
+          query: STATUS_CHANGES,
+          variables: { kb: own.knowledgeBaseId, ids: [victim.documentId, own.documentId] },
+          settled: (results) => JSON.stringify(results).includes(own.documentId),
+        },
+      ],
+    };
+
+    test('every subscription field of the API, and each of its arguments, is attacked below', () => {
+      const fields = subscriptionFields();
+      assert.deepEqual(Object.keys(SUBSCRIPTION_ATTACKS).sort(), [...fields.keys()].sort(), 'a subscription without attacks in the matrix');
+      for (const [field, args] of fields) {
+        const queries = SUBSCRIPTION_ATTACKS[field]!(tenants.A, tenants.B).map((attack) => attack.query);
+        for (const arg of args) assert.ok(queries.some((query) => query.includes(`${arg}:`)), `${field}(${arg}) is never sent`);
+      }
+    });
+
+    test("every subscription, over graphql-ws through the gateway, refuses another tenant's ids and sends nothing of it, while its tenant listens too", async () => {
+      // Every tenant follows its own document meanwhile: nothing of its subscriptions may serve another's.
+      const listening = (['A', 'B', 'D'] as const).map((t) =>
+        chat.follow(tenants[t].member, STATUS_CHANGES, { kb: tenants[t].knowledgeBaseId, ids: [tenants[t].documentId] }),
+      );
+      await waitFor(() => listening.every((watch) => watch.results.length > 0), 'each tenant to receive its own document');
+      for (const [x, y] of pairs()) {
+        for (const [field, attacksOf] of Object.entries(SUBSCRIPTION_ATTACKS)) {
+          for (const attack of attacksOf(tenants[x], tenants[y])) {
+            const label = `${x} → ${y}: ${field}(${JSON.stringify(attack.variables)})`;
+            const watch = chat.follow(tenants[x].member, attack.query, attack.variables);
+            let ended = false;
+            void watch.ended.then(() => (ended = true));
+            if (attack.settled) {
+              await waitFor(() => attack.settled!(watch.results), `${label}: the attacker's own document`, { timeoutMs: 10_000 });
+              watch.stop();
+              assert.deepEqual(watch.results.filter((result) => result.errors), [], label);
+            } else {
+              await waitFor(() => ended, `${label}: the subscription to be refused`, { timeoutMs: 10_000 });
+              assert.deepEqual(watch.results, [], `${label}: no event`);
+              const codes = (watch.failure() as { extensions?: { code?: string } }[]).map((error) => error.extensions?.code);
+              assert.deepEqual(codes, ['NOT_FOUND'], label);
+            }
+            const seen = JSON.stringify({ results: watch.results, failure: watch.failure() });
+            for (const secret of forbiddenFor(tenants[y], attack.variables)) assert.ok(!seen.includes(secret), `${label} revealed ${secret}: ${seen}`);
+          }
+        }
+      }
+      for (const watch of listening) watch.stop();
+    });
+
+    test('tenants streaming at once, each asking and adding a document, get all their own events and none of the others', async () => {
+      const all = [tenants.A, tenants.B, tenants.D];
+      type StatusResult = { documentStatusChanged: { id: string; status: string; knowledgeBase: { id: string } } };
+      const watches = all.map((t) => chat.follow<StatusResult>(t.member, STATUS_CHANGES, { kb: t.knowledgeBaseId }));
+      const statuses = (index: number, documentId: string) =>
+        watches[index]!.results.flatMap((r) => (r.data?.documentStatusChanged.id === documentId ? [r.data.documentStatusChanged.status] : []));
+      // Live once a change reaches it: each tenant re-ingests its document until one of its changes does.
+      await Promise.all(
+        all.map((t, i) =>
+          waitFor(
+            async () => {
+              if (statuses(i, t.documentId).length === 0) await as(stack, t.member, `mutation($id: ID!) { reingestDocument(id: $id) { id } }`, { id: t.documentId });
+              return statuses(i, t.documentId).length > 0;
+            },
+            `${t.label}'s subscription to deliver`,
+            { timeoutMs: 30_000, intervalMs: 250 },
+          ),
+        ),
+      );
+
+      const streamed = await Promise.all(
+        all.map(async (t, i) => {
+          const [answerId, documentId] = await Promise.all([
+            chat.start(t.member, VAULT_QUESTION, [t.knowledgeBaseId]),
+            addDocument(t.member, t.knowledgeBaseId, `News of ${t.label}`, `# News\n\n${t.label} opened an office in ${t.secret}ville.\n`),
+          ]);
+          const events = await chat.events(t.member, answerId);
+          await waitFor(() => statuses(i, documentId), `${t.label}'s new document to become READY over its subscription`, {
+            until: (seen) => seen.includes('READY'),
+            timeoutMs: 30_000,
+          });
+          return { events, documentId };
+        }),
+      );
+      for (const watch of watches) watch.stop();
+
+      all.forEach((t, i) => {
+        const { events, documentId } = streamed[i]!;
+        assertCompleteAnswer(events, t.label);
+        assert.match(events.map((event) => event.delta ?? '').join(''), new RegExp(t.secret), `${t.label}'s answer quotes its own document`);
+        const seen = statuses(i, documentId);
+        assert.deepEqual(seen, ['PENDING', 'PROCESSING', 'READY'].filter((status) => seen.includes(status)), `${t.label}: statuses in order, each once`);
+        for (const result of watches[i]!.results) {
+          assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+          assert.equal(result.data?.documentStatusChanged.knowledgeBase.id, t.knowledgeBaseId, `${t.label} received a document of another knowledge base`);
+          assert.ok([t.documentId, documentId].includes(result.data.documentStatusChanged.id), `${t.label} received ${JSON.stringify(result.data)}`);
+        }
+        const received = JSON.stringify({ events, documents: watches[i]!.results });
+        for (const other of all.filter((o) => o !== t)) {
+          for (const secret of [...secretsOf(other), streamed[all.indexOf(other)]!.documentId, `News of ${other.label}`]) {
+            assert.ok(!received.includes(secret), `${t.label} received ${other.label}'s ${secret}`);
+          }
+        }
+      });
+    });
+
     test('guessed ids find nothing', async () => {
       const owner = tenants.A.member;
       for (const query of [
@@ -206,6 +396,11 @@ for (const variant of databaseVariants()) {
     if (variant.url) test("a DEDICATED tenant's data lives in schemas of its own", async () => {
       const client = new pg.Client({ connectionString: variant.url });
       await client.connect();
+      // One knowledge base and one recorded meter each; conversations: the one started, and one per question asked.
+      const held = async (holdings: Holdings, subgraph: string) =>
+        subgraph === 'chat'
+          ? (await as<{ tenant: { conversations: unknown[] } }>(stack, holdings.member, `{ tenant { conversations(first: 100) { id } } }`)).tenant.conversations.length
+          : 1;
       try {
         for (const subgraph of ['knowledge', 'chat', 'usage']) {
           const shared = schemaName(subgraph, stack.config.DATABASE_SCHEMA_PREFIX);
@@ -213,13 +408,21 @@ for (const variant of databaseVariants()) {
           const count = async (schema: string, table: string) =>
             Number((await client.query(`SELECT count(*) FROM ${schema}.${table} WHERE tenant_id = $1`, [tenants.D.member.tenantId])).rows[0].count);
           const table = { knowledge: 'knowledge_bases', chat: 'conversations', usage: 'client_usage' }[subgraph]!;
-          assert.deepEqual([await count(own, table), await count(shared, table)], [1, 0], subgraph);
+          assert.deepEqual([await count(own, table), await count(shared, table)], [await held(tenants.D, subgraph), 0], subgraph);
           const sharedTenantRows = Number((await client.query(`SELECT count(*) FROM ${shared}.${table} WHERE tenant_id = $1`, [tenants.A.member.tenantId])).rows[0].count);
-          assert.equal(sharedTenantRows, 1, `a SHARED tenant's ${table} stay in ${shared}`);
+          assert.equal(sharedTenantRows, await held(tenants.A, subgraph), `a SHARED tenant's ${table} stay in ${shared}`);
         }
       } finally {
         await client.end();
       }
     });
   });
+}
+
+/** An answer's events as a reader must see them: 1, 2, 3… with no gap, tokens as many as its usage counts, DONE last. */
+function assertCompleteAnswer(events: AnswerEvent[], label: string) {
+  assert.deepEqual(events.map((event) => event.seq), events.map((_, i) => i + 1), `${label}: every seq from 1, in order`);
+  assert.equal(ending(events).type, 'DONE', `${label}: ${JSON.stringify(ending(events))}`);
+  const tokens = events.filter((event) => event.type === 'TOKEN').length;
+  assert.ok(tokens > 0 && tokens === usageOf(events).completionTokens, `${label}: ${tokens} tokens for ${usageOf(events).completionTokens} completion tokens`);
 }

@@ -15,7 +15,7 @@ import { SignJWT } from 'jose';
 import { bearer } from '@jarvis/platform';
 import { databaseVariants, dropSchemas, testConfig, testSigningKey, uniqueSchemaPrefix, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack } from '../scripts/stack.ts';
-import { as, respond, signIn, signUp, type Member, type TestStack } from './helpers.ts';
+import { as, dropOwnServiceState, respond, signIn, signUp, type Member, type TestStack } from './helpers.ts';
 
 const ISSUER = 'https://login.outbound.test';
 const AUDIENCE = 'jarvis-outbound';
@@ -65,7 +65,8 @@ async function sharedStorage(variant: DatabaseVariant) {
     async start(overrides: Record<string, string>): Promise<TestStack> {
       const settings = { AUTH_DEV_LOGIN: 'true', TRUSTED_ISSUER_ALLOW_HTTP: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' };
       const config = testConfig(variant, { ...settings, ...storage, ...overrides });
-      return { ...(await startStack(config, { freePorts: true })), config };
+      const stack = await startStack(config, { freePorts: true });
+      return { ...stack, config, close: () => stack.close().then(() => dropOwnServiceState(config)) };
     },
     async remove() {
       if (variant.url) await dropSchemas(variant.url, prefix);

@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PLAN_QUOTAS } from '@jarvis/platform';
-import { databaseVariants } from '@jarvis/platform/testing';
+import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import type { Stack } from '../scripts/stack.ts';
 import { serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';
 
@@ -49,14 +48,17 @@ describe('plan request rates at the gateway', () => {
       assert.equal(Number(answer.headers.get('retry-after')), answer.body.errors?.[0]?.extensions?.retryAfter);
     }
 
-    await sleep(1000 / FREE.requestsPerSecond + 50);
-    assert.equal((await ask(stack, owner.headers)).status, 200, 'the rate replenishes');
+    // A refused request takes nothing from the rate, so asking until one is admitted waits for it to replenish.
+    const retryAfterMs = Math.max(...refused.map((answer) => Number(answer.headers.get('retry-after')) * 1000));
+    await waitFor(async () => (await ask(stack, owner.headers)).status === 200, 'the rate to replenish', { timeoutMs: retryAfterMs + 5_000, intervalMs: 20 });
   });
 
   test('an API key has a tighter rate of its own; its tenant keeps the rest', async () => {
     const owner = await signUp(stack, 'keyed', { plan: 'FREE' });
     const key = await serviceKey(stack, owner, { roles: ['viewer'] });
-    await sleep(1000); // the tenant's burst back after setting up
+    // Setting up took from the tenant's burst: the key's requests below must find all of it back.
+    const remaining = async () => Number((await ask(stack, owner.headers)).headers.get('ratelimit-remaining'));
+    await waitFor(remaining, "the tenant's burst back after setting up", { until: (left) => left >= FREE.burst - 1, intervalMs: 1000 / FREE.requestsPerSecond });
     const started = Date.now();
     const byKey = await Promise.all(Array.from({ length: 2 * FREE.apiKeyBurst }, async () => (await ask(stack, key.headers)).status));
     const replenished = Math.ceil(((Date.now() - started) / 1000) * FREE.apiKeyRequestsPerSecond) + 1;

@@ -82,7 +82,12 @@ export function busVariants(): BusVariant[] {
   return variants('in-process', 'rabbitmq', 'AMQP_URL');
 }
 
-/** Configuration for an in-process test stack: in-memory PGlite or a private schema prefix, quiet logs. */
+/**
+ * Configuration for an in-process test stack, quiet logs. The embedded variant is the embedded default whole:
+ * in-memory PGlite, limits in memory, events in process. The PostgreSQL variant is the real services whole: a
+ * private schema prefix, and Redis and RabbitMQ too where REDIS_URL and AMQP_URL are set (CI sets them), under
+ * a key prefix and a bus namespace of its own.
+ */
 export function testConfig(variant: DatabaseVariant, overrides: Record<string, string> = {}): Config {
   return loadConfig({
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -91,9 +96,35 @@ export function testConfig(variant: DatabaseVariant, overrides: Record<string, s
     INTERNAL_AUTH_SECRET: randomBytes(32).toString('base64url'),
     OPERATOR_TOKEN: randomBytes(32).toString('base64url'),
     // Test files run two at a time against one PostgreSQL: keep each stack's connections few.
-    ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix(), DATABASE_POOL_SIZE: '3' } : {}),
+    ...(variant.url ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: uniqueSchemaPrefix(), DATABASE_POOL_SIZE: '3', ...realServices() } : {}),
     ...overrides,
   });
+}
+
+/** Redis and RabbitMQ where their URLs are set, each under a name no other test stack uses. */
+function realServices(): Record<string, string> {
+  const redis = process.env.REDIS_URL || undefined;
+  const amqp = process.env.AMQP_URL || undefined;
+  return {
+    ...(redis ? { REDIS_URL: redis, REDIS_KEY_PREFIX: uniqueRedisPrefix() } : {}),
+    ...(amqp ? { AMQP_URL: amqp, BUS_NAMESPACE: `test-${randomBytes(5).toString('hex')}` } : {}),
+  };
+}
+
+/** Deletes a test's queues (with their retry and dead-letter queues) and its exchange from RabbitMQ. */
+export async function deleteBusQueues(amqpUrl: string, exchange: string, queues: Iterable<string>): Promise<void> {
+  const { connect } = await import('amqplib');
+  const connection = await connect(amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    for (const queue of queues) {
+      for (const suffix of ['', '.retry', '.dead']) await channel.deleteQueue(`${queue}${suffix}`);
+    }
+    await channel.deleteExchange(exchange);
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
 }
 
 /**

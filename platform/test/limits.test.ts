@@ -1,29 +1,75 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import {
   LimitArgumentError,
   MemoryLimitStore,
   openLimitStore,
+  REDIS_LUA_CLOCK,
   RedisLimitStore,
   type LimitFailureMode,
   type LimitStore,
 } from '@jarvis/platform';
 import { deleteRedisKeys, freePort, redisVariants, uniqueRedisPrefix } from '@jarvis/platform/testing';
 
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const longLived = { periodTtlMs: HOUR, reservationTtlMs: HOUR };
 const fresh = (name: string) => `${name}:${randomUUID()}`;
 const count = <T>(items: T[], predicate: (item: T) => boolean) => items.filter(predicate).length;
 
+/** Makes `ms` pass for the stores under test, at once: tests of expiry wait for no real time. */
+interface TestClock {
+  advance(key: string, ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The memory store's own clock, which the test moves. */
+function manualClock() {
+  let now = Date.now();
+  return { now: () => now, advance: async (_key: string, ms: number) => void (now += ms), close: async () => {} };
+}
+
+/**
+ * Redis keeps time by its own clock, which no test can set: instead every time a key of the store holds (a rate's
+ * TAT in µs, reservations' and leases' lapse times in ms) and every key's TTL are moved `ms` into the past,
+ * which is what that much time passing does to them. Keys past their TTL go, as Redis would expire them.
+ */
+const SHIFT_BACK = `${REDIS_LUA_CLOCK}
+local ms = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local ttl = redis.call('PTTL', key)
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'string' then
+    redis.call('SET', key, int(tonumber(redis.call('GET', key)) - ms * 1000), 'KEEPTTL')
+  elseif kind == 'zset' then
+    local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for i = 1, #members, 2 do redis.call('ZADD', key, int(tonumber(members[i + 1]) - ms), members[i]) end
+  end
+  if ttl > ms then redis.call('PEXPIRE', key, int(ttl - ms)) elseif ttl >= 0 then redis.call('DEL', key) end
+end
+return 1`;
+
+/** The keys RedisLimitStore keeps for `key` (see its `key`): each kind, the key as a hash tag. */
+const redisKeysOf = (prefix: string, key: string) => ['rate', 'budget', 'holds', 'lease'].map((kind) => `${prefix}${kind}:{${key}}`);
+
+function redisClock(url: string, prefix: string): TestClock {
+  const redis = new Redis(url);
+  return {
+    advance: async (key, ms) => void (await redis.eval(SHIFT_BACK, 4, ...redisKeysOf(prefix, key), ms)),
+    close: async () => void (await redis.quit()),
+  };
+}
+
 for (const variant of redisVariants()) {
   describe(`limits port on ${variant.name}`, { skip: variant.skip }, () => {
     const prefix = uniqueRedisPrefix();
+    const memoryClock = manualClock();
+    const clock: TestClock = variant.url ? redisClock(variant.url, prefix) : memoryClock;
     const opened: LimitStore[] = [];
     const open = (): LimitStore => {
-      const store = variant.url ? new RedisLimitStore({ url: variant.url, prefix }) : new MemoryLimitStore();
+      const store = variant.url ? new RedisLimitStore({ url: variant.url, prefix }) : new MemoryLimitStore(memoryClock.now);
       opened.push(store);
       return store;
     };
@@ -36,7 +82,7 @@ for (const variant of redisVariants()) {
       replica = variant.url ? open() : store;
     });
     after(async () => {
-      await Promise.all(opened.map((s) => s.close()));
+      await Promise.all([...opened.map((s) => s.close()), clock.close()]);
       if (variant.url) await deleteRedisKeys(variant.url, prefix);
     });
 
@@ -65,17 +111,21 @@ for (const variant of redisVariants()) {
 
       test('it replenishes over time', async () => {
         const key = fresh('replenish');
-        // One hit every 400 ms: wide enough that a busy machine does not let one replenish between two calls.
-        const limit = { limit: 10, windowMs: 4_000 };
+        // One hit every 6 s; Redis's clock runs on meanwhile, so its margins are seconds wide.
+        const limit = { limit: 10, windowMs: MINUTE };
         for (let i = 0; i < 10; i++) assert.equal((await store.hit(key, limit)).allowed, true);
         const refused = await store.hit(key, limit);
         assert.equal(refused.allowed, false);
-        await sleep(refused.retryAfterMs + 2);
+        await clock.advance(key, refused.retryAfterMs - 3_000);
+        assert.equal((await replica.hit(key, limit)).allowed, false, 'not before the interval has passed');
+        await clock.advance(key, 3_002);
         const one = await replica.hit(key, limit);
         assert.equal(one.allowed, true);
         assert.equal((await store.hit(key, limit)).allowed, false);
-        await sleep(one.resetMs + 2);
-        assert.deepEqual(await store.hit(key, limit), { allowed: true, remaining: 9, retryAfterMs: 0, resetMs: 400 });
+        await clock.advance(key, one.resetMs + 2);
+        const full = await store.hit(key, limit);
+        assert.deepEqual([full.allowed, full.remaining, full.retryAfterMs], [true, 9, 0]);
+        assert.ok(full.resetMs > 5_000 && full.resetMs <= 6_000, `resetMs ${full.resetMs}`);
       });
 
       test('a hit may cost more than one; a cost above the burst is never admitted', async () => {
@@ -158,10 +208,12 @@ for (const variant of redisVariants()) {
 
       test('a reservation neither settled nor released lapses on its own, and settling it later still counts', async () => {
         const key = fresh('lapse');
-        const crashed = await store.reserve(key, 60, 100, { periodTtlMs: HOUR, reservationTtlMs: 40 });
+        const crashed = await store.reserve(key, 60, 100, { periodTtlMs: HOUR, reservationTtlMs: MINUTE });
         assert.equal(await store.consumed(key), 60);
         assert.equal((await replica.reserve(key, 60, 100, longLived)).granted, false);
-        await sleep(60);
+        await clock.advance(key, MINUTE / 2);
+        assert.equal(await store.consumed(key), 60, 'held until it lapses');
+        await clock.advance(key, MINUTE / 2);
         assert.equal(await store.consumed(key), 0);
         assert.equal((await replica.reserve(key, 60, 100, longLived)).granted, true);
         await store.settle(key, crashed.id, 25);
@@ -170,16 +222,18 @@ for (const variant of redisVariants()) {
 
       test('a period ends when its key expires, and a settle after it opens the next one', async () => {
         const key = fresh('period');
-        const ttls = { periodTtlMs: 50, reservationTtlMs: HOUR };
+        const ttls = { periodTtlMs: MINUTE, reservationTtlMs: HOUR };
         const late = await store.reserve(key, 10, 100, ttls);
         const early = await store.reserve(key, 10, 100, ttls);
         await store.settle(key, early.id, 10);
         assert.equal(await store.consumed(key), 20);
-        await sleep(70);
+        await clock.advance(key, MINUTE / 2);
+        assert.equal(await store.consumed(key), 20, 'the period lasts its ttl');
+        await clock.advance(key, MINUTE / 2);
         assert.equal(await store.consumed(key), 0);
         await store.settle(key, late.id, 7);
         assert.equal(await store.consumed(key), 7);
-        await sleep(70);
+        await clock.advance(key, MINUTE);
         assert.equal(await store.consumed(key), 0);
       });
 
@@ -203,22 +257,24 @@ for (const variant of redisVariants()) {
 
       test('a lease not renewed frees its slot when its ttl passes (a crashed holder)', async () => {
         const key = fresh('crash');
-        assert.ok(await store.acquire(key, 1, 40));
-        assert.equal(await replica.acquire(key, 1, 40), null);
-        await sleep(60);
+        assert.ok(await store.acquire(key, 1, MINUTE));
+        assert.equal(await replica.acquire(key, 1, MINUTE), null);
+        await clock.advance(key, MINUTE / 2);
+        assert.equal(await replica.acquire(key, 1, MINUTE), null, 'held until its ttl passes');
+        await clock.advance(key, MINUTE / 2);
         assert.ok(await replica.acquire(key, 1, HOUR));
       });
 
       test('renewing keeps a lease past its first ttl; a lapsed lease cannot be renewed', async () => {
         const key = fresh('renew');
-        const lease = (await store.acquire(key, 1, 1_000))!;
-        await sleep(500);
-        assert.equal(await store.renew(key, lease.id, 2_000), true);
-        await sleep(1_000);
-        assert.equal(await replica.acquire(key, 1, 1_000), null, 'renewed past its first ttl');
-        await sleep(1_500);
-        assert.equal(await store.renew(key, lease.id, 1_000), false);
-        assert.ok(await replica.acquire(key, 1, 1_000));
+        const lease = (await store.acquire(key, 1, MINUTE))!;
+        await clock.advance(key, MINUTE / 2);
+        assert.equal(await store.renew(key, lease.id, 2 * MINUTE), true);
+        await clock.advance(key, MINUTE);
+        assert.equal(await replica.acquire(key, 1, MINUTE), null, 'renewed past its first ttl');
+        await clock.advance(key, 1.5 * MINUTE);
+        assert.equal(await store.renew(key, lease.id, MINUTE), false);
+        assert.ok(await replica.acquire(key, 1, MINUTE));
       });
     });
 

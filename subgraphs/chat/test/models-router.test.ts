@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { waitFor } from '@jarvis/platform/testing';
 import { LocalAnswerer } from '../src/models/local-answerer.ts';
 import { OpenAIChatModel } from '../src/models/openai-chat.ts';
 import type { ChatMessage, CompletionRequest } from '../src/models/port.ts';
@@ -249,8 +250,7 @@ describe('model router', () => {
     assert.equal(fake.requestsFor('flaky').length, 2);
 
     // Half-open after the cooldown: one trial; its failure opens the circuit again at once.
-    await sleep(520);
-    assert.equal(flaky().circuit, 'half-open');
+    await waitFor(() => flaky().circuit === 'half-open', 'the cooldown to pass');
     assert.equal(answeredBy(await run(router)), 'steady');
     assert.equal(fake.requestsFor('flaky').length, 3);
     assert.equal(flaky().circuit, 'open');
@@ -258,7 +258,7 @@ describe('model router', () => {
     assert.equal(fake.requestsFor('flaky').length, 3);
 
     // Next cooldown: the model has recovered; the trial succeeds and closes the circuit.
-    await sleep(520);
+    await waitFor(() => flaky().circuit === 'half-open', 'the next cooldown to pass');
     fake.script('flaky', answer('flaky'));
     assert.equal(answeredBy(await run(router)), 'flaky');
     assert.deepEqual([flaky().circuit, flaky().consecutiveFailures], ['closed', 0]);
@@ -277,9 +277,10 @@ describe('model router', () => {
     assert.equal(answeredBy(await run(router)), 'steady');
     assert.equal(router.health()[0]!.circuit, 'open');
 
-    await sleep(220);
+    await waitFor(() => router.health()[0]!.circuit === 'half-open', 'the cooldown to pass');
     fake.script('flaky', { ...answer('flaky'), firstTokenDelayMs: 150 });
-    const [trial, other] = await Promise.all([run(router), sleep(30).then(() => run(router))]);
+    const trialUnderWay = () => waitFor(() => fake.requestsFor('flaky').length === 2, 'the trial request');
+    const [trial, other] = await Promise.all([run(router), trialUnderWay().then(() => run(router))]);
 
     assert.equal(answeredBy(trial), 'flaky');
     assert.equal(answeredBy(other), 'steady');
@@ -359,7 +360,7 @@ describe('model router', () => {
     });
     const controller = new AbortController();
     const reason = new Error('client went away');
-    setTimeout(() => controller.abort(reason), 100);
+    void waitFor(() => fake.requestsFor('stuck').length === 1, 'the stuck request').then(() => controller.abort(reason));
 
     const started = performance.now();
     const outcome = await run(router, request({ signal: controller.signal }));
@@ -397,8 +398,4 @@ describe('model router', () => {
 
 function localSpec(): ModelSpec {
   return { name: 'local-extractive', provider: 'local', costPer1kPromptTokens: 0, costPer1kCompletionTokens: 0, contextWindow: 8192, quality: 1 };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
