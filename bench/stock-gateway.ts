@@ -22,7 +22,7 @@ import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
 import type { Transport } from '@graphql-mesh/transport-common';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import { internalAuthSecret, loadConfig, PRINCIPAL_HEADER, principalSigner, SUPERGRAPH_PATH, type Principal } from '@jarvis/platform';
-import { readAuthorization } from '../gateway/src/authorization.ts';
+import { readAuthorization } from '../gateway/src/authorization/index.ts';
 
 const RESIGN_MS = 30_000;
 

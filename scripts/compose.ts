@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
 import { parse, printSchema } from 'graphql';
-import { readAuthorization } from '../gateway/src/authorization.ts';
+import { readAuthorization } from '../gateway/src/authorization/index.ts';
 import { readSubgraphSdl, SUPERGRAPH_PATH } from '../platform/src/schema.ts';
 import { defaultSubgraphUrl, SUBGRAPHS } from '../platform/src/services.ts';
 

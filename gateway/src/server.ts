@@ -25,7 +25,7 @@ import {
   type RunningService,
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
-import { authorizedSchema, authorizingGateway, readAuthorization } from './authorization.ts';
+import { authorizedSchema, authorizingGateway, readAuthorization } from './authorization/index.ts';
 import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
 import { requestMeter } from './request-meter.ts';

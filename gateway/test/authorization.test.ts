@@ -13,7 +13,7 @@ import mercurius from 'mercurius';
 import { createGatewayServer } from '@jarvis/gateway';
 import { loadConfig, type RunningService } from '@jarvis/platform';
 import { testIssuer, type TestIssuer } from '@jarvis/platform/testing';
-import { readAuthorization } from '../src/authorization.ts';
+import { readAuthorization } from '../src/authorization/index.ts';
 
 const FEDERATION = '@link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@authenticated", "@requiresScopes", "@policy"])';
 

@@ -28,7 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, ErrorCode, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { PersistedDocuments } from '../persisted-documents.ts';
-import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization.ts';
+import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization/index.ts';
 import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
 import { unresolvedOperation } from '../gateway-wrapper.ts';
 import type { federatedSubscriptions } from './federated.ts';
