@@ -140,3 +140,44 @@ describe('anonymous callers have a request rate per address', () => {
     assert.equal(created.status, 200, JSON.stringify(created.errors));
   });
 });
+
+describe('behind a trusted proxy, each client has its own address', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack(databaseVariants()[0]!, { ANONYMOUS_REQUESTS_PER_SECOND: '0.1', ANONYMOUS_BURST: '2', TRUSTED_PROXIES: '127.0.0.1' });
+  });
+  after(() => stack?.close());
+
+  const from = (address: string) =>
+    fetch(stack.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    }).then((response) => response.status);
+
+  test('the address X-Forwarded-For names past the proxy is the one limited', async () => {
+    assert.deepEqual([await from('203.0.113.1'), await from('203.0.113.1'), await from('203.0.113.1')], [200, 200, 429]);
+    assert.equal(await from('203.0.113.2'), 200, 'another client behind the same proxy has its own allowance');
+  });
+});
+
+describe('without a trusted proxy, X-Forwarded-For is not believed', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack(databaseVariants()[0]!, { ANONYMOUS_REQUESTS_PER_SECOND: '0.1', ANONYMOUS_BURST: '2' });
+  });
+  after(() => stack?.close());
+
+  test('a client cannot buy itself a new allowance by naming another address', async () => {
+    const statuses = [];
+    for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+      const response = await fetch(stack.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      statuses.push(response.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 429]);
+  });
+});

@@ -36,6 +36,7 @@ import { createSubgraphFetcher } from './subgraph-fetcher.ts';
 import { requireOperation } from './gateway-wrapper.ts';
 import { clientMessages } from './disclosure.ts';
 import { subgraphsReady } from './readiness.ts';
+import { clientAddress } from './client-address.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { observationPlugin } from './observation.ts';
 import { serveConsole } from './console.ts';
@@ -108,7 +109,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   });
   await apollo.start();
 
-  const app = createHttpApp(log);
+  const app = createHttpApp(log, { trustedProxies: config.TRUSTED_PROXIES });
   // A request refused with 429 before any GraphQL work hit its plan's rate; RATE_LIMITED inside a result, a field's @rateLimit.
   observeGraphQLRequests(app, '/graphql', metrics, (code, status) => (status === 429 ? 'plan_rate' : code === 'RATE_LIMITED' ? 'field_rate' : 'quota'));
   await acceptUploads(app, { maxFileBytes: config.UPLOAD_MAX_BYTES, maxFiles: 10 });
@@ -166,6 +167,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     metrics: gatewayMetrics,
     documents,
     maxMessageBytes: DEFAULT_BODY_LIMIT,
+    addressOf: clientAddress(config.TRUSTED_PROXIES),
     anonymousConnectionsPerIp: config.WEBSOCKET_ANONYMOUS_CONNECTIONS_PER_IP,
     formatMessage,
   });

@@ -99,6 +99,10 @@ export const configSchema = z.object({
   ANONYMOUS_REQUESTS_PER_SECOND: z.coerce.number().positive().default(10),
   ANONYMOUS_BURST: z.coerce.number().int().min(1).default(40),
   WEBSOCKET_ANONYMOUS_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(20),
+  TRUSTED_PROXIES: z
+    .string()
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+    .default([]),
   TOKEN_ISSUER: z.string().min(1).default('http://localhost:4001'),
   TOKEN_AUDIENCE: z.string().min(1).default('jarvis-api'),
   AUTH_DEV_LOGIN: flag.default(false),

@@ -143,7 +143,7 @@ export async function createSubgraphServer<Context extends BaseContext, Resource
     { typeDefs: parse(readSubgraphSdl(definition.name)), resolvers: definition.resolvers as GraphQLResolverMap },
   ]);
 
-  const app = createHttpApp(log, definition.acceptsUploads ? uploadBodyLimit(config) : undefined);
+  const app = createHttpApp(log, { bodyLimit: definition.acceptsUploads ? uploadBodyLimit(config) : undefined });
   const subscriptions = Boolean(schema.getSubscriptionType());
   observeGraphQLRequests(app, '/graphql', metrics);
   requireSignedPrincipal(app, '/graphql', signer, { subscriptions });
@@ -277,8 +277,13 @@ function requireSignedPrincipal(app: FastifyInstance, path: string, signer: Prin
 /** The largest request body a service takes unless it says otherwise: GraphQL requests are far smaller. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
-export function createHttpApp(log: Logger, bodyLimit = DEFAULT_BODY_LIMIT): FastifyInstance {
+export function createHttpApp(
+  log: Logger,
+  { bodyLimit = DEFAULT_BODY_LIMIT, trustedProxies = [] }: { bodyLimit?: number | undefined; trustedProxies?: readonly string[] } = {},
+): FastifyInstance {
   const app = Fastify({
+    // request.ip: the address before these proxies, from X-Forwarded-For; without any, the socket's peer.
+    trustProxy: trustedProxies.length ? [...trustedProxies] : false,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',

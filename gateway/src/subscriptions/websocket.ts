@@ -61,6 +61,8 @@ export interface WebSocketOptions {
   metrics: Pick<GatewayMetrics, 'websocketConnections' | 'activeSubscriptions'>;
   /** Trusted documents an operation may name by hash (`extensions.persistedQuery.sha256Hash`). */
   documents: PersistedDocuments;
+  /** The client's address, as HTTP requests' limits count it (past trusted proxies). */
+  addressOf: (request: IncomingMessage) => string;
   /** The largest message taken, in bytes: the bound HTTP bodies have. */
   maxMessageBytes: number;
   /** Sockets one address may hold open while not signed in to a tenant (before connection_init, or anonymous). */
@@ -78,10 +80,9 @@ interface Connection {
 
 type Extra = { socket: WebSocket; request: IncomingMessage } & Partial<Connection>;
 
-const addressOf = (request: IncomingMessage) => request.socket.remoteAddress ?? 'unknown';
-
 /** Serves graphql-ws on `server`'s upgrades to `path`; the returned close ends every socket with 1001. */
 export function serveWebSocket(server: Server, options: WebSocketOptions): { close(): Promise<void> } {
+  const { addressOf } = options;
   const anonymous = anonymousSockets(options.anonymousConnectionsPerIp);
   const wss = new WebSocketServer({
     server,
