@@ -12,24 +12,15 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { databaseVariants, deleteRedisKeys, redisVariants, uniqueRedisPrefix, waitFor } from '@jarvis/platform/testing';
-import { answers, ending, usageOf, type AnswerEvent } from './answers.ts';
+import { ANSWER_MODELS, answers, assertRefused, ending, reservation, usageOf, type AnswerEvent } from './answers.ts';
 import { addMember, as, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 
 const READERS_ASK_AGAIN = 'readers who ask again the moment they see DONE are never refused for the concurrent answers';
-
-const CONTEXT_WINDOW = 4096;
-/** A quarter of the model's window is kept for the answer, and reserved with the prompt before the model is called. */
-const ANSWER_TOKENS = CONTEXT_WINDOW / 4;
-const reservation = (promptTokens: number) => promptTokens + ANSWER_TOKENS;
 
 /** A question whose prompt alone is larger than any allowance these tests set below it. */
 const PROBE = `Summarise what we know about ${Array.from({ length: 500 }, (_, i) => `topic${i}`).join(' ')}`;
 /** Different words, so that no answer comes from the semantic cache. */
 const SUBJECTS = ['apples', 'bridges', 'copper', 'dolphins', 'engines', 'forests', 'glaciers', 'harbours', 'islands', 'jungles'];
-
-const CHAT_MODELS = JSON.stringify([
-  { name: 'local-extractive', provider: 'local', costPer1kPromptTokens: 0, costPer1kCompletionTokens: 0, contextWindow: CONTEXT_WINDOW, quality: 1 },
-]);
 
 for (const variant of databaseVariants()) {
   for (const store of redisVariants()) {
@@ -43,7 +34,7 @@ for (const variant of databaseVariants()) {
       before(async () => {
         stack = await startTestStack(variant, {
           AUTH_DEV_LOGIN: 'true',
-          CHAT_MODELS,
+          CHAT_MODELS: ANSWER_MODELS,
           CHAT_LOCAL_TOKEN_DELAY_MS: '0',
           CHAT_SEMANTIC_CACHE_THRESHOLD: '1',
           ...(store.url ? { REDIS_URL: store.url, REDIS_KEY_PREFIX: redisPrefix } : {}),
@@ -91,12 +82,6 @@ for (const variant of databaseVariants()) {
         const metrics = await (await fetch(stack.subgraphUrls.chat!.replace(/\/graphql$/, '/metrics'))).text();
         const line = metrics.match(/^jarvis_limit_rejections_total\{[^}]*limit="member_tokens_per_day"[^}]*\} (\d+)$/m);
         return Number(line?.[1] ?? 0);
-      };
-
-      const assertRefused = (events: AnswerEvent[], message: RegExp) => {
-        assert.deepEqual(events.map((e) => e.type), ['ERROR'], 'refused before any token');
-        assert.equal(ending(events).error?.code, 'QUOTA_EXCEEDED');
-        assert.match(ending(events).error!.message, message);
       };
 
       test('a member whose 10 tokens a day cannot hold an answer is refused every one, and spends nothing; others answer on', async () => {
@@ -185,7 +170,7 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       proxy = await startLatencyProxy(new URL(redis.url!), SLOW_NETWORK_MS);
-      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', CHAT_MODELS, CHAT_LOCAL_TOKEN_DELAY_MS: '0', REDIS_URL: proxy.url, REDIS_KEY_PREFIX: redisPrefix });
+      stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', CHAT_MODELS: ANSWER_MODELS, CHAT_LOCAL_TOKEN_DELAY_MS: '0', REDIS_URL: proxy.url, REDIS_KEY_PREFIX: redisPrefix });
       chat = answers(stack);
     });
     after(async () => {
