@@ -54,9 +54,9 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
   const children = new Map<ServiceName, ChildProcess>();
   let stopping = false;
   for (const group of PROCESS_GROUPS) {
-    const childEnv = group.includes('gateway')
-      ? { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls, ...trustTenancyIssuer(config, baseUrl('tenancy')) }
-      : env;
+    // Every service is told where the subgraphs are: the gateway plans across them, chat asks knowledge's search.
+    const located = { ...env, SUBGRAPH_URLS: env.SUBGRAPH_URLS || subgraphUrls };
+    const childEnv = group.includes('gateway') ? { ...located, ...trustTenancyIssuer(config, baseUrl('tenancy')) } : located;
     const child = fork(SERVE, group, { env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     for (const name of group) children.set(name, child);
     child.once('exit', (code, signal) => {

@@ -27,3 +27,4 @@ export * from './telemetry.ts';
 export * from './metrics.ts';
 export * from './request-observation.ts';
 export * from './outbound.ts';
+export * from './subgraph-client.ts';

@@ -5,6 +5,8 @@ import {
   openLimitStore,
   principalSigner,
   quotaOverridesSubscription,
+  subgraphClient,
+  subgraphUrl,
   type ResourceServices,
 } from '@jarvis/platform';
 import { answerModels } from './answers/answer-models.ts';
@@ -43,7 +45,7 @@ async function openChatResources({ db, config, log, outbox, metrics }: ResourceS
     modelNames: new Set(models.registry.specs.map((spec) => spec.name)),
     defaultStrategy: config.CHAT_ROUTING_STRATEGY,
     cache,
-    retrieve: knowledgeRetrieval(config, principalSigner(internalAuthSecret(config))),
+    retrieve: knowledgeRetrieval(subgraphClient({ name: 'knowledge', url: subgraphUrl(config, 'knowledge'), signer: principalSigner(internalAuthSecret(config)) })),
     signals,
     limits,
     outbox,

@@ -3,7 +3,7 @@
  * principal, re-signed by this subgraph with the same secret): the caller's own access rules decide what an
  * answer can draw on.
  */
-import { postGraphQL, servicePort, PRINCIPAL_HEADER, type Config, type Principal, type PrincipalSigner } from '@jarvis/platform';
+import { SubgraphRequestError, type Principal, type SubgraphClient } from '@jarvis/platform';
 import type { StoredCitation } from '../messages/store.ts';
 
 const SEARCH = `query($query: String!, $knowledgeBaseIds: [ID!], $topK: Int!) {
@@ -21,23 +21,18 @@ interface SearchHit {
   knowledgeBase: { id: string };
 }
 
+/** The port an answer draws its passages from: the caller's own search, which its access rules bound. */
 export type Retrieve = (principal: Principal, question: string, knowledgeBaseIds: string[] | null, topK: number) => Promise<StoredCitation[]>;
 
-export function knowledgeRetrieval(config: Config, signer: PrincipalSigner): Retrieve {
-  const url = config.SUBGRAPH_URLS.knowledge ?? `http://${config.HOST}:${servicePort(config, 'knowledge')}/graphql`;
+/** The adapter: the knowledge subgraph's hybrid search with rerank, asked as the caller. */
+export function knowledgeRetrieval(knowledge: SubgraphClient): Retrieve {
   return async (principal, question, knowledgeBaseIds, topK) => {
     if (knowledgeBaseIds?.length === 0) return [];
-    const { status, body } = await postGraphQL<{ search: SearchHit[] | null }>(
-      url,
-      SEARCH,
-      { query: question, knowledgeBaseIds, topK },
-      { [PRINCIPAL_HEADER]: await signer.sign(principal) },
-    );
-    if (body.errors?.length || !body.data) {
-      const [first] = body.errors ?? [];
-      throw new RetrievalError(first?.message ?? `knowledge search failed (${status})`, String(first?.extensions?.code ?? 'RETRIEVAL_FAILED'));
-    }
-    return (body.data.search ?? []).map((hit, i) => ({
+    const { search } = await knowledge.request<{ search: SearchHit[] | null }>(principal, SEARCH, { query: question, knowledgeBaseIds, topK }).catch((error: unknown) => {
+      if (error instanceof SubgraphRequestError) throw new RetrievalError(error.message, error.code);
+      throw error;
+    });
+    return (search ?? []).map((hit, i) => ({
       n: i + 1,
       passageId: hit.id,
       title: hit.document.title,
