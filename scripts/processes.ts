@@ -37,6 +37,8 @@ export interface LaunchOptions {
   /** Called once if a service exits on its own; the others are stopped first. */
   onUnexpectedExit?: (name: ServiceName, code: number | string | null) => void;
   readyTimeoutMs?: number;
+  /** Aborted while the services start (Ctrl-C): they are stopped and the launch rejects. */
+  signal?: AbortSignal;
 }
 
 export async function launchProcesses(config: Config, options: LaunchOptions = {}): Promise<ProcessStack> {
@@ -83,7 +85,8 @@ export async function launchProcesses(config: Config, options: LaunchOptions = {
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-    await Promise.all(SERVICE_NAMES.map((name) => waitUntilReady(`${baseUrl(name)}/readyz`, readyTimeoutMs, () => stopping)));
+    const cancelled = () => stopping || options.signal?.aborted === true;
+    await Promise.all(SERVICE_NAMES.map((name) => waitUntilReady(`${baseUrl(name)}/readyz`, readyTimeoutMs, cancelled)));
   } catch (error) {
     await stop();
     throw error;
@@ -98,7 +101,7 @@ async function waitUntilReady(url: string, timeoutMs: number, cancelled: () => b
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs / 1000}s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error('a service exited during start-up');
+  throw new Error('start-up was interrupted, or a service exited');
 }
 
 function displayHost(host: string) {

@@ -18,12 +18,14 @@ try {
   const telemetry = startTelemetry({ serviceName: `jarvis-${names.join('+')}` });
   // The subgraphs of one process share a bus: in-process events then reach every subgraph here.
   const bus = names.some((name) => name !== 'gateway') ? await openConfiguredBus(config, log) : undefined;
-  const services = await Promise.all(names.map((name) => startService(name, config, undefined, bus)));
+  let services: Awaited<ReturnType<typeof startService>>[] | undefined;
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ reason }, 'shutting down');
+    // Told to stop while still starting: nothing is served yet, so nothing needs draining.
+    if (!services) process.exit(0);
     const timer = setTimeout(() => {
       log.error('shutdown timed out');
       process.exit(1);
@@ -34,10 +36,12 @@ try {
     clearTimeout(timer);
     process.exit(0);
   };
+  // Listened for before the services start: a launcher that dies meanwhile must not leave an orphan that
+  // goes on to hold ports and data once it has started.
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-  // Started by `npm start`: if the launcher dies, do not linger as an orphan holding ports and data.
   process.once('disconnect', () => void stop('launcher exited'));
+  services = await Promise.all(names.map((name) => startService(name, config, undefined, bus)));
 } catch (error) {
   console.error(startupProblem(error));
   process.exit(1);

@@ -21,10 +21,15 @@ try {
 const startedAt = performance.now();
 let stack: ProcessStack | undefined;
 let stopping = false;
+// Ctrl-C while the services start must stop them too: the launch stops what it started when aborted.
+const starting = new AbortController();
+let launching: Promise<ProcessStack> | undefined;
 
 async function shutdown(exitCode: number) {
   if (stopping) return;
   stopping = true;
+  starting.abort();
+  await launching?.catch(() => undefined);
   await stack?.stop();
   process.exit(exitCode);
 }
@@ -34,12 +39,14 @@ process.once('SIGTERM', () => void shutdown(0));
 try {
   // Before the gateway starts, which serves the console's build if there is one.
   const consoleBuild = await ensureConsoleBuilt();
-  stack = await launchProcesses(config, {
+  launching = launchProcesses(config, {
+    signal: starting.signal,
     onUnexpectedExit: (name, code) => {
       console.error(`${name} exited (${code}); stopped the others`);
       process.exit(1);
     },
   });
+  stack = await launching;
   const readyMs = performance.now() - startedAt;
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   const seed = config.SEED_DEMO && config.AUTH_DEV_LOGIN ? await seedDemo(stack.gatewayUrl, tokenUrl, { operatorToken: stack.operatorToken }) : undefined;

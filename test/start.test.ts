@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,26 @@ import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { banner, launch } from './helpers.ts';
+
+/** The service processes (scripts/serve.ts) npm start forked. */
+function serviceProcesses(parent: number): number[] {
+  let listed: string;
+  try {
+    listed = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps finds none yet (it exits 1)
+  }
+  return listed.split('\n').filter((line) => line.includes('serve.ts')).map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function portIsClosed(port: number): Promise<boolean> {
   return fetch(`http://127.0.0.1:${port}/healthz`).then(() => false, () => true);
@@ -79,5 +100,27 @@ for (const variant of databaseVariants()) {
       startOnce('created'));
 
     test('a second run keeps the data and does not seed twice', () => startOnce('already there'));
+
+    test('Ctrl-C while the services are still starting stops them all', async () => {
+      const ports = await freeServicePorts();
+      const schemaPrefix = uniqueSchemaPrefix();
+      const ownDataDir = mkdtempSync(join(tmpdir(), 'jarvis-start-'));
+      const database = variant.url
+        ? { DATABASE_URL: variant.url, DATABASE_SCHEMA_PREFIX: schemaPrefix, DATABASE_POOL_SIZE: '3' }
+        : { DATA_DIR: ownDataDir };
+      const launched = launch({ ...ports, ...database, LOG_LEVEL: 'warn' });
+      // The moment both service processes exist, long before either has started.
+      const services = await waitFor(() => serviceProcesses(launched.process.pid!), 'npm start to start its service processes', {
+        until: (pids) => pids.length === 2,
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      });
+      launched.process.kill('SIGINT');
+      assert.equal(await launched.exited, 0, launched.output());
+      await waitFor(() => services.every((pid) => !isRunning(pid)), 'every service process to exit', { timeoutMs: 30_000, intervalMs: 100 });
+      for (const port of Object.values(ports)) assert.ok(await portIsClosed(Number(port)), `port ${port} still open`);
+      rmSync(ownDataDir, { recursive: true, force: true });
+      if (variant.url) await dropSchemas(variant.url, schemaPrefix);
+    });
   });
 }
