@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { GraphQLError, print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, Kind, print, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
 
 export type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 export type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface['load']>>['executor']>;
@@ -65,4 +65,9 @@ export function requireOperation(gateway: GatewayInterface): GatewayInterface {
 
 export function unresolvedOperation(name: string | null | undefined): string {
   return name ? `Unknown operation named "${name}".` : 'Must provide operation name if query contains multiple operations.';
+}
+
+/** A document's fragment definitions by name. */
+export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
 }

@@ -15,7 +15,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { ANONYMOUS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
-import { rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface } from './gateway-wrapper.ts';
+import { fragmentsOf, rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface } from './gateway-wrapper.ts';
 import { importedName, linksTo } from './links.ts';
 
 export type RateLimitBy = 'PRINCIPAL' | 'TENANT' | 'IP';
@@ -178,10 +178,6 @@ function included(node: SelectionNode, variables: Variables): boolean {
   if (!node.directives?.length) return true;
   if (getDirectiveValues(GraphQLSkipDirective, node, variables)?.if === true) return false;
   return getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
-}
-
-function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
-  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '@jarvis/platform';
-import { rewritten, type RewrittenOperation } from '../gateway-wrapper.ts';
+import { fragmentsOf, rewritten, type RewrittenOperation } from '../gateway-wrapper.ts';
 import type { AuthorizationRules } from './rules.ts';
 import { type Caller, callerOf, namesIn } from './caller.ts';
 import { type ErrorPath, OperationFilter, type Step, withSelections } from './operation-filter.ts';
@@ -94,14 +94,6 @@ function analyzeOperation(
     nulls: findings.nulls,
     typenames: findings.typenames,
   };
-}
-
-function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
-  return fragments;
 }
 
 /** The operation with the filtered fragments it still uses, and only the variables it still uses. */
