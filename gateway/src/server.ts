@@ -28,7 +28,7 @@ import { createAuthenticator } from './authentication.ts';
 import { authorizedSchema, authorizingGateway, readAuthorization } from './authorization/index.ts';
 import { planLimiter } from './plan-limits.ts';
 import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
-import { requestMeter } from './request-meter.ts';
+import { requestMeter } from './metering/meter.ts';
 import { serveGraphQL } from './http.ts';
 import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
@@ -123,7 +123,13 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const admit = planLimiter(limits, { perSecond: config.ANONYMOUS_REQUESTS_PER_SECOND, burst: config.ANONYMOUS_BURST });
   // Known once the gateway has built its subgraph services (apollo.start): absent from foreign supergraphs.
   const usageUrl = subgraphUrls.get('usage');
-  const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log }) : undefined;
+  const meter = usageUrl ? requestMeter({
+        usageUrl,
+        signer,
+        flushMs: config.REQUEST_METER_FLUSH_MS,
+        log,
+        redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_KEY_PREFIX } : undefined,
+      }) : undefined;
   const contextFor = (principal: Principal, ip: string): GatewayContext => {
     let token: Promise<string> | undefined;
     return { principal, ip, principalToken: () => (token ??= signer.sign(principal)) };
@@ -132,7 +138,7 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     const principal = await authenticate(request.headers.authorization);
     const rateHeaders = await admit(principal, request.ip);
     if (rateHeaders) reply.headers(rateHeaders);
-    meter?.count(principal);
+    await meter?.count(principal);
     return { ...contextFor(principal, request.ip), observation: request.observation };
   }, { readBody: graphQLBody, documents });
   registerHealth(app, subgraphsReady(subgraphUrls, signer));

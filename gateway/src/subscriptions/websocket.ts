@@ -49,7 +49,7 @@ export interface WebSocketOptions {
   /** The request rate (the plan's, or the address's for anonymous callers): throws RATE_LIMITED when used up. */
   admit: (principal: Principal, ip: string) => Promise<unknown>;
   /** Counts an operation for usage metering. */
-  count?: (principal: Principal) => void;
+  count?: (principal: Principal) => Promise<void>;
   contextFor: (principal: Principal, ip: string) => OperationContext;
   parseOptions: { maxTokens: number };
   validationRules: ValidationRule[];
@@ -171,7 +171,7 @@ async function prepare(
     if (error instanceof AppError) return [new GraphQLError(error.message, { extensions: error.extensions })];
     throw error;
   }
-  options.count?.(principal);
+  await options.count?.(principal);
   const context = options.contextFor(principal, ip);
   const args = { schema, document, operationName: payload.operationName, variableValues: variables };
   if (operation.operation !== 'subscription') return { ...args, contextValue: context };
