@@ -2,7 +2,9 @@ import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { AppError, ErrorCode, errorBody, observeErrors } from '@jarvis/platform';
-import type { PersistedDocuments } from './persisted-documents.ts';
+import type { DocumentRequest } from './persisted-documents.ts';
+
+type ResolveDocument = (request: DocumentRequest) => string | undefined;
 
 /**
  * Serves an Apollo Server at `path` on Fastify, GET and POST, per the GraphQL-over-HTTP specification.
@@ -17,12 +19,12 @@ export function serveGraphQL<Context extends BaseContext>(
   contextFor: (request: FastifyRequest, reply: FastifyReply) => Promise<Context>,
   {
     readBody = async (request) => request.body,
-    documents,
+    resolveDocument,
   }: {
     /** The GraphQL request in the body, read once the caller is known (an upload's files, say). */
     readBody?: (request: FastifyRequest) => Promise<unknown>;
-    /** Trusted documents a request may name by hash instead of sending their text. */
-    documents?: PersistedDocuments;
+    /** The document a request stands for, where it may name a trusted one by hash instead of sending its text. */
+    resolveDocument?: ResolveDocument;
   } = {},
 ) {
   app.setErrorHandler(requestErrorHandler);
@@ -35,7 +37,7 @@ export function serveGraphQL<Context extends BaseContext>(
       let graphQLRequest: { search: string; body: unknown };
       try {
         context = await contextFor(request, reply);
-        graphQLRequest = withDocument({ search: new URL(request.url, 'http://gateway').search, body: await readBody(request) }, documents);
+        graphQLRequest = withDocument({ search: new URL(request.url, 'http://gateway').search, body: await readBody(request) }, resolveDocument);
       } catch (error) {
         if (error instanceof AppError && REFUSALS[error.code]) return refuse(reply, error);
         throw error;
@@ -69,16 +71,16 @@ const REFUSALS: Partial<Record<string, (reply: FastifyReply, error: AppError) =>
  * The request with the document it names by hash written out, from the body (POST) or the query string (GET),
  * and without `documentId`, which Apollo Server does not know.
  */
-function withDocument(request: { search: string; body: unknown }, documents: PersistedDocuments | undefined) {
-  if (!documents) return request;
+function withDocument(request: { search: string; body: unknown }, resolveDocument: ResolveDocument | undefined) {
+  if (!resolveDocument) return request;
   const { body } = request;
   if (body && typeof body === 'object' && !Array.isArray(body)) {
     const { documentId: _named, ...rest } = body as Record<string, unknown>;
-    const query = documents.resolve(body);
+    const query = resolveDocument(body);
     return { search: request.search, body: query === undefined ? rest : { ...rest, query } };
   }
   const params = new URLSearchParams(request.search);
-  const query = documents.resolve({ query: params.get('query') ?? undefined, documentId: params.get('documentId') ?? undefined, extensions: jsonParam(params.get('extensions')) });
+  const query = resolveDocument({ query: params.get('query') ?? undefined, documentId: params.get('documentId') ?? undefined, extensions: jsonParam(params.get('extensions')) });
   params.delete('documentId');
   if (query !== undefined) params.set('query', query);
   return { search: `?${params}`, body };

@@ -2,6 +2,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { GraphQLError, Kind, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Config } from '@jarvis/platform';
+import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** Report a violation as a validation error (the rules throw by default, which Apollo turns into a 500). */
 const asValidationError = {
@@ -16,8 +17,9 @@ const asValidationError = {
  * through them would run out of stack). Introspection is exempt from depth, so schema-driven tooling keeps
  * working — but not from the nesting of fragments, which no introspection query needs.
  */
-export function documentLimits(config: Config): { parseOptions: { maxTokens: number }; validationRules: ValidationRule[] } {
+export function documentLimits(config: Config): GatewayPolicy & { parseOptions: { maxTokens: number }; validationRules: ValidationRule[] } {
   return {
+    name: 'document limits',
     parseOptions: { maxTokens: config.MAX_QUERY_TOKENS },
     validationRules: [
       maxDepthRule({ n: config.MAX_QUERY_DEPTH, ignoreIntrospection: true, flattenFragments: false, ...asValidationError }),

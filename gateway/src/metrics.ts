@@ -1,5 +1,5 @@
 /** The gateway's own metric families, beside the GraphQL ones every service has. */
-import { Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '@jarvis/platform';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '@jarvis/platform';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -14,5 +14,16 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     websocketConnections: new Gauge({ name: 'jarvis_gateway_websocket_connections', help: 'Acknowledged graphql-ws connections', registers: [registry] }),
     activeSubscriptions: new Gauge({ name: 'jarvis_gateway_active_subscriptions', help: 'Subscriptions being served', registers: [registry] }),
+    policySteps: new Counter({
+      name: 'jarvis_gateway_policy_steps_total',
+      help: "Gateway policies' steps, by policy, stage (admit, document, operation) and outcome",
+      labelNames: ['policy', 'stage', 'outcome'] as const,
+      registers: [registry],
+    }),
+    documentsValidated: new Counter({
+      name: 'jarvis_gateway_documents_validated_total',
+      help: 'Documents parsed and validated (kept afterwards: a document seen again is neither)',
+      registers: [registry],
+    }),
   };
 }

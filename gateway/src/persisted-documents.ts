@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { AppError, badUserInput, ErrorCode } from '@jarvis/platform';
+import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** The parts of a GraphQL request persisted documents concern, whatever the transport. */
 export interface DocumentRequest {
@@ -71,4 +72,9 @@ function requestedHash(request: DocumentRequest): string | undefined {
   if (typeof request.documentId === 'string') return request.documentId.replace(/^sha256:/, '');
   const persisted = (request.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery;
   return typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : undefined;
+}
+
+/** The policy that says which document a request stands for. */
+export function persistedDocumentsPolicy(documents: PersistedDocuments): GatewayPolicy {
+  return { name: 'persisted documents', resolveDocument: (request) => documents.resolve(request) };
 }

@@ -1,4 +1,5 @@
 import { OPERATOR_SCOPE, PLAN_QUOTAS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
+import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the tightest limit that applied. */
 export type RateLimitHeaders = Record<'ratelimit-limit' | 'ratelimit-remaining' | 'ratelimit-reset', string>;
@@ -42,6 +43,11 @@ export function planLimiter(store: LimitStore, anonymous: AnonymousRate) {
 }
 
 export type Admit = ReturnType<typeof planLimiter>;
+
+/** The plan's rate as a gateway policy: admission, with the RateLimit headers of the tightest limit. */
+export function planRatePolicy(admit: Admit): GatewayPolicy {
+  return { name: 'plan rate', admit: ({ principal, ip }) => admit(principal, ip) };
+}
 
 function checksFor(principal: Principal, ip: string, anonymous: AnonymousRate): Check[] {
   if (principal.scopes.includes(OPERATOR_SCOPE)) return [];

@@ -14,8 +14,9 @@ import {
   type SelectionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { ANONYMOUS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
-import { fragmentsOf, rewritten, withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface } from './gateway-wrapper.ts';
+import { rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
+import { fragmentsOf, rewritten } from './gateway-wrapper.ts';
+import type { GatewayPolicy } from './pipeline/policy.ts';
 import { importedName, linksTo } from './links.ts';
 
 export type RateLimitBy = 'PRINCIPAL' | 'TENANT' | 'IP';
@@ -84,57 +85,35 @@ interface LimitedField {
 }
 
 /**
- * Wraps a gateway so `@rateLimit` holds per field before planning: a limited root field over its limit is left
- * out and answers null with a RATE_LIMITED error carrying `retryAfter`; when every root field is over, the
- * request is refused with HTTP 429 and Retry-After. Counters live in the shared limit store, so the limit holds
- * across gateway replicas.
+ * `@rateLimit` per field, before planning: a limited root field over its limit is left out and answers null
+ * with a RATE_LIMITED error carrying `retryAfter`; when every root field is over (a subscription has one), the
+ * operation is refused (over HTTP, 429 with Retry-After). Counters live in the shared limit store, so the limit
+ * holds across gateway replicas.
  */
-export function rateLimitingGateway(gateway: GatewayInterface, store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayInterface {
-  return wrapExecutor(gateway, (execute) => rateLimitingExecutor(execute, store, limits));
-}
-
-function rateLimitingExecutor(execute: GatewayExecutor, store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayExecutor {
-  return async (requestContext) => {
-    const { document, operation } = requestContext;
-    const variables = requestContext.request.variables ?? {};
-    const limited = limitedRootFields(document, operation, variables, limits);
-    if (limited.length === 0) return execute(requestContext);
-    const context = requestContext.context as { principal?: Principal; ip?: string };
-    const refused = await overLimit(store, limited, context.principal ?? ANONYMOUS, context.ip ?? 'unknown');
-    if (refused.size === 0) return execute(requestContext);
-
-    const errors = [...refused].map(([key, { node, decision }]) => limitError(key, node, decision));
-    const left = withoutRootFields(document, operation, new Set(refused.keys()), variables);
-    if (!left) {
-      const retryAfter = Math.max(...errors.map((e) => e.extensions.retryAfter as number));
-      // The same HTTP head Apollo Server answers with: the whole request is refused.
-      const http = requestContext.response?.http;
-      if (http) {
-        http.status = 429;
-        http.headers.set('retry-after', String(retryAfter));
+export function fieldRateLimitPolicy(store: LimitStore, limits: Map<string, FieldRateLimit>): GatewayPolicy {
+  return {
+    name: 'field rate limits',
+    async operation({ document, operation, variables, principal, ip }) {
+      const limited = limitedRootFields(document, operation, variables, limits);
+      if (limited.length === 0) return undefined;
+      const refused = await overLimit(store, limited, principal, ip);
+      if (refused.size === 0) return undefined;
+      const errors = [...refused].map(([key, { node, decision }]) => limitError(key, node, decision));
+      const left = withoutRootFields(document, operation, new Set(refused.keys()), variables);
+      if (!left) {
+        const retryAfter = Math.max(...errors.map((e) => e.extensions.retryAfter as number));
+        return { refused: { data: null, errors }, http: { status: 429, headers: { 'retry-after': String(retryAfter) } } };
       }
-      return { data: null, errors };
-    }
-    const result = await execute(withOperation(requestContext, left));
-    const data = result.data ? { ...result.data } : result.data;
-    for (const key of refused.keys()) if (data) data[key] = null;
-    return { ...result, data, errors: [...(result.errors ?? []), ...errors] };
+      return {
+        narrowed: left,
+        complete(result) {
+          const data = result.data ? { ...result.data } : result.data;
+          for (const key of refused.keys()) if (data) data[key] = null;
+          return { ...result, data, errors: [...(result.errors ?? []), ...errors] };
+        },
+      };
+    },
   };
-}
-
-/**
- * A subscription's limits, checked when it starts (a subscription has one root field, so it runs or not): the
- * errors of the fields over their limit, none when it may start.
- */
-export async function subscriptionLimitErrors(
-  store: LimitStore,
-  limits: Map<string, FieldRateLimit>,
-  { document, operation, variables }: { document: DocumentNode; operation: OperationDefinitionNode; variables: Record<string, unknown> },
-  principal: Principal,
-  ip: string,
-): Promise<GraphQLError[]> {
-  const refused = await overLimit(store, limitedRootFields(document, operation, variables, limits), principal, ip);
-  return [...refused].map(([key, { node, decision }]) => limitError(key, node, decision));
 }
 
 type Variables = Record<string, unknown>;

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'graphql';
-import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
   ANONYMOUS,
@@ -9,12 +8,10 @@ import {
   createLogger,
   DEFAULT_BODY_LIMIT,
   createServiceMetrics,
-  injectTraceHeaders,
   observeGraphQLRequests,
   openLimitStore,
   registerMetricsRoute,
   internalAuthSecret,
-  PRINCIPAL_HEADER,
   principalSigner,
   registerHealth,
   SUPERGRAPH_PATH,
@@ -25,14 +22,15 @@ import {
   type RunningService,
 } from '@jarvis/platform';
 import { createAuthenticator } from './authentication.ts';
-import { authorizedSchema, authorizingGateway, readAuthorization } from './authorization/index.ts';
-import { planLimiter } from './plan-limits.ts';
-import { rateLimitingGateway, readRateLimits } from './rate-limits.ts';
-import { requestMeter } from './metering/meter.ts';
+import { authorizationPolicy, authorizedSchema, readAuthorization } from './authorization/index.ts';
+import { planLimiter, planRatePolicy } from './plan-limits.ts';
+import { fieldRateLimitPolicy, readRateLimits } from './rate-limits.ts';
+import { meteringPolicy, requestMeter } from './metering/meter.ts';
 import { serveGraphQL } from './http.ts';
 import { acceptUploads, graphQLBody } from './uploads.ts';
 import { documentLimits } from './limits.ts';
 import { createSubgraphFetcher } from './subgraph-fetcher.ts';
+import { federatedGateway, subgraphLocations } from './federation.ts';
 import { requireOperation } from './gateway-wrapper.ts';
 import { clientMessages } from './disclosure.ts';
 import { subgraphsReady } from './readiness.ts';
@@ -40,7 +38,9 @@ import { clientAddress } from './client-address.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { observationPlugin } from './observation.ts';
 import { serveConsole } from './console.ts';
-import { loadPersistedDocuments } from './persisted-documents.ts';
+import { loadPersistedDocuments, persistedDocumentsPolicy } from './persisted-documents.ts';
+import { gatewayPipeline } from './pipeline/pipeline.ts';
+import { pipelineGateway } from './pipeline/apollo.ts';
 import { federatedSubscriptions } from './subscriptions/federated.ts';
 import { upstreamSubscriptions } from './subscriptions/upstream.ts';
 import { serveWebSocket, type OperationContext } from './subscriptions/websocket.ts';
@@ -49,12 +49,10 @@ import { serveWebSocket, type OperationContext } from './subscriptions/websocket
 const CONSOLE_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url));
 const CONSOLE_DOCUMENTS = fileURLToPath(new URL('../../web/src/gql/persisted-documents.json', import.meta.url));
 
-/** Per request: the caller, and the principal signed once — on the first subgraph fetch — for all of them. */
-type GatewayContext = OperationContext;
-
 /**
  * The public entry: any supergraph file (ours by default) executed by @apollo/gateway behind Apollo
- * Server, with subgraph URLs overridable by configuration.
+ * Server, with subgraph URLs overridable by configuration. Every operation, over HTTP or WebSocket, passes the
+ * same policies in the order listed here (pipeline/).
  */
 export async function createGatewayServer(config: Config, log: Logger = createLogger('gateway', config.LOG_LEVEL)) {
   const signer = principalSigner(internalAuthSecret(config));
@@ -63,43 +61,43 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
   const { rules, gatewaySdl } = readAuthorization(supergraphSdl, document);
   // Read before the gateway starts: a misplaced @rateLimit stops start-up instead of going unenforced.
   const rateLimits = readRateLimits(document);
-  const limits = openLimitStore({
-    redisUrl: config.REDIS_URL,
-    prefix: `${config.REDIS_KEY_PREFIX}limits:`,
-    failureMode: config.LIMITS_FAILURE_MODE,
-    log,
-  });
+  const limits = openLimitStore({ redisUrl: config.REDIS_URL, prefix: `${config.REDIS_KEY_PREFIX}limits:`, failureMode: config.LIMITS_FAILURE_MODE, log });
   const metrics = createServiceMetrics('gateway');
   const gatewayMetrics = createGatewayMetrics(metrics.registry);
   const subgraphs = createSubgraphFetcher(config.SUBGRAPH_CONNECTIONS, gatewayMetrics.subgraphFetch, { deduplicate: config.SUBGRAPH_DEDUPLICATION });
-  const subgraphUrls = new Map<string, string>();
-  const dataSources: Record<string, GraphQLDataSource> = {};
-  const gateway = new ApolloGateway({
-    supergraphSdl: gatewaySdl,
-    logger: log,
-    buildService: ({ name, url }) => {
-      const resolved = config.SUBGRAPH_URLS[name] ?? url;
-      if (resolved) subgraphUrls.set(name, resolved);
-      return (dataSources[name] = new RemoteGraphQLDataSource<GatewayContext>({
-        url: resolved,
-        fetcher: subgraphs.fetcherFor(name),
-        willSendRequest: async ({ request, context }) => {
-          const headers = request.http?.headers;
-          headers?.set(PRINCIPAL_HEADER, await context.principalToken());
-          for (const [header, value] of Object.entries(injectTraceHeaders({}))) headers?.set(header, value);
-        },
-      }));
-    },
-  });
-  const documents = loadPersistedDocuments(config.PERSISTED_DOCUMENTS_PATH ?? CONSOLE_DOCUMENTS, config.TRUSTED_DOCUMENTS_ONLY);
-  const limitsOnDocuments = documentLimits(config);
+  const locations = subgraphLocations(document, config.SUBGRAPH_URLS);
+  const { gateway, dataSources } = federatedGateway({ supergraphSdl: gatewaySdl, locations, fetcherFor: subgraphs.fetcherFor, log });
   const schema = authorizedSchema(gateway, rules, { rejectUnauthorized: config.AUTHZ_REJECT_UNAUTHORIZED });
+  const admit = planLimiter(limits, { perSecond: config.ANONYMOUS_REQUESTS_PER_SECOND, burst: config.ANONYMOUS_BURST });
+  // Absent from foreign supergraphs, which have no usage subgraph to meter into.
+  const usageUrl = locations.get('usage');
+  const meter = usageUrl ? requestMeter({ usageUrl, signer, flushMs: config.REQUEST_METER_FLUSH_MS, log, redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_KEY_PREFIX } : undefined }) : undefined;
+
+  const pipeline = gatewayPipeline(
+    [
+      persistedDocumentsPolicy(loadPersistedDocuments(config.PERSISTED_DOCUMENTS_PATH ?? CONSOLE_DOCUMENTS, config.TRUSTED_DOCUMENTS_ONLY)),
+      documentLimits(config),
+      planRatePolicy(admit),
+      // After the rate: a refused request is not metered.
+      ...(meter ? [meteringPolicy(meter)] : []),
+      // Authorization before field limits, so fields a caller may not see never count against its limits.
+      authorizationPolicy(schema),
+      fieldRateLimitPolicy(limits, rateLimits),
+    ],
+    () => schema().apiSchema,
+    {
+      step: (policy, { stage, outcome }) => gatewayMetrics.policySteps.inc({ policy, stage, outcome }),
+      validated: () => gatewayMetrics.documentsValidated.inc(),
+    },
+  );
+
   const formatMessage = clientMessages(config.NODE_ENV === 'production');
-  const apollo = new ApolloServer<GatewayContext>({
-    // Authorization first, so fields a caller may not see never count against its limits.
-    gateway: requireOperation(authorizingGateway(rateLimitingGateway(gateway, limits, rateLimits), schema)),
+  const apollo = new ApolloServer<OperationContext>({
+    gateway: requireOperation(pipelineGateway(gateway, pipeline)),
     logger: log,
-    ...limitsOnDocuments,
+    parseOptions: pipeline.parseOptions,
+    validationRules: pipeline.validationRules,
+    documentStore: pipeline.documentStore,
     includeStacktraceInErrorResponses: false,
     formatError: (formatted) => ({ ...formatted, message: formatMessage(formatted.message) }),
     // Jarvis authenticates with bearer tokens and API keys, never ambient cookies, so CSRF prevention would
@@ -120,30 +118,18 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     tokenExchangeCacheMs: config.TOKEN_EXCHANGE_CACHE_SECONDS * 1000,
     operatorToken: config.OPERATOR_TOKEN,
   });
-  const admit = planLimiter(limits, { perSecond: config.ANONYMOUS_REQUESTS_PER_SECOND, burst: config.ANONYMOUS_BURST });
-  // Known once the gateway has built its subgraph services (apollo.start): absent from foreign supergraphs.
-  const usageUrl = subgraphUrls.get('usage');
-  const meter = usageUrl ? requestMeter({
-        usageUrl,
-        signer,
-        flushMs: config.REQUEST_METER_FLUSH_MS,
-        log,
-        redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_KEY_PREFIX } : undefined,
-      }) : undefined;
-  const contextFor = (principal: Principal, ip: string): GatewayContext => {
+  const contextFor = (principal: Principal, ip: string): OperationContext => {
     let token: Promise<string> | undefined;
     return { principal, ip, principalToken: () => (token ??= signer.sign(principal)) };
   };
   serveGraphQL(app, apollo, '/graphql', async (request, reply) => {
     const principal = await authenticate(request.headers.authorization);
-    const rateHeaders = await admit(principal, request.ip);
-    if (rateHeaders) reply.headers(rateHeaders);
-    await meter?.count(principal);
+    reply.headers(await pipeline.admit({ principal, ip: request.ip }));
     return { ...contextFor(principal, request.ip), observation: request.observation };
-  }, { readBody: graphQLBody, documents });
-  registerHealth(app, subgraphsReady(subgraphUrls, signer));
+  }, { readBody: graphQLBody, resolveDocument: pipeline.resolveDocument });
+  registerHealth(app, subgraphsReady(locations, signer));
   registerMetricsRoute(app, metrics.registry);
-  const tenancyUrl = subgraphUrls.get('tenancy');
+  const tenancyUrl = locations.get('tenancy');
   await serveConsole(app, {
     distDir: CONSOLE_DIST,
     graphiql: config.NODE_ENV !== 'production',
@@ -152,26 +138,18 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     admitAddress: (ip) => admit(ANONYMOUS, ip),
   });
 
-  const upstream = upstreamSubscriptions({
-    urlOf: (name) => subgraphUrls.get(name)?.replace(/^http/, 'ws'),
-    sign: (principal) => signer.sign(principal),
-    log,
-  });
+  const upstream = upstreamSubscriptions({ urlOf: (name) => locations.get(name)?.replace(/^http/, 'ws'), sign: (principal) => signer.sign(principal), log });
   const federated = federatedSubscriptions({ supergraphSdl: gatewaySdl, dataSources: () => dataSources, upstream, log });
   const websocket = serveWebSocket(app.server, {
     path: '/graphql',
     log,
     authenticate,
-    admit,
-    count: meter && ((principal) => meter.count(principal)),
+    pipeline,
     contextFor,
-    ...limitsOnDocuments,
-    schema,
-    limits: { store: limits, rules: rateLimits },
+    schema: () => schema().apiSchema,
     federated,
     apollo,
     metrics: gatewayMetrics,
-    documents,
     maxMessageBytes: DEFAULT_BODY_LIMIT,
     addressOf: clientAddress(config.TRUSTED_PROXIES),
     anonymousConnectionsPerIp: config.WEBSOCKET_ANONYMOUS_CONNECTIONS_PER_IP,

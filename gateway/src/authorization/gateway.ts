@@ -1,10 +1,7 @@
-/** The gateway, wrapped: every operation authorized before it is planned. */
-import {
-  getVariableValues,
-  type GraphQLSchema,
-} from 'graphql';
-import { ANONYMOUS, type Principal } from '@jarvis/platform';
-import { withOperation, wrapExecutor, type GatewayExecutor, type GatewayInterface, type GatewayRequestContext } from '../gateway-wrapper.ts';
+/** Authorization as a gateway policy: every operation authorized before it is planned, over any transport. */
+import { getVariableValues, type GraphQLSchema } from 'graphql';
+import type { GatewayInterface } from '../gateway-wrapper.ts';
+import type { GatewayPolicy } from '../pipeline/policy.ts';
 import type { AuthorizationRules } from './rules.ts';
 import { type Authorizer, type AuthorizerOptions, createAuthorizer } from './analysis.ts';
 import { completeResult, unauthorizedErrors } from './result.ts';
@@ -15,10 +12,7 @@ export interface AuthorizedSchema {
   authorizer: Authorizer;
 }
 
-/**
- * Follows the gateway's schema: the API schema and an authorizer for it, rebuilt on every load, for operations
- * over HTTP (authorizingGateway) and over WebSocket alike.
- */
+/** Follows the gateway's schema: the API schema and an authorizer for it, rebuilt on every load. */
 export function authorizedSchema(gateway: GatewayInterface, rules: AuthorizationRules, options: AuthorizerOptions = {}): () => AuthorizedSchema {
   let current: AuthorizedSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
@@ -30,31 +24,22 @@ export function authorizedSchema(gateway: GatewayInterface, rules: Authorization
   };
 }
 
-/** Wraps a gateway so every operation is authorized before it is planned. */
-export function authorizingGateway(gateway: GatewayInterface, schema: () => AuthorizedSchema): GatewayInterface {
-  return wrapExecutor(gateway, (execute) => authorizingExecutor(execute, () => schema().authorizer));
-}
-
-function authorizingExecutor(execute: GatewayExecutor, authorizer: () => Authorizer): GatewayExecutor {
-  return async (requestContext) => {
-    const analysis = authorizer().analyze({
-      queryHash: requestContext.queryHash,
-      document: requestContext.document,
-      operationName: requestContext.request.operationName,
-      principal: (requestContext.context as { principal?: Principal }).principal ?? ANONYMOUS,
-    });
-    if (analysis.kind === 'unchanged') return execute(requestContext);
-    const invalidVariables = variableErrors(requestContext);
-    if (invalidVariables) return { errors: invalidVariables };
-    if (analysis.kind === 'rejected') return { data: null, errors: unauthorizedErrors(analysis.unauthorized) };
-    return completeResult(await execute(withOperation(requestContext, analysis)), analysis);
-  };
-}
-
 /**
- * Variables that do not coerce make a bad request whoever asks, answered as @apollo/gateway answers it (400,
- * BAD_USER_INPUT). It must be checked against the original operation: filtering may drop the variable.
+ * Fields the caller may not see are left out before planning and answered null with an error; an operation
+ * with nothing left is not run. Variables that do not coerce make a bad request whoever asks, answered as
+ * @apollo/gateway answers it (BAD_USER_INPUT): checked against the original operation, since leaving fields out
+ * may drop a variable.
  */
-function variableErrors({ schema, operation, request }: GatewayRequestContext) {
-  return getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}).errors;
+export function authorizationPolicy(schema: () => AuthorizedSchema): GatewayPolicy {
+  return {
+    name: 'authorization',
+    operation({ schema: apiSchema, document, operation, operationName, queryHash, variables, principal }) {
+      const analysis = schema().authorizer.analyze({ queryHash, document, operationName, principal });
+      if (analysis.kind === 'unchanged') return undefined;
+      const invalidVariables = getVariableValues(apiSchema, operation.variableDefinitions ?? [], variables).errors;
+      if (invalidVariables) return { refused: { errors: invalidVariables } };
+      if (analysis.kind === 'rejected') return { refused: { data: null, errors: unauthorizedErrors(analysis.unauthorized) } };
+      return { narrowed: analysis, complete: (result) => completeResult(result, analysis) };
+    },
+  };
 }

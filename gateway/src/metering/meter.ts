@@ -1,6 +1,7 @@
 import { METER_SCOPE, occasionalWarning, postGraphQL, PRINCIPAL_HEADER, type Logger, type Principal, type PrincipalSigner } from '@jarvis/platform';
 import { memoryRequestCounts, type Metered, type RequestCounts } from './counts.ts';
 import { redisRequestCounts } from './redis-counts.ts';
+import type { GatewayPolicy } from '../pipeline/policy.ts';
 
 /** The usage subgraph's door for the gateway alone: not in the API, and it needs the meter scope no tenant holds. */
 const RECORD = `mutation($quantity: Int!, $idempotencyKey: String!) { recordMeteredRequests(quantity: $quantity, idempotencyKey: $idempotencyKey) }`;
@@ -75,4 +76,9 @@ export function requestMeter({ usageUrl, signer, flushMs, log, redis }: RequestM
       await durable?.close();
     },
   };
+}
+
+/** Metering as a gateway policy: every admitted request of a signed-in caller is counted, before it runs. */
+export function meteringPolicy(meter: Pick<ReturnType<typeof requestMeter>, 'count'>): GatewayPolicy {
+  return { name: 'request metering', admit: ({ principal }) => meter.count(principal) };
 }

@@ -1,36 +1,29 @@
 /**
  * GraphQL over WebSocket (graphql-ws, `graphql-transport-ws`) on the gateway's GraphQL path. The caller
  * authenticates in `connection_init` (`authorization: "Bearer …"`, as the HTTP header would carry it); a
- * refused credential closes the socket with 4403. Every operation then passes the checks an HTTP request
- * passes — document limits, validation against the API schema, the plan's request rate, authorization,
- * `@rateLimit` — before it runs. Subscriptions run federated (federated.ts); queries and mutations run through
- * Apollo Server as over HTTP.
+ * refused credential closes the socket with 4403. Every operation then passes the gateway's pipeline as an
+ * HTTP request does, stage by stage: admission, the document, parsing and validation (shared with Apollo
+ * Server, so done once), the operation policies. Subscriptions run federated (federated.ts) after the
+ * operation policies decide here; queries and mutations run through Apollo Server, whose gateway applies them.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import { createHash } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
 import {
   getOperationAST,
   getVariableValues,
   GraphQLError,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type GraphQLFormattedError,
-  type ValidationRule,
+  type GraphQLSchema,
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppError, ErrorCode, mapStream, onStreamEnd, type LimitStore, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
+import { AppError, ErrorCode, mapStream, onStreamEnd, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { PersistedDocuments } from '../persisted-documents.ts';
-import { completeResult, unauthorizedErrors, type AuthorizedSchema, type Authorizer } from '../authorization/index.ts';
-import { subscriptionLimitErrors, type FieldRateLimit } from '../rate-limits.ts';
 import { unresolvedOperation } from '../gateway-wrapper.ts';
+import type { Decision, GatewayPipeline } from '../pipeline/pipeline.ts';
 import type { federatedSubscriptions } from './federated.ts';
 
 /** The context every operation gets, as HTTP requests get it. */
@@ -46,21 +39,14 @@ export interface WebSocketOptions {
   path: string;
   log: Logger;
   authenticate: (authorization: string | undefined) => Promise<Principal>;
-  /** The request rate (the plan's, or the address's for anonymous callers): throws RATE_LIMITED when used up. */
-  admit: (principal: Principal, ip: string) => Promise<unknown>;
-  /** Counts an operation for usage metering. */
-  count?: (principal: Principal) => Promise<void>;
+  /** The gateway's policies, as HTTP requests pass them. */
+  pipeline: GatewayPipeline;
   contextFor: (principal: Principal, ip: string) => OperationContext;
-  parseOptions: { maxTokens: number };
-  validationRules: ValidationRule[];
-  /** The API schema operations are validated against, and its authorizer. */
-  schema: () => AuthorizedSchema;
-  limits: { store: LimitStore; rules: Map<string, FieldRateLimit> };
+  /** The API schema operations are validated against. */
+  schema: () => GraphQLSchema;
   federated: ReturnType<typeof federatedSubscriptions>;
   apollo: ApolloServer<OperationContext>;
   metrics: Pick<GatewayMetrics, 'websocketConnections' | 'activeSubscriptions'>;
-  /** Trusted documents an operation may name by hash (`extensions.persistedQuery.sha256Hash`). */
-  documents: PersistedDocuments;
   /** The client's address, as HTTP requests' limits count it (past trusted proxies). */
   addressOf: (request: IncomingMessage) => string;
   /** The largest message taken, in bytes: the bound HTTP bodies have. */
@@ -91,10 +77,9 @@ export function serveWebSocket(server: Server, options: WebSocketOptions): { clo
     verifyClient: ({ req }, admit) => (anonymous.full(addressOf(req)) ? admit(false, 429, 'Too many connections without credentials') : admit(true)),
   });
   wss.on('connection', (socket, request) => anonymous.opened(socket, addressOf(request)));
-  const rules = [...specifiedRules, ...options.validationRules];
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
-      schema: () => options.schema().apiSchema,
+      schema: () => options.schema(),
       connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       async onConnect(ctx) {
         const authorization = ctx.connectionParams?.authorization;
@@ -114,7 +99,7 @@ export function serveWebSocket(server: Server, options: WebSocketOptions): { clo
       async onSubscribe(ctx, _id, payload) {
         const principal = ctx.extra.principal!;
         try {
-          return withMessages(await prepare(options, rules, principal, addressOf(ctx.extra.request), payload), options.formatMessage);
+          return withMessages(await prepare(options, principal, addressOf(ctx.extra.request), payload), options.formatMessage);
         } catch (error) {
           // graphql-ws closes the socket (4500) on anything thrown: the operation fails, the socket stays.
           options.log.error({ err: error }, 'preparing a WebSocket operation failed');
@@ -135,76 +120,66 @@ export function serveWebSocket(server: Server, options: WebSocketOptions): { clo
   };
 }
 
-interface Prepared {
-  context: OperationContext;
-  queryHash: string;
-  analysis: ReturnType<Authorizer['analyze']>;
-}
+/** What a prepared operation carries to its execution: its context, and the text or the pipeline's decision. */
+type Prepared = { context: OperationContext } & ({ query: string } | { decision: Extract<Decision, { run: unknown }> });
 
-async function prepare(
-  options: WebSocketOptions,
-  rules: ValidationRule[],
-  principal: Principal,
-  ip: string,
-  payload: SubscribePayload,
-): Promise<ExecutionArgs | readonly GraphQLError[]> {
-  const { apiSchema: schema, authorizer } = options.schema();
-  let document: DocumentNode;
+async function prepare(options: WebSocketOptions, principal: Principal, ip: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+  const { pipeline } = options;
   try {
-    const query = options.documents.resolve(payload);
-    if (query === undefined) return [new GraphQLError('send the document, or the hash of a trusted one', { extensions: { code: 'BAD_USER_INPUT' } })];
-    document = parse(query, options.parseOptions);
-    payload = { ...payload, query };
+    await pipeline.admit({ principal, ip });
   } catch (error) {
-    return [error instanceof GraphQLError ? error : new GraphQLError('the document does not parse')];
+    if (error instanceof AppError) return [new GraphQLError(error.message, { extensions: error.extensions })];
+    throw error;
   }
-  const invalid = validate(schema, document, rules);
-  if (invalid.length > 0) return invalid;
+  let query: string | undefined;
+  try {
+    query = pipeline.resolveDocument(payload);
+  } catch (error) {
+    if (error instanceof GraphQLError) return [error];
+    throw error;
+  }
+  if (query === undefined) return [new GraphQLError('send the document, or the hash of a trusted one', { extensions: { code: 'BAD_USER_INPUT' } })];
+  const prepared = pipeline.prepare(query);
+  if ('errors' in prepared) return prepared.errors;
+  const { document, queryHash } = prepared;
+  const schema = options.schema();
   const operation = getOperationAST(document, payload.operationName);
   if (!operation) return [new GraphQLError(unresolvedOperation(payload.operationName), { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
   const variables = payload.variables ?? {};
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
   if (coerced.errors) return coerced.errors;
-  try {
-    await options.admit(principal, ip);
-  } catch (error) {
-    if (error instanceof AppError) return [new GraphQLError(error.message, { extensions: error.extensions })];
-    throw error;
-  }
-  await options.count?.(principal);
   const context = options.contextFor(principal, ip);
   const args = { schema, document, operationName: payload.operationName, variableValues: variables };
-  if (operation.operation !== 'subscription') return { ...args, contextValue: context };
+  // Apollo Server applies the operation policies to queries and mutations, as over HTTP.
+  if (operation.operation !== 'subscription') return { ...args, contextValue: { context, query } satisfies Prepared };
 
-  const queryHash = createHash('sha256').update(payload.query).digest('hex');
-  const analysis = authorizer.analyze({ queryHash, document, operationName: payload.operationName, principal });
-  if (analysis.kind === 'rejected') return unauthorizedErrors(analysis.unauthorized);
-  const limited = await subscriptionLimitErrors(options.limits.store, options.limits.rules, { document, operation, variables }, principal, ip);
-  if (limited.length > 0) return limited;
-  const prepared: Prepared = { context, queryHash, analysis };
-  return { ...args, contextValue: prepared };
+  const decision = await pipeline.decide({ schema, document, operation, operationName: payload.operationName, queryHash, variables, principal, ip });
+  if ('refused' in decision) return decision.refused.errors ?? [];
+  return { ...args, contextValue: { context, decision } satisfies Prepared };
 }
 
 function run(options: WebSocketOptions, args: ExecutionArgs): AsyncIterableIterator<ExecutionResult> {
-  const { context, queryHash, analysis } = args.contextValue as Prepared;
-  const filtered = analysis.kind === 'filtered' ? analysis : undefined;
+  const { context, decision } = args.contextValue as Extract<Prepared, { decision: unknown }>;
+  const { run: operation, complete } = decision;
   const events = options.federated.subscribe({
-    document: filtered?.document ?? args.document,
-    queryHash: filtered?.queryHash ?? queryHash,
+    document: operation.document,
+    queryHash: operation.queryHash,
     operationName: args.operationName,
-    variables: (args.variableValues ?? {}) as Record<string, unknown>,
+    variables: operation.variables,
     principal: context.principal,
     context,
   });
   options.metrics.activeSubscriptions.inc();
   const counted = onStreamEnd(events, () => options.metrics.activeSubscriptions.dec());
-  return filtered ? mapStream(counted, async (result) => completeResult(result, filtered)) : counted;
+  return complete ? mapStream(counted, async (result) => complete(result)) : counted;
 }
 
 async function runOnApollo(apollo: ApolloServer<OperationContext>, args: ExecutionArgs): Promise<ExecutionResult> {
+  const { context, query } = args.contextValue as Extract<Prepared, { query: string }>;
+  // The text, not the document: Apollo Server finds it, parsed and validated, in the pipeline's documentStore.
   const response = await apollo.executeOperation(
-    { query: args.document, operationName: args.operationName ?? undefined, variables: (args.variableValues ?? {}) as Record<string, unknown> },
-    { contextValue: args.contextValue as OperationContext },
+    { query, operationName: args.operationName ?? undefined, variables: (args.variableValues ?? {}) as Record<string, unknown> },
+    { contextValue: context },
   );
   if (response.body.kind === 'single') return response.body.singleResult as ExecutionResult;
   return { errors: [new GraphQLError('@defer and @stream are not served over WebSocket', { extensions: { code: ErrorCode.BAD_USER_INPUT } })] };
