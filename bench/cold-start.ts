@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bearer, devLogin, postGraphQL } from '@jarvis/platform';
+import { bearer, devLogin, postGraphQL } from '@jarvis/platform/client';
 import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
 
 const GATEWAY = 'http://127.0.0.1:4000/graphql';

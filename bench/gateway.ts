@@ -8,7 +8,9 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { bearer, graphql, PRINCIPAL_HEADER, principalSigner, SUBGRAPHS, type Principal, type ServiceName } from '@jarvis/platform';
+import { bearer, graphql } from '@jarvis/platform/client';
+import { SUBGRAPHS, type ServiceName } from '@jarvis/platform/config';
+import { PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform/contracts';
 import { seedDemo } from '../scripts/seed.ts';
 import { duration, launchBenchStack, loadAverage, machine, measure, stackAuthenticator, type BenchStack, type Measured } from './load.ts';
 

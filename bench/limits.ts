@@ -5,7 +5,9 @@
  *   BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS (default 50).
  */
 import { createGatewayServer } from '@jarvis/gateway';
-import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { loadConfig } from '@jarvis/platform/config';
+import type { RunningService } from '@jarvis/platform/http';
 import { deleteRedisKeys, RATE_LIMIT_SDL, serveSupergraph, uniqueRedisPrefix } from '@jarvis/platform/testing';
 import { duration, machine, postLoad } from './load.ts';
 

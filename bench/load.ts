@@ -12,7 +12,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
-import { loadConfig, postGraphQL, type Config } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { loadConfig, type Config } from '@jarvis/platform/config';
 import { dropSchemas, freeServicePorts, uniqueSchemaPrefix } from '@jarvis/platform/testing';
 import { launchProcesses, type ProcessStack } from '../scripts/processes.ts';
 

@@ -9,7 +9,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LocalHashEmbedder, openDatabase } from '@jarvis/platform';
+import { openDatabase } from '@jarvis/platform/db';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
+import { LocalHashEmbedder } from '@jarvis/platform/text';
 import * as chunkStore from '../subgraphs/knowledge/src/chunks/store.ts';
 import * as documents from '../subgraphs/knowledge/src/documents/store.ts';
 import * as knowledgeBases from '../subgraphs/knowledge/src/knowledge-bases/store.ts';
@@ -116,7 +118,7 @@ interface SqlLexicalIndex {
 /** SciFact in the chunk store on an in-memory PGlite: one knowledge base, each document one chunk. */
 async function sqlLexicalIndex(docs: Doc[]): Promise<SqlLexicalIndex> {
   const db = await openDatabase({ service: 'knowledge', dataDir: 'memory://', appRole: 'jarvis_app', poolSize: 1 });
-  await db.migrate(MIGRATIONS);
+  await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
   const tenantId = randomUUID();
   const knowledgeBaseId = randomUUID();
   const chunks = docs.map((doc): chunkStore.StoredChunk => ({

@@ -21,7 +21,9 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
 import type { Transport } from '@graphql-mesh/transport-common';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
-import { internalAuthSecret, loadConfig, PRINCIPAL_HEADER, principalSigner, SUPERGRAPH_PATH, type Principal } from '@jarvis/platform';
+import { internalAuthSecret, loadConfig } from '@jarvis/platform/config';
+import { PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform/contracts';
+import { SUPERGRAPH_PATH } from '@jarvis/platform/schema';
 import { readAuthorization } from '../gateway/src/authorization/index.ts';
 
 const RESIGN_MS = 30_000;

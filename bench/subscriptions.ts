@@ -21,7 +21,8 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { bearer, devLogin, graphql, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { bearer, devLogin, graphql } from '@jarvis/platform/client';
+import { PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { cpuSeconds, hardware, launchBenchStack, loadAverage, mean, median, percentile, stackAuthenticator } from './load.ts';
 
 const TOKEN_DELAY_MS = 10;

@@ -7,8 +7,8 @@ import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
 import { parse, printSchema } from 'graphql';
 import { readAuthorization } from '../gateway/src/authorization/index.ts';
-import { readSubgraphSdl, SUPERGRAPH_PATH } from '../platform/src/schema.ts';
-import { defaultSubgraphUrl, SUBGRAPHS } from '../platform/src/services.ts';
+import { defaultSubgraphUrl, SUBGRAPHS } from '@jarvis/platform/config';
+import { readSubgraphSdl, SUPERGRAPH_PATH } from '@jarvis/platform/schema';
 
 export function composeSupergraph(): string {
   const result = composeServices(

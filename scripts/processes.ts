@@ -3,16 +3,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import {
-  needsNewEmbeddedDatabase,
-  pgliteTemplate,
-  servicePort,
-  SERVICE_NAMES,
-  SUBGRAPHS,
-  trustTenancyIssuer,
-  type Config,
-  type ServiceName,
-} from '@jarvis/platform';
+import { servicePort, SERVICE_NAMES, SUBGRAPHS, trustTenancyIssuer, type Config, type ServiceName } from '@jarvis/platform/config';
+import { needsNewEmbeddedDatabase, pgliteTemplate } from '@jarvis/platform/db';
 
 /**
  * The subgraphs share one process and the gateway has another: measured, that halves start-up against one

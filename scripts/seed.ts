@@ -3,7 +3,8 @@
  * console's own persisted documents, named by hash, so seeding works when the gateway runs trusted documents only.
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { bearer, dataOf, devLogin, postGraphQLRequest, type Plan } from '@jarvis/platform';
+import { bearer, dataOf, devLogin, postGraphQLRequest } from '@jarvis/platform/client';
+import type { Plan } from '@jarvis/platform/contracts';
 import { AddTextDocumentDocument, CreateConversationDocument, CreateKnowledgeBaseDocument, CreateTenantDocument } from '../web/src/gql/graphql.ts';
 
 export const DEMO_SLUG = 'demo';

@@ -2,8 +2,10 @@
  * Runs services in this process: `tsx scripts/serve.ts <service> [<service> …]`, each on its own port
  * (gateway, tenancy, knowledge, chat, usage). Containers run one each; `npm start` groups the subgraphs.
  */
-import { ConfigError, createLogger, loadConfig, openConfiguredBus, portVariable, SERVICE_NAMES, servicePort, startTelemetry, type ServiceName } from '@jarvis/platform';
-import { startService } from './stack.ts';
+import { ConfigError, loadConfig, portVariable, SERVICE_NAMES, servicePort, type ServiceName } from '@jarvis/platform/config';
+import { createLogger } from '@jarvis/platform/logger';
+import { startTelemetry } from '@jarvis/platform/telemetry';
+import { openSharedBus, startService } from './stack.ts';
 
 const names = process.argv.slice(2) as ServiceName[];
 if (names.length === 0 || names.some((name) => !SERVICE_NAMES.includes(name))) {
@@ -17,7 +19,7 @@ try {
   // Off unless OTEL_* variables ask for it; before any service, so every span has a provider.
   const telemetry = startTelemetry({ serviceName: `jarvis-${names.join('+')}` });
   // The subgraphs of one process share a bus: in-process events then reach every subgraph here.
-  const bus = names.some((name) => name !== 'gateway') ? await openConfiguredBus(config, log) : undefined;
+  const bus = names.some((name) => name !== 'gateway') ? await openSharedBus(config, log) : undefined;
   let services: Awaited<ReturnType<typeof startService>>[] | undefined;
   let stopping = false;
   const stop = async (reason: string) => {

@@ -1,18 +1,9 @@
 /** The whole platform — four subgraphs and the gateway — started in this process. */
-import {
-  createLogger,
-  createSubgraphServer,
-  openConfiguredBus,
-  type Bus,
-  servicePort,
-  SUBGRAPHS,
-  type Config,
-  type RunningService,
-  type ServiceName,
-  type SubgraphDefinition,
-  type SubgraphName,
-  trustTenancyIssuer,
-} from '@jarvis/platform';
+import type { Bus } from '@jarvis/platform/bus';
+import { servicePort, SUBGRAPHS, type Config, type ServiceName, type SubgraphName, trustTenancyIssuer } from '@jarvis/platform/config';
+import type { RunningService } from '@jarvis/platform/http';
+import { createLogger, type Logger } from '@jarvis/platform/logger';
+import type { SubgraphDefinition } from '@jarvis/platform/subgraph';
 
 // Imported on demand: a process that runs one subgraph should not load the gateway or its neighbours.
 const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinition<never>>> = {
@@ -25,12 +16,19 @@ const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinitio
 /** A subgraph's definition, loaded on demand. */
 export const subgraphDefinition = (name: SubgraphName) => SUBGRAPH_DEFINITIONS[name]();
 
+/** The bus the subgraphs of one process share, loaded on demand too: the gateway's process never needs amqplib. */
+export async function openSharedBus(config: Config, log: Logger): Promise<Bus> {
+  const { openConfiguredBus } = await import('@jarvis/platform/bus');
+  return openConfiguredBus(config, log);
+}
+
 /** Starts one service on its configured port (0 picks a free one); subgraphs of one process share `bus`. */
 export async function startService(name: ServiceName, config: Config, port = servicePort(config, name), bus?: Bus) {
   if (name === 'gateway') {
     const { createGatewayServer } = await import('@jarvis/gateway');
     return (await createGatewayServer(config)).start(port);
   }
+  const { createSubgraphServer } = await import('@jarvis/platform/subgraph');
   return (await createSubgraphServer(await SUBGRAPH_DEFINITIONS[name](), config, { bus })).start(port);
 }
 
@@ -45,7 +43,7 @@ export interface Stack {
 /** Subgraphs first (each on a free port when `freePorts`), then a gateway pointed at them. */
 export async function startStack(config: Config, { freePorts = false } = {}): Promise<Stack> {
   const started: RunningService[] = [];
-  const bus = await openConfiguredBus(config, createLogger('bus', config.LOG_LEVEL));
+  const bus = await openSharedBus(config, createLogger('bus', config.LOG_LEVEL));
   // The gateway first, so its in-flight requests can still reach the subgraphs; then the subgraphs.
   const close = async () => {
     const gateway = started.filter((service) => service.name === 'gateway');

@@ -2,7 +2,8 @@
  * `npm start`: the gateway in one process, the four subgraphs (each on its own port) in another, one terminal.
  * Waits until all are ready, seeds the demo tenant on first run, prints an example query; Ctrl-C stops all.
  */
-import { ConfigError, DEV_LOGIN_GRANT, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform';
+import { ConfigError, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform/config';
+import { DEV_LOGIN_GRANT } from '@jarvis/platform/contracts';
 import { ensureConsoleBuilt } from './console-build.ts';
 import { launchProcesses, type ProcessStack } from './processes.ts';
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';

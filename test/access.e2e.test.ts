@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEV_LOGIN_GRANT, PRINCIPAL_HEADER, principalSigner, requestToken } from '@jarvis/platform';
+import { requestToken } from '@jarvis/platform/client';
+import { DEV_LOGIN_GRANT, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { databaseVariants } from '@jarvis/platform/testing';
 import { addMember, as, errorCodes, respond, serviceKey, signIn, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { bearer, devLogin } from '@jarvis/platform';
+import { bearer, devLogin } from '@jarvis/platform/client';
 import { freeServicePorts } from '@jarvis/platform/testing';
 import { DEMO_OWNER, DEMO_SLUG } from '../scripts/seed.ts';
 import { banner, launch, type Launch } from './helpers.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { requestToken } from '@jarvis/platform';
+import { requestToken } from '@jarvis/platform/client';
 import { databaseVariants } from '@jarvis/platform/testing';
 import { addMember, as, respond, serviceKey, signIn, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

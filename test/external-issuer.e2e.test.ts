@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { bearer, requestToken, TOKEN_EXCHANGE_GRANT } from '@jarvis/platform';
+import { bearer, requestToken } from '@jarvis/platform/client';
+import { TOKEN_EXCHANGE_GRANT } from '@jarvis/platform/contracts';
 import { databaseVariants, testIssuer, testSigningKey, type TestIssuer } from '@jarvis/platform/testing';
 import { as, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

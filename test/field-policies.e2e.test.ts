@@ -24,7 +24,8 @@ import {
 } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { postGraphQL, SUPERGRAPH_PATH } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { SUPERGRAPH_PATH } from '@jarvis/platform/schema';
 import { databaseVariants, redisVariants } from '@jarvis/platform/testing';
 import { serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';
 

@@ -1,10 +1,11 @@
 /**
- * The frontend's documents and what codegen makes of them: every client document in schema/operations parses
+ * What `npm run codegen` makes, and what it makes it from. The frontend's documents: every client document in schema/operations parses
  * and validates against the API schema clients see (schema/api.graphql), every operation is named and no two
  * share a name; the typed documents and persisted-documents manifest committed under web/src/gql are what
  * `npm run codegen` generates now (a stale or missing file fails: run `npm run codegen`); the manifest's keys are
  * the sha256 of the exact text stored for them, one entry per operation; and the console type-checks against
- * them (web/ has its own tsconfig: DOM, JSX, bundler resolution).
+ * them (web/ has its own tsconfig: DOM, JSX, bundler resolution). The subgraphs' resolver types: each subgraph's
+ * subgraphs/<name>/src/generated/schema-types.ts is what codegen generates from its SDL now, marked generated.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +25,7 @@ import {
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
 } from 'graphql';
+import { SUBGRAPHS } from '@jarvis/platform/config';
 import config from '../codegen.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -31,6 +33,23 @@ const OPERATIONS_DIR = join(ROOT, 'schema/operations');
 const GENERATED_DIR = join(ROOT, 'web/src/gql');
 const MANIFEST = join(GENERATED_DIR, 'persisted-documents.json');
 const RUN_CODEGEN = 'run `npm run codegen`';
+
+type Output = { filename: string; content: string };
+let outputs: Promise<Output[]> | undefined;
+/** What `npm run codegen` generates now, by absolute path; generated once for every test below. */
+const generated = async () =>
+  new Map((await (outputs ??= generate({ ...config, cwd: ROOT, silent: true }, false) as Promise<Output[]>)).map((o) => [resolve(ROOT, o.filename), o.content]));
+
+/** Each generated file is present and as generated; none is left over in `dirs` that codegen no longer writes. */
+function assertUpToDate(expected: Map<string, string>, dirs: string[]) {
+  for (const [path, content] of expected) {
+    const file = relative(ROOT, path);
+    assert.ok(existsSync(path), `${file} is missing: ${RUN_CODEGEN}`);
+    assert.ok(readFileSync(path, 'utf8') === content, `${file} is stale (it differs from what codegen generates): ${RUN_CODEGEN}`);
+  }
+  const leftovers = dirs.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [])).filter((path) => !expected.has(path));
+  assert.deepEqual(leftovers.map((path) => relative(ROOT, path)), [], `codegen no longer writes these: delete them and ${RUN_CODEGEN}`);
+}
 
 const schema = buildSchema(readFileSync(join(ROOT, 'schema/api.graphql'), 'utf8'));
 
@@ -114,17 +133,10 @@ describe('client documents in schema/operations', () => {
 
 describe('generated typed documents in web/src/gql', () => {
   test('are what `npm run codegen` generates from the current documents and schema', async () => {
-    const outputs = (await generate({ ...config, cwd: ROOT, silent: true }, false)) as { filename: string; content: string }[];
-    assert.ok(outputs.length > 0, 'codegen generated nothing');
-    const expected = new Map(outputs.map((output) => [resolve(ROOT, output.filename), output.content]));
+    const expected = new Map([...(await generated())].filter(([path]) => path.startsWith(`${GENERATED_DIR}/`)));
+    assert.ok(expected.size > 0, 'codegen generated nothing');
     assert.ok(expected.has(MANIFEST), 'codegen writes web/src/gql/persisted-documents.json');
-    for (const [path, content] of expected) {
-      const file = relative(ROOT, path);
-      assert.ok(existsSync(path), `${file} is missing: ${RUN_CODEGEN}`);
-      assert.ok(readFileSync(path, 'utf8') === content, `${file} is stale (it differs from what codegen generates): ${RUN_CODEGEN}`);
-    }
-    const leftovers = readdirSync(GENERATED_DIR).map((name) => join(GENERATED_DIR, name)).filter((path) => !expected.has(path));
-    assert.deepEqual(leftovers.map((path) => relative(ROOT, path)), [], `web/src/gql holds files codegen no longer writes: delete them and ${RUN_CODEGEN}`);
+    assertUpToDate(expected, [GENERATED_DIR]);
   });
 
   test("the persisted-documents manifest maps the sha256 of each document's exact text to that text, one per operation", () => {
@@ -146,6 +158,21 @@ describe('generated typed documents in web/src/gql', () => {
     for (const [name, hash] of named) {
       assert.ok(generated.includes(`export const ${name}Document = {"__meta__":{"hash":"${hash}"}`), `${name}Document carries its hash: ${RUN_CODEGEN}`);
     }
+  });
+});
+
+describe("each subgraph's resolver types, generated from its SDL", () => {
+  const dirOf = (name: string) => join(ROOT, 'subgraphs', name, 'src/generated');
+
+  test('are what `npm run codegen` generates from the current SDL, and say they are generated', async () => {
+    const all = await generated();
+    const expected = new Map([...all].filter(([path]) => SUBGRAPHS.some(({ name }) => path.startsWith(`${dirOf(name)}/`))));
+    for (const { name } of SUBGRAPHS) {
+      const file = join(dirOf(name), 'schema-types.ts');
+      assert.ok(expected.has(file), `codegen writes ${relative(ROOT, file)}`);
+      assert.match(expected.get(file)!, /^\/\/ Generated by `npm run codegen` from schema\/[a-z]+\.graphql/, `${relative(ROOT, file)} says it is generated`);
+    }
+    assertUpToDate(expected, SUBGRAPHS.map(({ name }) => dirOf(name)));
   });
 });
 

@@ -1,7 +1,9 @@
 /** For end-to-end tests: the stack of one suite; signing up, signing in and API keys through the public API. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { bearer, devLogin, graphql, postGraphQL, queueName, SUBGRAPHS, type Config, type GraphQLResponse } from '@jarvis/platform';
+import { queueName } from '@jarvis/platform/bus';
+import { bearer, devLogin, graphql, postGraphQL, type GraphQLResponse } from '@jarvis/platform/client';
+import { SUBGRAPHS, type Config } from '@jarvis/platform/config';
 import { deleteBusQueues, deleteRedisKeys, dropSchemas, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack, subgraphDefinition, type Stack } from '../scripts/stack.ts';
 

@@ -5,47 +5,17 @@
  * guessed ids, and API keys. Nothing crosses; tenants streaming at once each get their own events only.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Kind, parse, type FieldDefinitionNode } from 'graphql';
 import pg from 'pg';
-import { dedicatedSchemaName, PRINCIPAL_HEADER, principalSigner, schemaName, type Principal } from '@jarvis/platform';
+import { PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform/contracts';
+import { dedicatedSchemaName, schemaName } from '@jarvis/platform/db';
 import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import { answers, ending, usageOf, type AnswerEvent } from './answers.ts';
-import { addMember, as, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
-
-const EVERYTHING = `{
-  tenant {
-    id name slug isolation
-    users { id email roles groups { id name } permissions }
-    groups { id name members { id } roles }
-    roles { name permissions }
-    serviceAccounts { id name roles apiKeys { id name scopes revokedAt } }
-    invitations { id email role }
-    knowledgeBases { id name }
-    conversations { id title createdBy { id email } }
-    usage { totals { metric quantity } meters { meter quantity } }
-    quota { tokensToday memberAllowances { user { id } } }
-  }
-}`;
-
-interface Holdings {
-  label: string;
-  member: Member;
-  memberId: string;
-  groupId: string;
-  serviceAccountId: string;
-  keyId: string;
-  keySecret: string;
-  knowledgeBaseId: string;
-  conversationId: string;
-  /** A READY document of the knowledge base, which holds `secret`. */
-  documentId: string;
-  /** An answer quoting the document, DONE. */
-  answerId: string;
-  secret: string;
-}
+import { as, respond, startTestStack, type TestStack } from './helpers.ts';
+import { addDocument, forbiddenFor, pairs, populate, secretsOf, snapshot, VAULT_QUESTION, type Holdings } from './isolation-tenants.ts';
 
 /** The fields of the API's `type Subscription` (schema/api.graphql), with their arguments. */
 function subscriptionFields(): Map<string, string[]> {
@@ -57,9 +27,6 @@ function subscriptionFields(): Map<string, string[]> {
   );
   return new Map(fields.map((field) => [field.name.value, (field.arguments ?? []).map((arg) => arg.name.value)]));
 }
-
-const VAULT_QUESTION = 'What is the vault code?';
-const vaultDocument = (label: string, secret: string) => `# Vault\n\nThe vault code of ${label} is ${secret}.\n`;
 
 const DOCUMENT_FIELDS = 'id title status knowledgeBase { id name }';
 const STATUS_CHANGES = `subscription($kb: ID!, $ids: [ID!]) { documentStatusChanged(knowledgeBaseId: $kb, documentIds: $ids) { ${DOCUMENT_FIELDS} } }`;
@@ -82,106 +49,28 @@ for (const variant of databaseVariants()) {
     let chat: ReturnType<typeof answers>;
     const tenants: Record<'A' | 'B' | 'D', Holdings> = {} as never;
 
-    async function populate(label: string, isolation: 'SHARED' | 'DEDICATED'): Promise<Holdings> {
-      const owner = await signUp(stack, label, { isolation, name: `Tenant ${label}` });
-      const colleague = await addMember(stack, owner, `colleague@${owner.slug}.test`, 'member');
-      await as(stack, owner, `mutation($input: InviteUserInput!) { inviteUser(input: $input) { token } }`, {
-        input: { email: `invitee@${owner.slug}.test`, role: 'viewer' },
-      });
-      await as(stack, owner, `mutation { createRole(input: { name: "auditor", permissions: ["usage:read", "kb:read"] }) { name } }`);
-      const { createGroup } = await as<{ createGroup: { id: string } }>(stack, owner, `mutation { createGroup(input: { name: "staff" }) { id } }`);
-      await as(stack, owner, `mutation($g: ID!, $u: ID!) {
-          addGroupMember(groupId: $g, userId: $u) { id }
-          assignRole(input: { role: "auditor", groupId: $g }) { role }
-        }`, { g: createGroup.id, u: colleague.userId });
-      const key = await serviceKey(stack, owner, { roles: ['member'], scopes: ['usage:write'] });
-      const { createKnowledgeBase } = await as<{ createKnowledgeBase: { id: string } }>(
-        stack,
-        colleague,
-        `mutation { createKnowledgeBase(input: { name: "Secrets of ${label}" }) { id } }`,
-      );
-      // Conversations are their starter's: the owner's is in the owner's view.
-      const { createConversation } = await as<{ createConversation: { id: string } }>(
-        stack,
-        owner,
-        `mutation { createConversation(input: { title: "Talk of ${label}" }) { id } }`,
-      );
-      await as(stack, key, `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 7, idempotencyKey: "${label}" }) { id } }`);
-      const secret = `zq${randomBytes(6).toString('hex')}`;
-      const documentId = await addDocument(owner, createKnowledgeBase.id, `Vault of ${label}`, vaultDocument(label, secret));
-      await settledReady(owner, documentId);
-      const answer = await chat.ask(owner, VAULT_QUESTION, [createKnowledgeBase.id]);
-      assert.equal(ending(answer.events).type, 'DONE', JSON.stringify(answer.events));
-      assert.match(answer.events.map((event) => event.delta ?? '').join(''), new RegExp(secret), 'the answer quotes the secret');
-      return {
-        label,
-        member: owner,
-        memberId: colleague.userId,
-        groupId: createGroup.id,
-        serviceAccountId: key.serviceAccountId,
-        keyId: key.keyId,
-        keySecret: key.secret,
-        knowledgeBaseId: createKnowledgeBase.id,
-        conversationId: createConversation.id,
-        documentId,
-        answerId: answer.id,
-        secret,
-      };
-    }
-
-    const addDocument = async (caller: Member, knowledgeBaseId: string, title: string, content: string) =>
-      (
-        await as<{ addDocument: { id: string } }>(stack, caller, `mutation($input: AddDocumentInput!) { addDocument(input: $input) { id } }`, {
-          input: { knowledgeBaseId, title, content, mediaType: 'text/markdown' },
-        })
-      ).addDocument.id;
-
-    const settledReady = (caller: Member, id: string) =>
-      waitFor(
-        async () => (await as<{ document: { status: string } }>(stack, caller, `query($id: ID!) { document(id: $id) { status } }`, { id })).document.status,
-        `document ${id} to become READY`,
-        { until: (status) => status === 'READY', timeoutMs: 30_000, intervalMs: 50 },
-      );
-
-    const snapshot = async (holdings: Holdings) => (await as<{ tenant: unknown }>(stack, holdings.member, EVERYTHING)).tenant;
-
     before(async () => {
       stack = await startTestStack(variant, { AUTH_DEV_LOGIN: 'true', TOKEN_EXCHANGE_CACHE_SECONDS: '0' });
       chat = answers(stack);
-      tenants.A = await populate('iso-a', 'SHARED');
-      tenants.B = await populate('iso-b', 'SHARED');
-      tenants.D = await populate('iso-d', 'DEDICATED');
+      tenants.A = await populate(stack, chat, 'iso-a', 'SHARED');
+      tenants.B = await populate(stack, chat, 'iso-b', 'SHARED');
+      tenants.D = await populate(stack, chat, 'iso-d', 'DEDICATED');
     });
     after(async () => {
       await chat?.close();
       await stack?.close();
     });
 
-    const pairs = () =>
-      (['A', 'B', 'D'] as const).flatMap((x) => (['A', 'B', 'D'] as const).filter((y) => y !== x).map((y) => [x, y] as const));
-
-    /** Every id and name of `victim` that must never appear in what `attacker` sees. */
-    function secretsOf(victim: Holdings): string[] {
-      const v = victim;
-      return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.secret];
-    }
-
-    /** What of `victim` must not reach an attacker who named `named` (ids the attacker sent may come back in an error). */
-    const forbiddenFor = (victim: Holdings, named: Record<string, unknown>) => {
-      const sent = JSON.stringify(named);
-      return [...secretsOf(victim), `Vault of ${victim.label}`, `Secrets of ${victim.label}`].filter((secret) => !sent.includes(secret));
-    };
-
     test("each tenant's own view holds its data and nothing of the others", async () => {
       for (const [x, y] of pairs()) {
-        const seen = JSON.stringify(await snapshot(tenants[x]));
+        const seen = JSON.stringify(await snapshot(stack, tenants[x]));
         assert.ok(seen.includes(tenants[x].knowledgeBaseId) && seen.includes(tenants[x].conversationId), `${x} sees its own data`);
         for (const secret of secretsOf(tenants[y])) assert.ok(!seen.includes(secret), `${x} saw ${y}'s ${secret}`);
       }
     });
 
     test("mutations naming another tenant's ids find nothing and change nothing", async () => {
-      const before = { A: await snapshot(tenants.A), B: await snapshot(tenants.B), D: await snapshot(tenants.D) };
+      const before = { A: await snapshot(stack, tenants.A), B: await snapshot(stack, tenants.B), D: await snapshot(stack, tenants.D) };
       for (const [x, y] of pairs()) {
         const attacker = tenants[x].member;
         const victim = tenants[y];
@@ -204,7 +93,7 @@ for (const variant of databaseVariants()) {
           assert.ok(code === 'NOT_FOUND' || code === 'BAD_USER_INPUT', `${x} → ${y}: ${query} gave ${code}`);
         }
       }
-      const afterwards = { A: await snapshot(tenants.A), B: await snapshot(tenants.B), D: await snapshot(tenants.D) };
+      const afterwards = { A: await snapshot(stack, tenants.A), B: await snapshot(stack, tenants.B), D: await snapshot(stack, tenants.D) };
       assert.deepEqual(afterwards, before);
     });
 
@@ -335,7 +224,7 @@ for (const variant of databaseVariants()) {
         all.map(async (t, i) => {
           const [answerId, documentId] = await Promise.all([
             chat.start(t.member, VAULT_QUESTION, [t.knowledgeBaseId]),
-            addDocument(t.member, t.knowledgeBaseId, `News of ${t.label}`, `# News\n\n${t.label} opened an office in ${t.secret}ville.\n`),
+            addDocument(stack, t.member, t.knowledgeBaseId, `News of ${t.label}`, `# News\n\n${t.label} opened an office in ${t.secret}ville.\n`),
           ]);
           const events = await chat.events(t.member, answerId);
           await waitFor(() => statuses(i, documentId), `${t.label}'s new document to become READY over its subscription`, {

@@ -8,7 +8,9 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createLogger, PLAN_QUOTAS, SpanKind, startTelemetry, traced, type Telemetry } from '@jarvis/platform';
+import { PLAN_QUOTAS } from '@jarvis/platform/contracts';
+import { createLogger } from '@jarvis/platform/logger';
+import { SpanKind, startTelemetry, traced, type Telemetry } from '@jarvis/platform/telemetry';
 import { databaseVariants, InMemorySpanExporter, SimpleSpanProcessor, waitFor, type ReadableSpan } from '@jarvis/platform/testing';
 import { as, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

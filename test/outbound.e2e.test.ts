@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
-import { bearer } from '@jarvis/platform';
+import { bearer } from '@jarvis/platform/client';
 import { databaseVariants, dropSchemas, testConfig, testSigningKey, uniqueSchemaPrefix, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack } from '../scripts/stack.ts';
 import { as, dropOwnServiceState, respond, signIn, signUp, type Member, type TestStack } from './helpers.ts';

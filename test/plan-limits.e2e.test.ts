@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PLAN_QUOTAS } from '@jarvis/platform';
+import { PLAN_QUOTAS } from '@jarvis/platform/contracts';
 import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import type { Stack } from '../scripts/stack.ts';
 import { serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';

@@ -11,7 +11,7 @@ import { getIntrospectionQuery } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createGatewayServer } from '@jarvis/gateway';
-import { type RunningService } from '@jarvis/platform';
+import type { RunningService } from '@jarvis/platform/http';
 import { databaseVariants, freePort, waitFor } from '@jarvis/platform/testing';
 import { addMember, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

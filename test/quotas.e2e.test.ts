@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { PLAN_QUOTAS } from '@jarvis/platform';
+import { PLAN_QUOTAS } from '@jarvis/platform/contracts';
 import { databaseVariants, uniqueRedisPrefix, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
 import { ANSWER_MODELS, answers, assertRefused, ending, ledger, reservation, setQuota, spent, usageOf, type AnswerEvent } from './answers.ts';
 import { addMember, as, errorCodes, respond, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';

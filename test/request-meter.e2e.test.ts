@@ -4,7 +4,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { graphql, PRINCIPAL_HEADER, principalSigner, trustTenancyIssuer } from '@jarvis/platform';
+import { graphql } from '@jarvis/platform/client';
+import { trustTenancyIssuer } from '@jarvis/platform/config';
+import { PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { databaseVariants, freePort, redisVariants, waitFor } from '@jarvis/platform/testing';
 import { as, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';
 

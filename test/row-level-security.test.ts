@@ -10,8 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { dedicatedSchemaName, type Database } from '@jarvis/platform';
+import { chatSubgraph } from '@jarvis/chat';
+import { knowledgeSubgraph } from '@jarvis/knowledge';
+import { dedicatedSchemaName, type Database, type ModuleMigrations } from '@jarvis/platform/db';
 import { databaseVariants, openTestDatabase, type DatabaseVariant } from '@jarvis/platform/testing';
+import { tenancySubgraph } from '@jarvis/tenancy';
+import { usageSubgraph } from '@jarvis/usage';
 
 const APP_ROLE = 'jarvis_app';
 
@@ -78,16 +82,18 @@ async function rowLevelSecurityViolations(db: Database, schema: string): Promise
   });
 }
 
-const SUBGRAPHS = ['tenancy', 'knowledge', 'chat', 'usage'] as const;
-/** Tenancy's directory stays shared (sign-in must find a tenant); the others keep DEDICATED tenants apart. */
-const WITH_DEDICATED_SCHEMAS = new Set<string>(['knowledge', 'chat', 'usage']);
+/** Tenancy's directory stays shared (sign-in must find a tenant, `tenantDirectory`); the others keep DEDICATED tenants apart. */
+const SUBGRAPHS = [tenancySubgraph, knowledgeSubgraph, chatSubgraph, usageSubgraph];
 
-const migrationsOf = (subgraph: string) => fileURLToPath(new URL(`../subgraphs/${subgraph}/migrations/`, import.meta.url));
+interface Migrations {
+  dir: string;
+  modules?: readonly ModuleMigrations[] | undefined;
+}
 
-async function withMigratedDatabase<T>(variant: DatabaseVariant, service: string, migrations: string, work: (db: Database) => Promise<T>): Promise<T> {
+async function withMigratedDatabase<T>(variant: DatabaseVariant, service: string, migrations: Migrations, work: (db: Database) => Promise<T>): Promise<T> {
   const db = await openTestDatabase(variant, service);
   try {
-    await db.migrate(migrations);
+    await db.migrate(migrations.dir, migrations.modules);
     return await work(db);
   } finally {
     await db.close();
@@ -118,11 +124,11 @@ function forgetfulMigrations(): string {
 
 for (const variant of databaseVariants()) {
   describe(`row-level security of every migrated schema, on ${variant.name}`, { skip: variant.skip }, () => {
-    for (const subgraph of SUBGRAPHS) {
-      test(`${subgraph}: every tenant-owned table is ENABLE + FORCE with a policy, every other one out of reach`, () =>
-        withMigratedDatabase(variant, subgraph, migrationsOf(subgraph), async (db) => {
+    for (const { name, migrations, moduleMigrations, tenantDirectory } of SUBGRAPHS) {
+      test(`${name}: every tenant-owned table is ENABLE + FORCE with a policy, every other one out of reach`, () =>
+        withMigratedDatabase(variant, name, { dir: fileURLToPath(migrations), modules: moduleMigrations }, async (db) => {
           assert.deepEqual(await rowLevelSecurityViolations(db, db.schema), []);
-          if (!WITH_DEDICATED_SCHEMAS.has(subgraph)) return;
+          if (tenantDirectory) return;
           const tenantId = randomUUID();
           await db.withDedicatedTenant(tenantId, async () => {});
           assert.deepEqual(await rowLevelSecurityViolations(db, dedicatedSchemaName(db.schema, tenantId)), []);
@@ -130,7 +136,7 @@ for (const variant of databaseVariants()) {
     }
 
     test('the check reports each table a new migration leaves unprotected, and only those', () =>
-      withMigratedDatabase(variant, 'scratch', forgetfulMigrations(), async (db) => {
+      withMigratedDatabase(variant, 'scratch', { dir: forgetfulMigrations() }, async (db) => {
         assert.deepEqual(await rowLevelSecurityViolations(db, db.schema), [
           'comments: no policy',
           'drafts: row-level security not forced',

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { bearer, devLogin, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { bearer, devLogin } from '@jarvis/platform/client';
+import { PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { databaseVariants } from '@jarvis/platform/testing';
 import { as, CREATE_TENANT, errorCodes, operatorHeaders, respond, signUp, startTestStack, type TestStack } from './helpers.ts';
 

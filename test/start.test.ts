@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { bearer, devLogin, graphql } from '@jarvis/platform';
+import { bearer, devLogin, graphql } from '@jarvis/platform/client';
 import { databaseVariants, dropSchemas, freeServicePorts, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
 import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY } from '../scripts/seed.ts';
 import { createClient } from 'graphql-ws';

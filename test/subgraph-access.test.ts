@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { databaseVariants } from '@jarvis/platform/testing';
 import { startTestStack, type TestStack } from './helpers.ts';
 
@@ -17,13 +17,14 @@ describe('subgraphs answer only the gateway', () => {
   const secret = () => new TextEncoder().encode(stack.config.INTERNAL_AUTH_SECRET!);
   const claims = () => new SignJWT({ principal: ANONYMOUS }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
 
-  async function callDirectly(url: string, token?: string, tenantId: string = crypto.randomUUID()) {
+  async function callDirectly(url: string, token?: string, tenantId: string = crypto.randomUUID(), query = ENTITIES) {
     const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { [PRINCIPAL_HEADER]: token } : {}) },
-      body: JSON.stringify({ query: ENTITIES, variables: { r: [{ __typename: 'Tenant', id: tenantId }] } }),
+      body: JSON.stringify({ query, variables: { r: [{ __typename: 'Tenant', id: tenantId }] } }),
     });
-    return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+    type Answer = { data?: unknown; errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } }[] };
+    return { status: response.status, body: (await response.json()) as Answer };
   }
 
   const forgeries: Record<string, () => Promise<string | undefined>> = {
@@ -63,6 +64,40 @@ describe('subgraphs answer only the gateway', () => {
       assert.equal(body.errors, undefined);
       assert.equal((await fetch(url.replace(/\/graphql$/, '/healthz'))).status, 200);
     }
+  });
+
+  // One field per subgraph here; test/subgraph-policies.test.ts checks every @policy field of every subgraph.
+  const POLICY_FIELDS = [
+    { subgraph: 'tenancy', query: 'mutation { createGroup(input: { name: "g" }) { id } }', path: ['createGroup'], permission: 'members:manage' },
+    { subgraph: 'knowledge', query: 'mutation { createKnowledgeBase(input: { name: "kb" }) { id } }', path: ['createKnowledgeBase'], permission: 'kb:write' },
+    {
+      subgraph: 'chat',
+      query: `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { conversations { id } } } }`,
+      path: ['_entities', '0', 'conversations'],
+      permission: 'chat:use',
+    },
+    { subgraph: 'usage', query: 'mutation { setQuota(input: {}) { plan } }', path: ['setQuota'], permission: 'tenant:admin' },
+  ];
+
+  test("a field's @policy holds at the subgraph: a signed principal without the permission is refused there as services refuse it", async () => {
+    const tenantId = crypto.randomUUID();
+    const token = await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign({ ...ANONYMOUS, tenantId, permissions: ['kb:read', 'members:read'] });
+    for (const { subgraph, query, path, permission } of POLICY_FIELDS) {
+      const { status, body } = await callDirectly(stack.subgraphUrls[subgraph]!, token, tenantId, query);
+      assert.equal(status, 200, subgraph);
+      assert.deepEqual(
+        body.errors?.map(({ message, path, extensions }) => ({ message, path: path?.map(String), code: extensions?.code })),
+        [{ message: `this needs the ${permission} permission`, path, code: 'FORBIDDEN' }],
+        subgraph,
+      );
+    }
+  });
+
+  test('a signed principal holding the permission gets past the check at the subgraph', async () => {
+    const tenantId = crypto.randomUUID();
+    const token = await principalSigner(stack.config.INTERNAL_AUTH_SECRET!).sign({ ...ANONYMOUS, tenantId, permissions: ['chat:use'] });
+    const { body } = await callDirectly(stack.subgraphUrls.chat!, token, tenantId, `{ conversation(id: "${crypto.randomUUID()}") { id } }`);
+    assert.deepEqual(body, { data: { conversation: null } });
   });
 
   test("the tenancy issuer's JWKS is public and holds public keys only", async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { SUPERGRAPH_PATH } from '@jarvis/platform';
+import { SUPERGRAPH_PATH } from '@jarvis/platform/schema';
 import { API_SCHEMA_PATH, apiSchemaSdl, composeSupergraph } from '../scripts/compose.ts';
 
 test('schema/supergraph.graphql is exactly what `npm run compose` makes of the subgraph SDL', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { graphql, postGraphQL } from '@jarvis/platform';
+import { graphql, postGraphQL } from '@jarvis/platform/client';
 import { databaseVariants } from '@jarvis/platform/testing';
 import { as, respond, serviceKey, signUp, startTestStack, type TestStack } from './helpers.ts';
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
 import { freePort, waitFor } from '@jarvis/platform/testing';
 
 interface ExportedSpan {

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { bearer, DEV_LOGIN_GRANT, devLogin, graphql, TOKEN_EXCHANGE_GRANT } from '@jarvis/platform';
+import { bearer, devLogin, graphql } from '@jarvis/platform/client';
+import { DEV_LOGIN_GRANT, TOKEN_EXCHANGE_GRANT } from '@jarvis/platform/contracts';
 import { databaseVariants, seededRandom, type SeededRandom } from '@jarvis/platform/testing';
 import { CREATE_TENANT, serviceKey, startTestStack, type TestStack } from './helpers.ts';
 

@@ -9,15 +9,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import {
-  METER_SCOPE,
-  PRINCIPAL_HEADER,
-  postGraphQL,
-  principalSigner,
-  USAGE_METRICS,
-  uuidOf,
-  type Principal,
-} from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { METER_SCOPE, PRINCIPAL_HEADER, principalSigner, USAGE_METRICS, type Principal } from '@jarvis/platform/contracts';
+import { uuidOf } from '@jarvis/platform/ids';
 import { databaseVariants, waitFor } from '@jarvis/platform/testing';
 import { answers, usageOf } from './answers.ts';
 import { addMember, as, errorCodes, respond, serviceKey, signUp, startTestStack, type Member, type TestStack } from './helpers.ts';

@@ -1,20 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import {
-  ANONYMOUS,
-  API_KEY_PREFIX,
-  AppError,
-  ASYMMETRIC_JWT_ALGORITHMS,
-  isPlan,
-  isReservedScope,
-  isUuid,
-  OPERATOR_SCOPE,
-  requestToken,
-  TOKEN_EXCHANGE_GRANT,
-  unauthenticated,
-  type Principal,
-} from '@jarvis/platform';
+import { requestToken } from '@jarvis/platform/client';
+import { ANONYMOUS, API_KEY_PREFIX, ASYMMETRIC_JWT_ALGORITHMS, isPlan, isReservedScope, OPERATOR_SCOPE, TOKEN_EXCHANGE_GRANT, type Principal } from '@jarvis/platform/contracts';
+import { AppError, unauthenticated } from '@jarvis/platform/errors';
+import { isUuid } from '@jarvis/platform/ids';
 
 /** An issuer whose tokens the gateway accepts: its `iss`, where its public keys are, and the audience it must name. */
 export interface TrustedIssuer {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { AppError, ErrorCode } from '@jarvis/platform';
+import { AppError, ErrorCode } from '@jarvis/platform/errors';
 
 export interface ConsoleOptions {
   /** The built console; nothing is served when it does not exist (run `npm run build -w web`). */

@@ -1,6 +1,8 @@
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
 import { Kind, type DocumentNode } from 'graphql';
-import { injectTraceHeaders, PRINCIPAL_HEADER, type Logger } from '@jarvis/platform';
+import { PRINCIPAL_HEADER } from '@jarvis/platform/contracts';
+import type { Logger } from '@jarvis/platform/logger';
+import { injectTraceHeaders } from '@jarvis/platform/telemetry';
 import type { OperationContext } from './subscriptions/websocket.ts';
 
 /**

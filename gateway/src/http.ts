@@ -1,7 +1,8 @@
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { AppError, ErrorCode, errorBody, observeErrors } from '@jarvis/platform';
+import { AppError, ErrorCode, errorBody } from '@jarvis/platform/errors';
+import { observeErrors } from '@jarvis/platform/http';
 import type { DocumentRequest } from './persisted-documents.ts';
 
 type ResolveDocument = (request: DocumentRequest) => string | undefined;

@@ -1,7 +1,7 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { GraphQLError, Kind, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
-import type { Config } from '@jarvis/platform';
+import type { Config } from '@jarvis/platform/config';
 import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** Report a violation as a validation error (the rules throw by default, which Apollo turns into a 500). */

@@ -1,5 +1,5 @@
 /** The gateway's own metric families, beside the GraphQL ones every service has. */
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '@jarvis/platform';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '@jarvis/platform/metrics';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 

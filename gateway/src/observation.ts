@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { errorCodeOf } from '@jarvis/platform';
+import { errorCodeOf } from '@jarvis/platform/errors';
 import type { OperationContext } from './subscriptions/websocket.ts';
 
 /** Names the request's observation (metrics, span) after its operation and records its errors' codes. */

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { AppError, badUserInput, ErrorCode } from '@jarvis/platform';
+import { AppError, badUserInput, ErrorCode } from '@jarvis/platform/errors';
 import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** The parts of a GraphQL request persisted documents concern, whatever the transport. */

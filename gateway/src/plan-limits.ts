@@ -1,4 +1,6 @@
-import { OPERATOR_SCOPE, PLAN_QUOTAS, rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
+import { OPERATOR_SCOPE, PLAN_QUOTAS, type Principal } from '@jarvis/platform/contracts';
+import { rateLimited } from '@jarvis/platform/errors';
+import type { LimitStore, RateDecision } from '@jarvis/platform/limits';
 import type { GatewayPolicy } from './pipeline/policy.ts';
 
 /** The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the tightest limit that applied. */

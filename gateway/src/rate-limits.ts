@@ -14,10 +14,12 @@ import {
   type SelectionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { rateLimited, type LimitStore, type Principal, type RateDecision } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
+import { rateLimited } from '@jarvis/platform/errors';
+import type { LimitStore, RateDecision } from '@jarvis/platform/limits';
 import { fragmentsOf, rewritten } from './gateway-wrapper.ts';
 import type { GatewayPolicy } from './pipeline/policy.ts';
-import { importedName, linksTo } from './links.ts';
+import { importedName, linksTo } from '@jarvis/platform/schema';
 
 export type RateLimitBy = 'PRINCIPAL' | 'TENANT' | 'IP';
 

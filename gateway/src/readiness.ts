@@ -1,4 +1,4 @@
-import { ANONYMOUS, PRINCIPAL_HEADER, type PrincipalSigner } from '@jarvis/platform';
+import { ANONYMOUS, PRINCIPAL_HEADER, type PrincipalSigner } from '@jarvis/platform/contracts';
 
 const PROBE = JSON.stringify({ query: '{ __typename }' });
 

@@ -2,25 +2,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'graphql';
 import { ApolloServer } from '@apollo/server';
-import {
-  ANONYMOUS,
-  createHttpApp,
-  createLogger,
-  DEFAULT_BODY_LIMIT,
-  createServiceMetrics,
-  observeGraphQLRequests,
-  openLimitStore,
-  registerMetricsRoute,
-  internalAuthSecret,
-  principalSigner,
-  registerHealth,
-  SUPERGRAPH_PATH,
-  trustedIssuer,
-  type Config,
-  type Logger,
-  type Principal,
-  type RunningService,
-} from '@jarvis/platform';
+import { internalAuthSecret, trustedIssuer, type Config } from '@jarvis/platform/config';
+import { ANONYMOUS, principalSigner, type Principal } from '@jarvis/platform/contracts';
+import { createHttpApp, DEFAULT_BODY_LIMIT, observeGraphQLRequests, registerMetricsRoute, registerHealth, type RunningService } from '@jarvis/platform/http';
+import { openLimitStore } from '@jarvis/platform/limits';
+import { createLogger, type Logger } from '@jarvis/platform/logger';
+import { createServiceMetrics } from '@jarvis/platform/metrics';
+import { SUPERGRAPH_PATH } from '@jarvis/platform/schema';
 import { createAuthenticator } from './authentication.ts';
 import { authorizationPolicy, authorizedSchema, readAuthorization } from './authorization/index.ts';
 import { planLimiter, planRatePolicy } from './plan-limits.ts';

@@ -1,6 +1,6 @@
 import type { RemoteGraphQLDataSource } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
-import { PRINCIPAL_HEADER } from '@jarvis/platform';
+import { PRINCIPAL_HEADER } from '@jarvis/platform/contracts';
 import { Agent, fetch, Response, type RequestInit } from 'undici';
 import type { GatewayMetrics } from './metrics.ts';
 

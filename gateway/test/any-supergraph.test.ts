@@ -9,7 +9,9 @@ import Fastify from 'fastify';
 import { parse } from 'graphql';
 import mercurius from 'mercurius';
 import { createGatewayServer } from '@jarvis/gateway';
-import { graphql, loadConfig, type RunningService } from '@jarvis/platform';
+import { graphql } from '@jarvis/platform/client';
+import { loadConfig } from '@jarvis/platform/config';
+import type { RunningService } from '@jarvis/platform/http';
 
 // A supergraph that has nothing to do with Jarvis: the gateway serves whatever file it is given.
 const PRODUCTS_SDL = `

@@ -5,7 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuthenticator } from '@jarvis/gateway/authentication';
 import { createGatewayServer } from '@jarvis/gateway';
-import { ANONYMOUS, loadConfig, type RunningService } from '@jarvis/platform';
+import { loadConfig } from '@jarvis/platform/config';
+import { ANONYMOUS } from '@jarvis/platform/contracts';
+import type { RunningService } from '@jarvis/platform/http';
 import { testIssuer, testSigningKey, type TestIssuer, type TestSigningKey } from '@jarvis/platform/testing';
 
 const ISSUER = 'https://issuer.jarvis.test';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { buildSchema, parse, print, type ExecutionResult } from 'graphql';
-import { ANONYMOUS, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, type Principal } from '@jarvis/platform/contracts';
 import { completeResult, createAuthorizer, readAuthorization, type Analysis } from '../src/authorization/index.ts';
 
 // A plain schema declaring the directives under their default names: no @link, so no supergraph is needed.

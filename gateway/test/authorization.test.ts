@@ -11,7 +11,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { parse } from 'graphql';
 import mercurius from 'mercurius';
 import { createGatewayServer } from '@jarvis/gateway';
-import { loadConfig, type RunningService } from '@jarvis/platform';
+import { loadConfig } from '@jarvis/platform/config';
+import type { RunningService } from '@jarvis/platform/http';
 import { testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readAuthorization } from '../src/authorization/index.ts';
 

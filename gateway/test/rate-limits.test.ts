@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { parse } from 'graphql';
 import { createGatewayServer } from '@jarvis/gateway';
-import { loadConfig, postGraphQL, type RunningService } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { loadConfig } from '@jarvis/platform/config';
+import type { RunningService } from '@jarvis/platform/http';
 import { RATE_LIMIT_SDL, redisVariants, serveSupergraph, testIssuer, type TestIssuer } from '@jarvis/platform/testing';
 import { readRateLimits } from '../src/rate-limits.ts';
 

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { ANONYMOUS, createServiceMetrics, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform/contracts';
+import { createServiceMetrics } from '@jarvis/platform/metrics';
 import { createGatewayMetrics } from '../src/metrics.ts';
 import { createSubgraphFetcher } from '../src/subgraph-fetcher.ts';
 

@@ -1,4 +1,4 @@
-import { DEV_LOGIN_GRANT } from './principal.ts';
+import { DEV_LOGIN_GRANT } from './contracts/principal.ts';
 import { injectTraceHeaders } from './telemetry.ts';
 
 /** A minimal GraphQL-over-HTTP client for scripts and tests: POST, JSON, errors surfaced as exceptions. */

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 /** A UUID (version 8, RFC 9562) derived from `name`: the same name, the same id. */
 export function uuidOf(name: string): string {
   const hex = createHash('sha256').update(name).digest('hex');

@@ -1,9 +1,9 @@
 /**
- * Prometheus metrics (prom-client), one registry per service, served at `/metrics` on the service's own port.
+ * Prometheus metrics (prom-client), one registry per service, served at `/metrics` on the service's own port
+ * (http/health-and-metrics.ts).
  * Every series carries a `service` label, so the services of one process (`npm start`) stay apart. The
  * GraphQL families are the same on the gateway and the subgraphs; a service adds its own on its registry.
  */
-import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -79,11 +79,6 @@ function operationLabels(): (name: string | null | undefined) => string {
     known.add(name);
     return name;
   };
-}
-
-/** `GET /metrics` in Prometheus's text format. */
-export function registerMetricsRoute(app: FastifyInstance, registry: Registry): void {
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 }
 
 /** A gauge read when Prometheus scrapes, from `read` (say, a count in the database); a failed read is skipped. */

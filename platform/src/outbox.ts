@@ -8,7 +8,8 @@
 import { currentTraceContext } from './telemetry.ts';
 import { assertBusName } from './bus/types.ts';
 import type { Bus, BusEvent } from './bus/index.ts';
-import { isUuid, tenantSchemas, type Database, type Transaction } from './db/index.ts';
+import { tenantSchemas, type Database, type Transaction } from './db/index.ts';
+import { isUuid } from './ids.ts';
 import type { Logger } from './logger.ts';
 
 /** Adds `event` to the outbox within the caller's transaction; it is published only if that commits. */

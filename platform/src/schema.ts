@@ -8,4 +8,6 @@ export function readSubgraphSdl(name: string): string {
   return readFileSync(`${SCHEMA_DIR}${name}.graphql`, 'utf8');
 }
 
+export * from './links.ts';
+
 export const SUPERGRAPH_PATH = `${SCHEMA_DIR}supergraph.graphql`;

@@ -5,9 +5,9 @@
  * deadline, and failures as typed errors with a stable code. Where the other subgraph lives is configuration
  * (SUBGRAPH_URLS), never a guess.
  */
-import { ConfigError, type Config } from './config.ts';
-import { PRINCIPAL_HEADER, type Principal, type PrincipalSigner } from './principal.ts';
-import type { SubgraphName } from './services.ts';
+import { ConfigError, type Config } from './config/environment.ts';
+import { PRINCIPAL_HEADER, type Principal, type PrincipalSigner } from './contracts/principal.ts';
+import type { SubgraphName } from './config/services.ts';
 import { injectTraceHeaders } from './telemetry.ts';
 
 /** A request to another subgraph that did not give an answer: its error's code, or why there was none. */

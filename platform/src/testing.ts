@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from './config.ts';
-import { portVariable, SERVICE_NAMES } from './services.ts';
+import { loadConfig, type Config } from './config/environment.ts';
+import { portVariable, SERVICE_NAMES } from './config/services.ts';
 import { openDatabase, type Database } from './db/index.ts';
 
 /** One adapter of a port for a suite to run against: the embedded one, or the real service at `url`. */

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel } from 'amqplib';
 import { pino } from 'pino';
-import { openBus, queueName, type Bus, type BusEvent, type BusOptions } from '@jarvis/platform';
+import { openBus, queueName, type Bus, type BusEvent, type BusOptions } from '@jarvis/platform/bus';
 import { busVariants, waitFor } from '@jarvis/platform/testing';
 
 function newEvent(payload: Record<string, unknown> = {}): BusEvent {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, configSchema, internalAuthSecret, loadConfig, trustedIssuer } from '@jarvis/platform';
+import { ConfigError, configSchema, internalAuthSecret, loadConfig, trustedIssuer } from '@jarvis/platform/config';
 
 test('with no environment, the defaults run the embedded platform', () => {
   const config = loadConfig({});

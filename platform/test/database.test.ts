@@ -4,7 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANONYMOUS, dedicatedSchemaName, MigrationError, scopeToPrincipal, tenantLoader, type Database, type Principal } from '@jarvis/platform';
+import { ANONYMOUS, type Principal } from '@jarvis/platform/contracts';
+import { dedicatedSchemaName, MigrationError, scopeToPrincipal, type Database } from '@jarvis/platform/db';
+import { tenantLoader } from '@jarvis/platform/subgraph';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 
 const NOTES_MIGRATION = `
@@ -15,6 +17,13 @@ const NOTES_MIGRATION = `
   ALTER TABLE notes FORCE ROW LEVEL SECURITY;
   CREATE POLICY tenant_isolation ON notes
     USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
+`;
+
+const LABELS_MIGRATION = `
+  CREATE TABLE labels (tenant_id uuid NOT NULL, name text NOT NULL, PRIMARY KEY (tenant_id, name));
+  ALTER TABLE labels ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE labels FORCE ROW LEVEL SECURITY;
+  CREATE POLICY tenant_isolation ON labels USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
 `;
 
 function migrationsDir(files: Record<string, string>): string {
@@ -58,6 +67,30 @@ for (const variant of databaseVariants()) {
     test('a migration edited after it was applied is refused', async () => {
       const edited = migrationsDir({ '0001_notes.sql': `${NOTES_MIGRATION}\n-- edited` });
       await assert.rejects(db.migrate(edited), MigrationError);
+    });
+
+    test("a platform module's migrations run before the service's own, under the module's name, in every schema", async () => {
+      const modular = await openTestDatabase(variant, 'modular');
+      try {
+        const labels = { module: 'labels', dir: migrationsDir({ '0001_labels.sql': LABELS_MIGRATION }) };
+        const own = migrationsDir({ '0001_notes.sql': NOTES_MIGRATION, '0002_label_colours.sql': 'ALTER TABLE labels ADD COLUMN colour text;' });
+        assert.deepEqual(await modular.migrate(own, [labels]), ['labels/0001_labels.sql', '0001_notes.sql', '0002_label_colours.sql']);
+        assert.deepEqual(await modular.migrate(own, [labels]), []);
+        await modular.withDedicatedTenant(tenantA, (tx) => tx.query(`INSERT INTO labels (tenant_id, name, colour) VALUES ($1, 'urgent', 'red')`, [tenantA]));
+      } finally {
+        await modular.close();
+      }
+    });
+
+    test('a recorded migration whose file is gone (retired) is left alone', async () => {
+      const retiring = await openTestDatabase(variant, 'retiring');
+      try {
+        await retiring.migrate(migrationsDir({ '0001_notes.sql': NOTES_MIGRATION, '0002_retired.sql': 'CREATE TABLE retired (id int);' }));
+        const later = migrationsDir({ '0001_notes.sql': NOTES_MIGRATION, '0003_after.sql': 'DROP TABLE retired;' });
+        assert.deepEqual(await retiring.migrate(later), ['0003_after.sql']);
+      } finally {
+        await retiring.close();
+      }
     });
 
     test('a failing migration leaves nothing behind', async () => {

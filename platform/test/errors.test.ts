@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GraphQLError } from 'graphql';
-import { AppError, badUserInput, maskError } from '@jarvis/platform';
+import { AppError, badUserInput, maskError } from '@jarvis/platform/errors';
 
 test('an unexpected error (a driver error carrying SQL) reaches the client as an opaque internal error', () => {
   const driverError = Object.assign(new Error('duplicate key value violates unique constraint "users_pkey"'), {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
-import { createHttpApp, createLogger } from '@jarvis/platform';
+import { createHttpApp } from '@jarvis/platform/http';
+import { createLogger } from '@jarvis/platform/logger';
 
 test('closing finishes in-flight requests, refuses new ones and does not wait for keep-alive clients', async () => {
   const app = createHttpApp(createLogger('test', 'silent'));

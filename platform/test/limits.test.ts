@@ -6,11 +6,11 @@ import {
   LimitArgumentError,
   MemoryLimitStore,
   openLimitStore,
-  REDIS_LUA_CLOCK,
   RedisLimitStore,
   type LimitFailureMode,
   type LimitStore,
-} from '@jarvis/platform';
+} from '@jarvis/platform/limits';
+import { REDIS_LUA_CLOCK } from '@jarvis/platform/redis';
 import { deleteRedisKeys, freePort, redisVariants, uniqueRedisPrefix } from '@jarvis/platform/testing';
 
 const MINUTE = 60_000;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig, OutboundFailedError, OutboundGuard, OutboundRefusedError } from '@jarvis/platform';
+import { loadConfig } from '@jarvis/platform/config';
+import { OutboundFailedError, OutboundGuard, OutboundRefusedError } from '@jarvis/platform/outbound';
 
 interface CountingServer {
   origin: string;

@@ -6,15 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import {
-  openBus,
-  startOutboxRelay,
-  writeEvent,
-  type Bus,
-  type BusEvent,
-  type Database,
-  type OutboxRelayOptions,
-} from '@jarvis/platform';
+import { openBus, type Bus, type BusEvent } from '@jarvis/platform/bus';
+import type { Database } from '@jarvis/platform/db';
+import { startOutboxRelay, writeEvent, type OutboxRelayOptions } from '@jarvis/platform/outbox';
 import { databaseVariants, openTestDatabase, waitFor } from '@jarvis/platform/testing';
 
 /** What a consumer keeps: the ids of events it applied, with a unique key, next to their effect. */

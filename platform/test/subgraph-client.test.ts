@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import Fastify from 'fastify';
-import { ANONYMOUS, ConfigError, loadConfig, PRINCIPAL_HEADER, principalSigner, subgraphClient, SubgraphRequestError, subgraphUrl, type Principal } from '@jarvis/platform';
+import { ConfigError, loadConfig } from '@jarvis/platform/config';
+import { ANONYMOUS, PRINCIPAL_HEADER, principalSigner, type Principal } from '@jarvis/platform/contracts';
+import { subgraphClient, SubgraphRequestError, subgraphUrl } from '@jarvis/platform/subgraph-client';
 import { freePort } from '@jarvis/platform/testing';
 
 const signer = principalSigner(randomBytes(32).toString('base64url'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { traced, tracingEnabled, tracingRequested } from '@jarvis/platform';
+import { traced, tracingEnabled, tracingRequested } from '@jarvis/platform/telemetry';
 
 test('tracing is off by default and on when the standard OTEL_* variables name an exporter', () => {
   assert.equal(tracingRequested({}), false);

@@ -10,7 +10,7 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import type { Principal } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
 import { fragmentsOf, rewritten, type RewrittenOperation } from '../gateway-wrapper.ts';
 import type { AuthorizationRules } from './rules.ts';
 import { type Caller, callerOf, namesIn } from './caller.ts';

@@ -1,5 +1,5 @@
 /** The caller as authorization sees it: signed in or not, and the scopes and permissions some rule names. */
-import type { Principal } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
 import type { AnyOfAll, Requirement } from './rules.ts';
 
 export interface Caller {

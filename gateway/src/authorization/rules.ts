@@ -8,7 +8,7 @@ import {
   type ConstValueNode,
   type DocumentNode,
 } from 'graphql';
-import { argument, importedName, linksTo, stringValue } from '../links.ts';
+import { argument, importedName, linksTo, stringValue } from '@jarvis/platform/schema';
 
 /** `[["a", "b"], ["c"]]`: any one of the inner lists, all of its entries — (a AND b) OR c. */
 export type AnyOfAll = readonly (readonly string[])[];

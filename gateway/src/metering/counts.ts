@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { TenantIsolation } from '@jarvis/platform';
+import type { TenantIsolation } from '@jarvis/platform/contracts';
 
 /** Whom a count is for: the tenant, and the isolation its principal carries (usage routes its writes by it). */
 export interface Metered {

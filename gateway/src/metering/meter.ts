@@ -1,4 +1,6 @@
-import { METER_SCOPE, occasionalWarning, postGraphQL, PRINCIPAL_HEADER, type Logger, type Principal, type PrincipalSigner } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { METER_SCOPE, PRINCIPAL_HEADER, type Principal, type PrincipalSigner } from '@jarvis/platform/contracts';
+import { occasionalWarning, type Logger } from '@jarvis/platform/logger';
 import { memoryRequestCounts, type Metered, type RequestCounts } from './counts.ts';
 import { redisRequestCounts } from './redis-counts.ts';
 import type { GatewayPolicy } from '../pipeline/policy.ts';

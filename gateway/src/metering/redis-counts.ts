@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { failFastRedis } from '@jarvis/platform';
+import { failFastRedis } from '@jarvis/platform/redis';
 import { fieldOf, meteredOf, type RequestCounts } from './counts.ts';
 
 /** Sealing renames the open counts, so counts added meanwhile start the next batch: none is lost or sent twice. */

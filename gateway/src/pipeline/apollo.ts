@@ -1,4 +1,4 @@
-import { ANONYMOUS } from '@jarvis/platform';
+import { ANONYMOUS } from '@jarvis/platform/contracts';
 import { withOperation, wrapExecutor, type GatewayInterface, type GatewayRequestContext } from '../gateway-wrapper.ts';
 import type { GatewayPipeline } from './pipeline.ts';
 import type { Caller, HttpHead } from './policy.ts';

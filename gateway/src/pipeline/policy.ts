@@ -5,7 +5,7 @@
  * policies in the order the gateway lists them.
  */
 import type { DocumentNode, ExecutionResult, GraphQLSchema, OperationDefinitionNode, ParseOptions, ValidationRule } from 'graphql';
-import type { Principal } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
 import type { RewrittenOperation } from '../gateway-wrapper.ts';
 import type { DocumentRequest } from '../persisted-documents.ts';
 

@@ -12,7 +12,10 @@ import { QueryPlanner, type FetchNode, type QueryPlan, type SubscriptionNode } f
 import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { mapStream, SpanKind, startSpan, traced, withSpan, type Logger, type Principal } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
+import type { Logger } from '@jarvis/platform/logger';
+import { mapStream } from '@jarvis/platform/streams';
+import { SpanKind, startSpan, traced, withSpan } from '@jarvis/platform/telemetry';
 import type { FormattedExecutionResult as WsResult } from 'graphql-ws';
 import type { upstreamSubscriptions } from './upstream.ts';
 

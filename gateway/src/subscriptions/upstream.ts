@@ -6,7 +6,9 @@
 import { createClient, type Client, type FormattedExecutionResult, type SubscribePayload } from 'graphql-ws';
 import { GraphQLError } from 'graphql';
 import WebSocket from 'ws';
-import { onStreamEnd, PRINCIPAL_HEADER, type Logger, type Principal } from '@jarvis/platform';
+import { PRINCIPAL_HEADER, type Principal } from '@jarvis/platform/contracts';
+import type { Logger } from '@jarvis/platform/logger';
+import { onStreamEnd } from '@jarvis/platform/streams';
 
 export interface UpstreamOptions {
   /** A subgraph's WebSocket URL, from its HTTP one. */

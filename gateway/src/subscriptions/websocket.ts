@@ -20,7 +20,11 @@ import {
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppError, ErrorCode, mapStream, onStreamEnd, type Logger, type Principal, type RequestObservation } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
+import { AppError, ErrorCode } from '@jarvis/platform/errors';
+import type { RequestObservation } from '@jarvis/platform/http';
+import type { Logger } from '@jarvis/platform/logger';
+import { mapStream, onStreamEnd } from '@jarvis/platform/streams';
 import type { GatewayMetrics } from '../metrics.ts';
 import { unresolvedOperation } from '../gateway-wrapper.ts';
 import type { Decision, GatewayPipeline } from '../pipeline/pipeline.ts';

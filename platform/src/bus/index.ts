@@ -1,4 +1,6 @@
 import { pino } from 'pino';
+import type { Config } from '../config/environment.ts';
+import type { Logger } from '../logger.ts';
 import { definedOnly } from '../options.ts';
 import { inProcessBus } from './memory.ts';
 import { rabbitBus } from './rabbitmq.ts';
@@ -14,6 +16,12 @@ export function openBus(options: BusOptions = {}): Promise<Bus> {
   const settings = { ...DEFAULT_BUS_SETTINGS, ...definedOnly(rest), log: log ?? pino({ level: 'silent' }) };
   const opened = amqpUrl ? rabbitBus(amqpUrl, settings) : Promise.resolve(inProcessBus(settings));
   return opened.then((bus) => tracedBus(bus, amqpUrl ? 'rabbitmq' : 'in-process'));
+}
+
+/** The bus configuration names: RabbitMQ at AMQP_URL (or in-process), exchange and queues under BUS_NAMESPACE. */
+export function openConfiguredBus(config: Config, log: Logger): Promise<Bus> {
+  const namespace = config.BUS_NAMESPACE;
+  return openBus({ amqpUrl: config.AMQP_URL, exchange: `${namespace}.events`, queuePrefix: `${namespace}.`, log });
 }
 
 /**

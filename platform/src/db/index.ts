@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import { badUserInput, forbidden, unauthenticated } from '../errors.ts';
-import type { Principal, TenantIsolation } from '../principal.ts';
-import { applyMigrations, readMigrations, type Migration } from './migrate.ts';
+import type { Principal, TenantIsolation } from '../contracts/principal.ts';
+import { isUuid } from '../ids.ts';
+import { applyMigrations, serviceMigrations, type Migration } from './migrate.ts';
 import { isNewPgliteDir, pgliteDriver } from './pglite.ts';
 import { postgresDriver } from './postgres.ts';
 import type { Database, Driver, SchemaPreparation, Transaction } from './types.ts';
 import { SpanKind, traced, tracingEnabled } from '../telemetry.ts';
 
 export type { Database, Transaction, Row, SchemaPreparation } from './types.ts';
-export { MigrationError } from './migrate.ts';
+export { MigrationError, type ModuleMigrations } from './migrate.ts';
 
 export interface DatabaseOptions {
   /** The service's name: its schema, and its PGlite directory under `dataDir`. */
@@ -20,12 +21,6 @@ export interface DatabaseOptions {
   schemaPrefix?: string | undefined;
   appRole: string;
   poolSize: number;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }
 
 export function schemaName(service: string, prefix?: string): string {
@@ -110,8 +105,8 @@ function tenantDatabase(driver: Driver, schema: string, appRole: string): Databa
     },
     withoutTenant: (work) => asAppRole(driver, appRole, '', work),
     withSystem: (work) => driver.transaction(work),
-    async migrate(dir) {
-      const read = await readMigrations(dir);
+    async migrate(dir, modules = []) {
+      const read = await serviceMigrations(dir, modules);
       const applied = await driver.transaction((tx) => applyMigrations(tx, schema, appRole, read));
       migrations = read;
       return applied;

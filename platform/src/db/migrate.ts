@@ -9,14 +9,31 @@ export interface Migration {
   checksum: string;
 }
 
-export async function readMigrations(dir: string): Promise<Migration[]> {
-  const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
+/**
+ * The migrations a platform module ships for a table it keeps in the schema of each service that uses it (the
+ * quota-overrides replica, say). They run before the service's own, which may build on them; each is recorded
+ * as `<module>/<file>`, apart from the service's own names.
+ */
+export interface ModuleMigrations {
+  module: string;
+  dir: string;
+}
+
+/** The `*.sql` files of `dir` in name order; a module's are named after it. */
+export async function readMigrations(dir: string, module?: string): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((file) => file.endsWith('.sql')).sort();
   return Promise.all(
-    names.map(async (name) => {
-      const sql = await readFile(join(dir, name), 'utf8');
-      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    files.map(async (file) => {
+      const sql = await readFile(join(dir, file), 'utf8');
+      return { name: module ? `${module}/${file}` : file, sql, checksum: createHash('sha256').update(sql).digest('hex') };
     }),
   );
+}
+
+/** A service's migrations in the order they apply: its modules', then its own from `dir`. */
+export async function serviceMigrations(dir: string, modules: readonly ModuleMigrations[]): Promise<Migration[]> {
+  const read = await Promise.all([...modules.map((m) => readMigrations(m.dir, m.module)), readMigrations(dir)]);
+  return read.flat();
 }
 
 /**
@@ -98,7 +115,11 @@ export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-/** Applies pending migrations in one transaction, serialised across processes by an advisory lock. */
+/**
+ * Applies pending migrations in one transaction, serialised across processes by an advisory lock. A recorded
+ * migration whose file is gone is left alone on purpose: a retired migration (one whose table moved to a
+ * platform module, say) stays in the ledger as history, and a database that ran it is still accepted.
+ */
 export async function applyMigrations(
   tx: Transaction,
   schema: string,

@@ -1,3 +1,5 @@
+import type { ModuleMigrations } from './migrate.ts';
+
 export type Row = Record<string, unknown>;
 
 /** See Database.prepareSchemas. */
@@ -40,8 +42,11 @@ export interface Database {
   withoutTenant<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** A transaction as the schema's owner, for the service's own `system_*` tables; never for tenant data. */
   withSystem<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
-  /** Applies pending migrations from `dir` in one transaction; returns the names applied. */
-  migrate(dir: string): Promise<string[]>;
+  /**
+   * Applies pending migrations in one transaction: those of the platform modules whose tables the service keeps
+   * (`modules`), then its own from `dir`. Returns the names applied.
+   */
+  migrate(dir: string, modules?: readonly ModuleMigrations[]): Promise<string[]>;
   /**
    * Work every schema of the service needs after its migrations, which they cannot do themselves (shaping a
    * table to a size known only at run time, say): run now, as the owner, in the service's schema and each

@@ -1,14 +1,9 @@
-import {
-  defineSubgraph,
-  internalAuthSecret,
-  memberAllowancesSubscription,
-  openLimitStore,
-  principalSigner,
-  quotaOverridesSubscription,
-  subgraphClient,
-  subgraphUrl,
-  type ResourceServices,
-} from '@jarvis/platform';
+import { internalAuthSecret } from '@jarvis/platform/config';
+import { principalSigner } from '@jarvis/platform/contracts';
+import { openLimitStore } from '@jarvis/platform/limits';
+import { memberAllowancesSubscription, QUOTA_OVERRIDES_MIGRATIONS, quotaOverridesSubscription } from '@jarvis/platform/quota-overrides';
+import { defineSubgraph, type ResourceServices } from '@jarvis/platform/subgraph';
+import { subgraphClient, subgraphUrl } from '@jarvis/platform/subgraph-client';
 import { answerModels } from './answers/answer-models.ts';
 import { ANSWER_TOUCH_MS } from './answers/generate.ts';
 import { chatMetrics } from './answers/metrics.ts';
@@ -19,7 +14,8 @@ import { AnswerService, type AnswerServiceDeps } from './answers/service.ts';
 import { openAnswerSignals } from './answers/signals.ts';
 import { openInferenceCache } from './cache/index.ts';
 import { ConversationService } from './conversations/service.ts';
-import { resolvers, type ChatContext } from './resolvers.ts';
+import type { ChatContext } from './context.ts';
+import { resolvers } from './resolvers.ts';
 
 /** Events written per batch while an answer streams: a few milliseconds' worth of tokens. */
 const FLUSH_MS = 15;
@@ -65,8 +61,10 @@ async function openChatResources({ db, config, log, outbox, metrics }: ResourceS
 
 export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   name: 'chat',
+  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
+  moduleMigrations: [QUOTA_OVERRIDES_MIGRATIONS],
   resources: openChatResources,
   outbox: true,
   subscriptions: [quotaOverridesSubscription('chat-quotas'), memberAllowancesSubscription('chat-allowances')],

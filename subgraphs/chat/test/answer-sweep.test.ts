@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, type Database } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
+import { createLogger } from '@jarvis/platform/logger';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { startAnswerSweep } from '../src/answers/sweep.ts';
 import { appendEvents, eventsAfter } from '../src/answers/events-store.ts';
@@ -22,7 +24,7 @@ for (const variant of databaseVariants()) {
     const tenantId = randomUUID();
     before(async () => {
       db = await openTestDatabase(variant, 'chat');
-      await db.migrate(MIGRATIONS);
+      await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
     });
     after(() => db?.close());
 

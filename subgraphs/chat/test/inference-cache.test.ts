@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { LocalHashEmbedder, type Embedder } from '@jarvis/platform';
+import { LocalHashEmbedder, type Embedder } from '@jarvis/platform/text';
 import { deleteRedisKeys, freePort, redisVariants, uniqueRedisPrefix } from '@jarvis/platform/testing';
 import {
   DEFAULT_SEMANTIC_THRESHOLD,

@@ -1,65 +1,54 @@
-import { DateTime, Upload, type BaseContext } from '@jarvis/platform';
-import type { DocumentService } from './documents/service.ts';
+import { DateTime, Upload } from '@jarvis/platform/subgraph';
+import { requireTenant } from '@jarvis/platform/contracts';
 import type { Document } from './documents/store.ts';
-import type { KnowledgeBaseService, VisibleKnowledgeBase } from './knowledge-bases/service.ts';
-import type { Grant } from './knowledge-bases/store.ts';
-import type { Passage, SearchService } from './search/service.ts';
+import type { Resolvers } from './generated/schema-types.ts';
 
-export interface KnowledgeContext extends BaseContext {
-  knowledgeBases: KnowledgeBaseService;
-  documents: DocumentService;
-  searches: SearchService;
-}
-
-type Args = Record<string, unknown>;
-const input = (args: Args) => args.input;
-
-export const resolvers = {
+export const resolvers: Resolvers = {
   DateTime,
   Upload,
   Query: {
-    knowledgeBase: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(args.id),
-    document: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.documents.document(args.id),
-    search: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.searches.search(args),
+    knowledgeBase: (_, { id }, ctx) => ctx.knowledgeBases.knowledgeBase(id),
+    document: (_, { id }, ctx) => ctx.documents.document(id),
+    search: (_, args, ctx) => ctx.searches.search(args),
   },
   Mutation: {
-    createKnowledgeBase: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.knowledgeBases.create(input(args)),
-    updateKnowledgeBase: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.knowledgeBases.update(input(args)),
-    deleteKnowledgeBase: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.knowledgeBases.delete(args.id),
-    grantKnowledgeBaseAccess: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.knowledgeBases.grant(input(args)),
-    revokeKnowledgeBaseAccess: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.knowledgeBases.revoke(input(args)),
-    addDocument: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.documents.add(input(args)),
-    reingestDocument: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.documents.reingest(args.id),
-    deleteDocument: (_: unknown, args: { id: string }, ctx: KnowledgeContext) => ctx.documents.delete(args.id),
+    createKnowledgeBase: (_, { input }, ctx) => ctx.knowledgeBases.create(input),
+    updateKnowledgeBase: (_, { input }, ctx) => ctx.knowledgeBases.update(input),
+    deleteKnowledgeBase: (_, { id }, ctx) => ctx.knowledgeBases.delete(id),
+    grantKnowledgeBaseAccess: (_, { input }, ctx) => ctx.knowledgeBases.grant(input),
+    revokeKnowledgeBaseAccess: (_, { input }, ctx) => ctx.knowledgeBases.revoke(input),
+    addDocument: (_, { input }, ctx) => ctx.documents.add(input),
+    reingestDocument: (_, { id }, ctx) => ctx.documents.reingest(id),
+    deleteDocument: (_, { id }, ctx) => ctx.documents.delete(id),
   },
   Subscription: {
     documentStatusChanged: {
-      subscribe: (_: unknown, args: Args, ctx: KnowledgeContext) => ctx.documents.statusChanges(args),
+      subscribe: (_, args, ctx) => ctx.documents.statusChanges(args),
       resolve: (doc: Document) => doc,
     },
   },
   KnowledgeBase: {
-    __resolveReference: (ref: { id: string }, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(ref.id),
-    tenant: (kb: VisibleKnowledgeBase) => ({ id: kb.tenantId }),
-    owner: (kb: VisibleKnowledgeBase) => (kb.ownerId ? { id: kb.ownerId, tenant: { id: kb.tenantId } } : null),
-    grants: (kb: VisibleKnowledgeBase, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.grantsOf(kb),
-    documents: (kb: VisibleKnowledgeBase, args: Args, ctx: KnowledgeContext) => ctx.documents.documentsOf(kb, args),
+    __resolveReference: (ref, ctx) => ctx.knowledgeBases.knowledgeBase(ref.id),
+    tenant: (kb) => ({ id: kb.tenantId }),
+    owner: (kb) => (kb.ownerId ? { id: kb.ownerId, tenant: { id: kb.tenantId } } : null),
+    grants: (kb, _, ctx) => ctx.knowledgeBases.grantsOf(kb),
+    documents: (kb, args, ctx) => ctx.documents.documentsOf(kb, args),
   },
   KnowledgeBaseGrant: {
-    user: (grant: Grant, _: unknown, ctx: KnowledgeContext) =>
-      grant.reader.startsWith('user:') ? { id: grant.reader.slice(5), tenant: { id: ctx.principal.tenantId } } : null,
-    groupId: (grant: Grant) => (grant.reader.startsWith('group:') ? grant.reader.slice(6) : null),
+    user: (grant, _, ctx) =>
+      grant.reader.startsWith('user:') ? { id: grant.reader.slice(5), tenant: { id: requireTenant(ctx.principal) } } : null,
+    groupId: (grant) => (grant.reader.startsWith('group:') ? grant.reader.slice(6) : null),
   },
   Document: {
-    __resolveReference: (ref: { id: string }, ctx: KnowledgeContext) => ctx.documents.document(ref.id),
-    knowledgeBase: (doc: Document, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(doc.knowledgeBaseId),
+    __resolveReference: (ref, ctx) => ctx.documents.document(ref.id),
+    knowledgeBase: (doc, _, ctx) => ctx.knowledgeBases.requireAccess(doc.knowledgeBaseId, 'READ'),
   },
   Passage: {
-    text: (passage: Passage) => passage.content,
-    document: (passage: Passage, _: unknown, ctx: KnowledgeContext) => ctx.documents.document(passage.documentId),
-    knowledgeBase: (passage: Passage, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBase(passage.knowledgeBaseId),
+    text: (passage) => passage.content,
+    document: (passage, _, ctx) => ctx.documents.requireDocument(passage.documentId),
+    knowledgeBase: (passage, _, ctx) => ctx.knowledgeBases.requireAccess(passage.knowledgeBaseId, 'READ'),
   },
   Tenant: {
-    knowledgeBases: (tenant: { id: string }, _: unknown, ctx: KnowledgeContext) => ctx.knowledgeBases.knowledgeBasesOf(tenant.id),
+    knowledgeBases: (tenant, _, ctx) => ctx.knowledgeBases.knowledgeBasesOf(tenant.id),
   },
 };

@@ -1,4 +1,6 @@
-import { defineSubgraph, quotaOverridesSubscription, type Embedder, type ResourceServices } from '@jarvis/platform';
+import { QUOTA_OVERRIDES_MIGRATIONS, quotaOverridesSubscription } from '@jarvis/platform/quota-overrides';
+import { defineSubgraph, type ResourceServices } from '@jarvis/platform/subgraph';
+import type { Embedder } from '@jarvis/platform/text';
 import { DocumentService } from './documents/service.ts';
 import { openDocumentStatusFeed, type DocumentStatusFeed } from './documents/status-feed.ts';
 import { ingest, INGEST_GROUP, INGEST_TOPIC } from './ingestion/worker.ts';
@@ -7,7 +9,8 @@ import { startIngestionSweep } from './ingestion/sweep.ts';
 import { KnowledgeBaseService } from './knowledge-bases/service.ts';
 import { openEmbedder, rerankerOf } from './retrieval/models.ts';
 import type { Reranker } from './retrieval/rerank.ts';
-import { resolvers, type KnowledgeContext } from './resolvers.ts';
+import type { KnowledgeContext } from './context.ts';
+import { resolvers } from './resolvers.ts';
 import { SearchService } from './search/service.ts';
 import { openVectorStore, type VectorStore } from './vectors/index.ts';
 
@@ -64,8 +67,10 @@ export async function openKnowledgeResources(
 
 export const knowledgeSubgraph = defineSubgraph<KnowledgeContext, KnowledgeResources>({
   name: 'knowledge',
+  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
+  moduleMigrations: [QUOTA_OVERRIDES_MIGRATIONS],
   resources: (services) => openKnowledgeResources(services),
   outbox: true,
   acceptsUploads: true,

@@ -5,7 +5,10 @@
  * when its first ingestion makes it READY and released (a negative event) when it is deleted. Each event's id
  * derives from the document, so a retried job or a redelivery counts once in the ledger.
  */
-import { usageEvent, USAGE_TOPIC, uuidOf, writeEvents, type TenantIsolation, type Transaction } from '@jarvis/platform';
+import { usageEvent, USAGE_TOPIC, type TenantIsolation } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
+import { uuidOf } from '@jarvis/platform/ids';
+import { writeEvents } from '@jarvis/platform/outbox';
 import type { Document } from './documents/store.ts';
 
 type Stored = Pick<Document, 'id' | 'tenantId' | 'contentHash' | 'byteSize' | 'createdBy' | 'status' | 'chunkCount'>;

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { analyze, type Database, type Transaction } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform/db';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
+import { analyze } from '@jarvis/platform/text';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import {
   analyzeChunks,
@@ -70,7 +72,7 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       db = await openTestDatabase(variant, 'knowledge');
-      await db.migrate(MIGRATIONS);
+      await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
     });
     after(() => db?.close());
 

@@ -219,7 +219,8 @@ function selectPayload(payload: Payload, selection: boolean | string[]): Payload
   return Object.fromEntries(Object.entries(payload).filter(([key]) => selection.includes(key)));
 }
 
-function cosine(a: number[], b: number[]): number {
+/** Cosine similarity, as Qdrant's Cosine distance scores it (and as tests compute exact neighbours). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let normA = 0;
   let normB = 0;

@@ -13,7 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { openDatabase, PRINCIPAL_HEADER, principalSigner, postGraphQL, USAGE_TOPIC, type Database, type Principal } from '@jarvis/platform';
+import { postGraphQL } from '@jarvis/platform/client';
+import { PRINCIPAL_HEADER, principalSigner, USAGE_TOPIC, type Principal } from '@jarvis/platform/contracts';
+import { openDatabase, type Database } from '@jarvis/platform/db';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
 import { dropSchemas, uniqueSchemaPrefix, waitFor } from '@jarvis/platform/testing';
 import * as documents from '../src/documents/store.ts';
 import { chunkText } from '../src/ingestion/chunker.ts';
@@ -124,7 +127,7 @@ for (const variant of variants) {
     async function seed(): Promise<string[]> {
       const db = await open();
       try {
-        await db.migrate(MIGRATIONS);
+        await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
         return await db.withTenant(tenantId, async (tx) => {
           const kb = await knowledgeBases.insertKnowledgeBase(tx, { id: randomUUID(), tenantId, name: 'Reports', description: null, ownerId: null, memberAccess: 'READ' });
           const ids: string[] = [];

@@ -9,7 +9,12 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger, createServiceMetrics, dedicatedSchemaName, enterTenant, LocalHashEmbedder, type Database, type TenantIsolation } from '@jarvis/platform';
+import type { TenantIsolation } from '@jarvis/platform/contracts';
+import { dedicatedSchemaName, enterTenant, type Database } from '@jarvis/platform/db';
+import { createLogger } from '@jarvis/platform/logger';
+import { createServiceMetrics } from '@jarvis/platform/metrics';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
+import { LocalHashEmbedder } from '@jarvis/platform/text';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { ANALYZE_GROWTH, ANALYZE_MIN_ROWS } from '../src/chunks/statistics.ts';
 import * as documents from '../src/documents/store.ts';
@@ -48,7 +53,7 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       db = await openTestDatabase(variant, 'knowledge');
-      await db.migrate(MIGRATIONS);
+      await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
       await withoutAutovacuum(db.schema);
       vectors = await openVectorStore({ db });
       await vectors.ensureCollection(embedder.dimensions);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '@jarvis/platform';
+import { ConfigError, loadConfig } from '@jarvis/platform/config';
 import { HttpReranker } from '../src/retrieval/rerank-http.ts';
 import { LocalReranker } from '../src/retrieval/rerank.ts';
 import { openEmbedder, rerankerOf } from '../src/retrieval/models.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { analyze, LocalHashEmbedder, murmur3, porterStem, stem, tokenize } from '@jarvis/platform';
+import { analyze, LocalHashEmbedder, murmur3, porterStem, stem, tokenize } from '@jarvis/platform/text';
 import { Bm25Index } from '../src/retrieval/bm25.ts';
 import { blend, fuseHybrid, rrf } from '../src/retrieval/fusion.ts';
 import { ndcgAtK, recallAtK } from '../src/retrieval/metrics.ts';

@@ -9,7 +9,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, createServiceMetrics, dedicatedSchemaName, enterTenant, LocalHashEmbedder, USAGE_TOPIC, type Database, type TenantIsolation } from '@jarvis/platform';
+import { USAGE_TOPIC, type TenantIsolation } from '@jarvis/platform/contracts';
+import { dedicatedSchemaName, enterTenant, type Database } from '@jarvis/platform/db';
+import { createLogger } from '@jarvis/platform/logger';
+import { createServiceMetrics } from '@jarvis/platform/metrics';
+import { QUOTA_OVERRIDES_MIGRATIONS } from '@jarvis/platform/quota-overrides';
+import { LocalHashEmbedder } from '@jarvis/platform/text';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import * as documents from '../src/documents/store.ts';
 import type { Document } from '../src/documents/store.ts';
@@ -36,7 +41,7 @@ for (const variant of databaseVariants()) {
 
     before(async () => {
       db = await openTestDatabase(variant, 'knowledge');
-      await db.migrate(MIGRATIONS);
+      await db.migrate(MIGRATIONS, [QUOTA_OVERRIDES_MIGRATIONS]);
       vectors = await openVectorStore({ db });
       await vectors.ensureCollection(embedder.dimensions);
     });

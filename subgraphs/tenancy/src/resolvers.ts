@@ -1,89 +1,71 @@
-import { DateTime, PERMISSIONS, requireTenant, type BaseContext } from '@jarvis/platform';
-import type { AccessService, Credentials } from './access/service.ts';
-import type { IssuerService } from './issuers/service.ts';
-import type { TrustedIssuer } from './issuers/store.ts';
-import type { Group, RoleAssignment, ServiceAccount } from './access/store.ts';
-import type { TenancyService } from './tenants/service.ts';
-import type { AuditEvent, Tenant, User } from './tenants/store.ts';
+import { PERMISSIONS, requireTenant } from '@jarvis/platform/contracts';
+import { DateTime } from '@jarvis/platform/subgraph';
+import type { Resolvers } from './generated/schema-types.ts';
 
-export interface TenancyContext extends BaseContext {
-  tenancy: TenancyService;
-  access: AccessService;
-  credentials: Credentials;
-  issuers: IssuerService;
-}
-
-type UserReference = { id: string; tenant: { id: string } };
-type Args<T> = { input: T };
-
-export const resolvers = {
+export const resolvers: Resolvers = {
   DateTime,
   Query: {
-    me: (_: unknown, __: unknown, ctx: TenancyContext) => {
+    me: (_, __, ctx) => {
       const { tenantId, userId } = ctx.principal;
       return tenantId && userId ? ctx.tenancy.user(tenantId, userId) : null;
     },
-    tenant: (_: unknown, __: unknown, ctx: TenancyContext) => ctx.tenancy.tenant(requireTenant(ctx.principal)),
+    tenant: (_, __, ctx) => ctx.tenancy.tenant(requireTenant(ctx.principal)),
     permissions: () => Object.entries(PERMISSIONS).map(([name, description]) => ({ name, description })),
   },
   Mutation: {
-    createTenant: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.tenancy.createTenant(args.input, ctx.principal),
-    changeTenantPlan: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.tenancy.changePlan(args.input, ctx.principal),
-    acceptInvitation: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.credentials.acceptInvitation(args.input),
-    createRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createRole(args.input),
-    deleteRole: (_: unknown, args: { name: string }, ctx: TenancyContext) => ctx.access.deleteRole(args.name),
-    assignRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.assignRole(args.input),
-    revokeRole: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.revokeRole(args.input),
-    removeMember: (_: unknown, args: { userId: string }, ctx: TenancyContext) => ctx.access.removeMember(args.userId),
-    createGroup: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createGroup(args.input),
-    deleteGroup: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.access.deleteGroup(args.id),
-    addGroupMember: (_: unknown, args: { groupId: string; userId: string }, ctx: TenancyContext) =>
-      ctx.access.changeGroupMembership(args.groupId, args.userId, 'add'),
-    removeGroupMember: (_: unknown, args: { groupId: string; userId: string }, ctx: TenancyContext) =>
-      ctx.access.changeGroupMembership(args.groupId, args.userId, 'remove'),
-    inviteUser: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.inviteUser(args.input),
-    createServiceAccount: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createServiceAccount(args.input),
-    createApiKey: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.access.createApiKey(args.input),
-    revokeApiKey: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.access.revokeApiKey(args.id),
-    addTrustedIssuer: (_: unknown, args: Args<unknown>, ctx: TenancyContext) => ctx.issuers.add(args.input),
-    removeTrustedIssuer: (_: unknown, args: { id: string }, ctx: TenancyContext) => ctx.issuers.remove(args.id),
+    createTenant: (_, { input }, ctx) => ctx.tenancy.createTenant(input, ctx.principal),
+    changeTenantPlan: (_, { input }, ctx) => ctx.tenancy.changePlan(input, ctx.principal),
+    acceptInvitation: (_, { input }, ctx) => ctx.credentials.acceptInvitation(input),
+    createRole: (_, { input }, ctx) => ctx.access.createRole(input),
+    deleteRole: (_, { name }, ctx) => ctx.access.deleteRole(name),
+    assignRole: (_, { input }, ctx) => ctx.access.assignRole(input),
+    revokeRole: (_, { input }, ctx) => ctx.access.revokeRole(input),
+    removeMember: (_, { userId }, ctx) => ctx.access.removeMember(userId),
+    createGroup: (_, { input }, ctx) => ctx.access.createGroup(input),
+    deleteGroup: (_, { id }, ctx) => ctx.access.deleteGroup(id),
+    addGroupMember: (_, { groupId, userId }, ctx) => ctx.access.changeGroupMembership(groupId, userId, 'add'),
+    removeGroupMember: (_, { groupId, userId }, ctx) => ctx.access.changeGroupMembership(groupId, userId, 'remove'),
+    inviteUser: (_, { input }, ctx) => ctx.access.inviteUser(input),
+    createServiceAccount: (_, { input }, ctx) => ctx.access.createServiceAccount(input),
+    createApiKey: (_, { input }, ctx) => ctx.access.createApiKey(input),
+    revokeApiKey: (_, { id }, ctx) => ctx.access.revokeApiKey(id),
+    addTrustedIssuer: (_, { input }, ctx) => ctx.issuers.add(input),
+    removeTrustedIssuer: (_, { id }, ctx) => ctx.issuers.remove(id),
   },
   Tenant: {
-    __resolveReference: (ref: { id: string }, ctx: TenancyContext) => ctx.tenancy.tenant(ref.id),
-    users: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.tenancy.usersOf(tenant.id),
-    groups: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.groups(tenant.id),
-    roles: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.roles(tenant.id),
-    serviceAccounts: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.serviceAccounts(tenant.id),
-    invitations: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.access.invitations(tenant.id),
-    trustedIssuers: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.issuers.list(tenant.id),
-    auditEvents: (tenant: Tenant, _: unknown, ctx: TenancyContext) => ctx.tenancy.auditEvents(tenant.id),
+    __resolveReference: (ref, ctx) => ctx.tenancy.tenant(ref.id),
+    users: (tenant, _, ctx) => ctx.tenancy.usersOf(tenant.id),
+    groups: (tenant, _, ctx) => ctx.access.groups(tenant.id),
+    roles: (tenant, _, ctx) => ctx.access.roles(tenant.id),
+    serviceAccounts: (tenant, _, ctx) => ctx.access.serviceAccounts(tenant.id),
+    invitations: (tenant, _, ctx) => ctx.access.invitations(tenant.id),
+    trustedIssuers: (tenant, _, ctx) => ctx.issuers.list(tenant.id),
+    auditEvents: (tenant, _, ctx) => ctx.tenancy.auditEvents(tenant.id),
   },
   User: {
-    __resolveReference: (ref: UserReference, ctx: TenancyContext) => ctx.tenancy.user(ref.tenant.id, ref.id),
-    tenant: (user: User, _: unknown, ctx: TenancyContext) => ctx.tenancy.tenant(user.tenantId),
-    roles: (user: User, _: unknown, ctx: TenancyContext) => ctx.access.rolesOfUser(user),
-    groups: (user: User, _: unknown, ctx: TenancyContext) => ctx.access.groupsOfUser(user),
-    permissions: async (user: User, _: unknown, ctx: TenancyContext) =>
-      (await ctx.access.accessOfUser(user.tenantId, user.id)).permissions,
+    __resolveReference: (ref, ctx) => ctx.tenancy.user(ref.tenant.id, ref.id),
+    tenant: (user, _, ctx) => ctx.tenancy.tenantOf(user),
+    roles: (user, _, ctx) => ctx.access.rolesOfUser(user),
+    groups: (user, _, ctx) => ctx.access.groupsOfUser(user),
+    permissions: async (user, _, ctx) => (await ctx.access.accessOfUser(user.tenantId, user.id)).permissions,
   },
   Group: {
-    members: (group: Group, _: unknown, ctx: TenancyContext) => ctx.access.membersOfGroup(group),
-    roles: (group: Group, _: unknown, ctx: TenancyContext) => ctx.access.rolesOfGroup(group),
+    members: (group, _, ctx) => ctx.access.membersOfGroup(group),
+    roles: (group, _, ctx) => ctx.access.rolesOfGroup(group),
   },
   ServiceAccount: {
-    roles: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.rolesOfServiceAccount(account),
-    apiKeys: (account: ServiceAccount, _: unknown, ctx: TenancyContext) => ctx.access.apiKeysOf(account),
+    roles: (account, _, ctx) => ctx.access.rolesOfServiceAccount(account),
+    apiKeys: (account, _, ctx) => ctx.access.apiKeysOf(account),
   },
   AuditEvent: {
-    detail: (event: AuditEvent) => JSON.stringify(event.detail),
+    detail: (event) => JSON.stringify(event.detail),
   },
   TrustedIssuer: {
-    roleMapping: (trusted: TrustedIssuer) => Object.entries(trusted.roleMapping).map(([value, role]) => ({ value, role })),
+    roleMapping: (trusted) => Object.entries(trusted.roleMapping).map(([value, role]) => ({ value, role })),
   },
   RoleAssignment: {
-    user: (a: RoleAssignment, _: unknown, ctx: TenancyContext) => (a.userId ? ctx.tenancy.user(requireTenant(ctx.principal), a.userId) : null),
-    group: (a: RoleAssignment, _: unknown, ctx: TenancyContext) => (a.groupId ? ctx.access.group(a.groupId) : null),
-    serviceAccount: (a: RoleAssignment, _: unknown, ctx: TenancyContext) =>
-      a.serviceAccountId ? ctx.access.serviceAccount(a.serviceAccountId) : null,
+    user: (a, _, ctx) => (a.userId ? ctx.tenancy.user(requireTenant(ctx.principal), a.userId) : null),
+    group: (a, _, ctx) => (a.groupId ? ctx.access.group(a.groupId) : null),
+    serviceAccount: (a, _, ctx) => (a.serviceAccountId ? ctx.access.serviceAccount(a.serviceAccountId) : null),
   },
 };

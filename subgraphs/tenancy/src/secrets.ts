@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { isUuid } from '@jarvis/platform';
+import { isUuid } from '@jarvis/platform/ids';
 
 /**
  * Opaque secrets handed out once — refresh tokens, API keys, invitations — shaped `<prefix><tenant id>.<secret>`:

@@ -1,12 +1,14 @@
-import { defineSubgraph } from '@jarvis/platform';
+import { defineSubgraph } from '@jarvis/platform/subgraph';
 import { AccessService, Credentials } from './access/service.ts';
 import { ExternalIssuers, IssuerService, openIssuerResources, type IssuerResources } from './issuers/service.ts';
-import { resolvers, type TenancyContext } from './resolvers.ts';
+import type { TenancyContext } from './context.ts';
+import { resolvers } from './resolvers.ts';
 import { TenancyService } from './tenants/service.ts';
 import { registerIssuer } from './tokens/issuer.ts';
 
 export const tenancySubgraph = defineSubgraph<TenancyContext, IssuerResources>({
   name: 'tenancy',
+  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   tenantDirectory: true,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { Database } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations/', import.meta.url));

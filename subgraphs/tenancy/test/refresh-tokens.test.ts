@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Database } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { insertTenant, insertUser } from '../src/tenants/store.ts';
 import { RefreshTokens } from '../src/tokens/refresh.ts';

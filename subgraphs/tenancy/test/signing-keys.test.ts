@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
-import type { Database } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
 import { databaseVariants, openTestDatabase } from '@jarvis/platform/testing';
 import { keyWrapping } from '../src/tokens/key-wrapping.ts';
 import { SigningKeys } from '../src/tokens/keys.ts';

@@ -1,27 +1,19 @@
-import { DateTime, type BaseContext } from '@jarvis/platform';
-import type { UsageService } from './ledger/service.ts';
-import type { QuotaService } from './quotas/service.ts';
-import type { GroupBy } from './ledger/store.ts';
+import { DateTime } from '@jarvis/platform/subgraph';
+import type { Resolvers } from './generated/schema-types.ts';
 
-export interface UsageContext extends BaseContext {
-  usage: UsageService;
-  quotas: QuotaService;
-}
-
-export const resolvers = {
+export const resolvers: Resolvers = {
   DateTime,
   Mutation: {
-    recordUsage: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.usage.record(args.input),
-    recordMeteredRequests: (_: unknown, args: unknown, ctx: UsageContext) => ctx.usage.recordMeteredRequests(args),
-    setQuota: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.quotas.setQuota(args.input),
-    setMemberAllowance: (_: unknown, args: { input: unknown }, ctx: UsageContext) => ctx.quotas.setMemberAllowance(args.input),
+    recordUsage: (_, { input }, ctx) => ctx.usage.record(input),
+    recordMeteredRequests: (_, args, ctx) => ctx.usage.recordMeteredRequests(args),
+    setQuota: (_, { input }, ctx) => ctx.quotas.setQuota(input),
+    setMemberAllowance: (_, { input }, ctx) => ctx.quotas.setMemberAllowance(input),
   },
   Tenant: {
-    usage: (tenant: { id: string }, args: { period?: unknown; groupBy?: GroupBy | null }, ctx: UsageContext) =>
-      ctx.usage.summary(tenant.id, args.period, args.groupBy),
-    quota: (tenant: { id: string }, _: unknown, ctx: UsageContext) => ctx.quotas.quota(tenant.id),
+    usage: (tenant, { period, groupBy }, ctx) => ctx.usage.summary(tenant.id, period, groupBy),
+    quota: (tenant, _, ctx) => ctx.quotas.quota(tenant.id),
   },
   MemberAllowance: {
-    user: (allowance: { userId: string; tenantId: string }) => ({ id: allowance.userId, tenant: { id: allowance.tenantId } }),
+    user: (allowance) => ({ id: allowance.userId, tenant: { id: allowance.tenantId } }),
   },
 };

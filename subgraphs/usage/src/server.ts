@@ -1,11 +1,13 @@
-import { defineSubgraph } from '@jarvis/platform';
-import { resolvers, type UsageContext } from './resolvers.ts';
+import { defineSubgraph } from '@jarvis/platform/subgraph';
+import type { UsageContext } from './context.ts';
+import { resolvers } from './resolvers.ts';
 import { ledgerSubscription } from './ledger/consumer.ts';
 import { UsageService } from './ledger/service.ts';
 import { QuotaService } from './quotas/service.ts';
 
 export const usageSubgraph = defineSubgraph<UsageContext>({
   name: 'usage',
+  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   context: (base, { outbox }) => ({

@@ -14,22 +14,14 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import pg from 'pg';
-import {
-  createLogger,
-  createSubgraphServer,
-  openConfiguredBus,
-  postGraphQL,
-  PRINCIPAL_HEADER,
-  principalSigner,
-  startOutboxRelay,
-  USAGE_TOPIC,
-  usageEvent,
-  writeEvent,
-  type Bus,
-  type Config,
-  type Principal,
-  type RunningService,
-} from '@jarvis/platform';
+import { openConfiguredBus, type Bus } from '@jarvis/platform/bus';
+import { postGraphQL } from '@jarvis/platform/client';
+import type { Config } from '@jarvis/platform/config';
+import { PRINCIPAL_HEADER, principalSigner, USAGE_TOPIC, usageEvent, type Principal } from '@jarvis/platform/contracts';
+import type { RunningService } from '@jarvis/platform/http';
+import { createLogger } from '@jarvis/platform/logger';
+import { startOutboxRelay, writeEvent } from '@jarvis/platform/outbox';
+import { createSubgraphServer } from '@jarvis/platform/subgraph';
 import { busVariants, databaseVariants, dropSchemas, freePort, openTestDatabase, testConfig, waitFor } from '@jarvis/platform/testing';
 import { usageSubgraph } from '@jarvis/usage';
 

@@ -1,5 +1,5 @@
 /** The model registry, router and token counting, as an answer uses them (generate.ts's AnswerModels). */
-import type { Config } from '@jarvis/platform';
+import type { Config } from '@jarvis/platform/config';
 import type { StoredCitation } from '../messages/store.ts';
 import type { ChatMessage, CompletionRequest } from '../models/port.ts';
 import { cost, createModelRegistry, type ModelRegistry } from '../models/registry.ts';

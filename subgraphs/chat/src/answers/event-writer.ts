@@ -4,7 +4,7 @@
  * written in the transaction that finishes the answer, so an answer is never DONE without its DONE event, or
  * the other way round.
  */
-import type { Database, Transaction } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform/db';
 import { appendEvents, type AnswerEventPayload, type StoredEvent, type StoredEventType } from './events-store.ts';
 
 export class EventWriter {

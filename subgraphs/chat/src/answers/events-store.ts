@@ -1,5 +1,5 @@
 /** Each answer's events, in seq order: the record every subscriber reads, on any replica, resuming or not. */
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 import type { StoredCitation } from '../messages/store.ts';
 
 export const STORED_EVENT_TYPES = ['TOKEN', 'CITATIONS', 'USAGE', 'DONE', 'ERROR'] as const;

@@ -6,7 +6,14 @@
  * answer ends. The model call is cancelled once nobody has watched the answer for `abandonAfterMs`.
  */
 import { performance } from 'node:perf_hooks';
-import { AppError, ErrorCode, SpanKind, traced, usageEvent, uuidOf, writeEvent, USAGE_TOPIC, type Database, type LimitStore, type Logger, type Principal, type Transaction } from '@jarvis/platform';
+import { usageEvent, USAGE_TOPIC, type Principal } from '@jarvis/platform/contracts';
+import type { Database, Transaction } from '@jarvis/platform/db';
+import { AppError, ErrorCode } from '@jarvis/platform/errors';
+import { uuidOf } from '@jarvis/platform/ids';
+import type { LimitStore } from '@jarvis/platform/limits';
+import type { Logger } from '@jarvis/platform/logger';
+import { writeEvent } from '@jarvis/platform/outbox';
+import { SpanKind, traced } from '@jarvis/platform/telemetry';
 import type { CacheKey, InferenceCache } from '../cache/types.ts';
 import type { CompletionRequest } from '../models/port.ts';
 import type { RoutedChunk, RoutingStrategy } from '../models/router.ts';

@@ -1,5 +1,5 @@
 /** What chat adds to its service's metrics: tokens and time to first token per model, and the inference cache's hits. */
-import { Counter, Histogram, LATENCY_BUCKETS, type ServiceMetrics } from '@jarvis/platform';
+import { Counter, Histogram, LATENCY_BUCKETS, type ServiceMetrics } from '@jarvis/platform/metrics';
 
 export type ChatMetrics = ReturnType<typeof chatMetrics>;
 

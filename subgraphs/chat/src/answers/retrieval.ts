@@ -3,7 +3,8 @@
  * principal, re-signed by this subgraph with the same secret): the caller's own access rules decide what an
  * answer can draw on.
  */
-import { SubgraphRequestError, type Principal, type SubgraphClient } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
+import { SubgraphRequestError, type SubgraphClient } from '@jarvis/platform/subgraph-client';
 import type { StoredCitation } from '../messages/store.ts';
 
 const SEARCH = `query($query: String!, $knowledgeBaseIds: [ID!], $topK: Int!) {

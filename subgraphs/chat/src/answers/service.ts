@@ -1,7 +1,13 @@
 /** Asking, and following an answer as it is written. */
 import { randomUUID } from 'node:crypto';
-import { badUserInput, memberAllowance, notFound, parseInput, requirePermission, ROUTING_STRATEGIES, tenantQuota, type Database, type Logger, type Principal } from '@jarvis/platform';
+import { requireTenant, type Principal } from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
+import { badUserInput, notFound } from '@jarvis/platform/errors';
+import type { Logger } from '@jarvis/platform/logger';
+import { memberAllowance, tenantQuota } from '@jarvis/platform/quota-overrides';
+import { checkInput, parseInput } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { AskInput, SubscriptionAnswerStreamArgs } from '../generated/schema-types.ts';
 import type { ConversationService } from '../conversations/service.ts';
 import type { Conversation } from '../conversations/store.ts';
 import * as messages from '../messages/store.ts';
@@ -11,12 +17,11 @@ import type { RoutingStrategy } from '../models/router.ts';
 import { generateAnswer, type AnswerDeps, type HistoryTurn } from './generate.ts';
 import { answerStream } from './stream.ts';
 
-const askInput = z.object({
+const askChecks = z.object({
   conversationId: z.uuid().nullish(),
   question: z.string().trim().min(1, 'must not be empty').max(8000, 'at most 8000 characters'),
   knowledgeBaseIds: z.array(z.uuid()).max(100, 'at most 100 knowledge bases').nullish(),
   model: z.string().min(1).nullish(),
-  strategy: z.enum(ROUTING_STRATEGIES).nullish(),
 });
 
 const streamInput = z.object({ messageId: z.uuid(), afterSeq: z.number().int().min(0, 'at least 0').nullish() });
@@ -46,9 +51,9 @@ export class AnswerService {
     private readonly log: Logger,
   ) {}
 
-  async ask(rawInput: unknown): Promise<AskPayload> {
-    const tenantId = requirePermission(this.principal, 'chat:use');
-    const input = parseInput(askInput, rawInput);
+  async ask(asked: AskInput): Promise<AskPayload> {
+    const tenantId = requireTenant(this.principal);
+    const input = checkInput(askChecks, asked);
     if (input.model && !this.deps.modelNames.has(input.model)) throw badUserInput(`no model "${input.model}" in the registry`, 'model');
     const conversation = input.conversationId
       ? await this.conversations.requireConversation(input.conversationId)
@@ -80,9 +85,9 @@ export class AnswerService {
   }
 
   /** The answer's events after `afterSeq`; NOT_FOUND unless the answer is in one of the caller's conversations. */
-  async stream(rawArgs: unknown): Promise<AsyncIterableIterator<AnswerEvent>> {
-    const tenantId = requirePermission(this.principal, 'chat:use');
-    const { messageId, afterSeq } = parseInput(streamInput, rawArgs);
+  async stream(args: SubscriptionAnswerStreamArgs): Promise<AsyncIterableIterator<AnswerEvent>> {
+    const tenantId = requireTenant(this.principal);
+    const { messageId, afterSeq } = parseInput(streamInput, args);
     const message = await this.conversations.message(messageId);
     if (!message || message.role !== 'ASSISTANT') throw notFound(`no answer ${messageId}`);
     return answerStream({

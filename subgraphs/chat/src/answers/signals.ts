@@ -5,7 +5,9 @@
  * while). A notification only wakes; the table is the record.
  */
 import { EventEmitter } from 'node:events';
-import { listenJson, notifyJson, type Database, type Logger } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
+import { listenJson, notifyJson } from '@jarvis/platform/notifications';
 import { z } from 'zod';
 
 const EVENTS_CHANNEL = 'chat_answer_events';

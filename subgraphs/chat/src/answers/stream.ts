@@ -4,7 +4,8 @@
  * nothing came for `heartbeatMs`. While open it tells the generator it is watched, so the model call goes on.
  */
 import { randomUUID } from 'node:crypto';
-import type { Database, Logger } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
 import { eventsAfter, isTerminal, type AnswerEvent } from './events-store.ts';
 import type { AnswerSignals } from './signals.ts';
 

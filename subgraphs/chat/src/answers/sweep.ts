@@ -3,7 +3,8 @@
  * not touched for `staleAfterMs` gets the text its events hold, status ERROR and a last ERROR event
  * (INTERRUPTED), so its readers stop waiting. Two replicas sweeping at once skip each other's rows.
  */
-import { tenantSchemas, type Database, type Logger, type Transaction } from '@jarvis/platform';
+import { tenantSchemas, type Database, type Transaction } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
 
 export interface AnswerSweepOptions {
   db: Database;

@@ -5,7 +5,8 @@
  * vectors at or above the threshold; see keys.ts for what "same context" means). Answers live for the TTL
  * from when they were stored; a hit does not extend it. On Redis when a URL is given, in this process otherwise.
  */
-import { createLogger, LocalHashEmbedder, occasionalWarning, type Embedder, type Logger } from '@jarvis/platform';
+import { createLogger, occasionalWarning, type Logger } from '@jarvis/platform/logger';
+import { LocalHashEmbedder, type Embedder } from '@jarvis/platform/text';
 import { checkTenant, prepareKey, type CacheAdapter } from './keys.ts';
 import { MemoryInferenceCache, type CacheSettings } from './memory.ts';
 import { RedisInferenceCache } from './redis.ts';

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { normalize, tokenize, type Embedder } from '@jarvis/platform';
+import { normalize, tokenize, type Embedder } from '@jarvis/platform/text';
 import type { CacheHit, CacheKey, CachedAnswer } from './types.ts';
 
 /** Unicode NFKC, whitespace runs collapsed to one space, trimmed, lower-cased. */

@@ -1,4 +1,4 @@
-import { failFastRedis, REDIS_LUA_CLOCK, type FailFastRedis } from '@jarvis/platform';
+import { failFastRedis, REDIS_LUA_CLOCK, type FailFastRedis } from '@jarvis/platform/redis';
 import { decodeVector, encodeVector, rankMatches, type CacheAdapter, type PreparedKey, type SemanticEntry } from './keys.ts';
 import type { CacheSettings } from './memory.ts';
 import type { CacheHit, CachedAnswer } from './types.ts';

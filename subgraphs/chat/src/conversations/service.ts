@@ -3,8 +3,13 @@
  * conversations are those of service accounts), within the caller's tenant.
  */
 import { randomUUID } from 'node:crypto';
-import { isUuid, notFound, parseInput, requirePermission, type Database, type Principal } from '@jarvis/platform';
+import { requireTenant, type Principal } from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
+import { notFound } from '@jarvis/platform/errors';
+import { isUuid } from '@jarvis/platform/ids';
+import { parseInput } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { CreateConversationInput } from '../generated/schema-types.ts';
 import * as messages from '../messages/store.ts';
 import type { Message } from '../messages/store.ts';
 import * as store from './store.ts';
@@ -21,14 +26,13 @@ export class ConversationService {
   ) {}
 
   latest(tenantId: string, first: number): Promise<Conversation[]> {
-    requirePermission(this.principal, 'chat:use');
     const limit = parseInput(z.object({ first: page }), { first }).first;
     return this.db.withTenant(tenantId, (tx) => store.latestConversations(tx, this.owner, limit));
   }
 
   /** The caller's conversation; null when there is none. */
   async conversation(id: string): Promise<Conversation | null> {
-    const tenantId = requirePermission(this.principal, 'chat:use');
+    const tenantId = requireTenant(this.principal);
     if (!isUuid(id)) return null;
     return (await this.db.withTenant(tenantId, (tx) => store.conversationOf(tx, id, this.owner))) ?? null;
   }
@@ -40,13 +44,13 @@ export class ConversationService {
     return conversation;
   }
 
-  create(rawInput: unknown): Promise<Conversation> {
-    const input = parseInput(createInput, rawInput);
-    return this.start(input.title || 'New conversation');
+  create(input: CreateConversationInput): Promise<Conversation> {
+    const { title } = parseInput(createInput, input);
+    return this.start(title || 'New conversation');
   }
 
   start(conversationTitle: string): Promise<Conversation> {
-    const tenantId = requirePermission(this.principal, 'chat:use');
+    const tenantId = requireTenant(this.principal);
     return this.db.withTenant(tenantId, (tx) =>
       store.insertConversation(tx, { id: randomUUID(), tenantId, title: conversationTitle.slice(0, 200), createdById: this.owner }),
     );
@@ -59,10 +63,17 @@ export class ConversationService {
 
   /** A message of one of the caller's conversations, read now (not cached: streams ask again per event). */
   async message(id: string): Promise<Message | null> {
-    const tenantId = requirePermission(this.principal, 'chat:use');
+    const tenantId = requireTenant(this.principal);
     if (!isUuid(id)) return null;
     const [message] = await this.db.withTenant(tenantId, (tx) => messages.messagesByIds(tx, [id]));
     if (!message || !(await this.conversation(message.conversationId))) return null;
+    return message;
+  }
+
+  /** A message of one of the caller's conversations, or NOT_FOUND. */
+  async requireMessage(id: string): Promise<Message> {
+    const message = await this.message(id);
+    if (!message) throw notFound(`no message ${id}`);
     return message;
   }
 

@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 
 export const MESSAGE_STATUSES = ['STREAMING', 'DONE', 'ERROR', 'CANCELLED'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];

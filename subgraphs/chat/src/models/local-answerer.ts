@@ -16,7 +16,8 @@
  * chunks streamed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { analyze, definedOnly } from '@jarvis/platform';
+import { definedOnly } from '@jarvis/platform/options';
+import { analyze } from '@jarvis/platform/text';
 import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest, type ContextPassage } from './port.ts';
 
 export const NOT_FOUND_ANSWER = 'I could not find this in the knowledge base.';

@@ -18,7 +18,8 @@
  *   When every candidate fails before its first chunk, `AllModelsFailedError` lists why each one did.
  * - Aborting the request's signal cancels the model call in progress and throws the signal's reason.
  */
-import { definedOnly, ROUTING_STRATEGIES } from '@jarvis/platform';
+import { ROUTING_STRATEGIES } from '@jarvis/platform/config';
+import { definedOnly } from '@jarvis/platform/options';
 import { abortReason, type CompletionChunk, type CompletionRequest } from './port.ts';
 import { cost, type ModelRegistry, type ModelSpec, type RegisteredModel } from './registry.ts';
 

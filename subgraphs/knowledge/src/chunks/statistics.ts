@@ -12,7 +12,9 @@
  * (autovacuum_naptime) later; with several replicas each counts its own writes, and autovacuum covers the rest.
  * Rows deleted are not counted: stale statistics of a table that shrank mislead the planner far less.
  */
-import { dedicatedSchemaName, type Database, type Logger, type TenantIsolation } from '@jarvis/platform';
+import type { TenantIsolation } from '@jarvis/platform/contracts';
+import { dedicatedSchemaName, type Database } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
 import { analyzeChunks, plannedChunkRows } from './store.ts';
 
 /** Rows written since the last ANALYZE below which another is never worth it. */

@@ -3,7 +3,8 @@
  * chunk and analyzer term, and Okapi BM25 over those postings in SQL. Every function takes a tenant
  * transaction, so row-level security confines it to that tenant's rows whatever it filters on.
  */
-import { analyze, type Database, type Transaction } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform/db';
+import { analyze } from '@jarvis/platform/text';
 import { DEFAULT_BM25 } from '../retrieval/bm25.ts';
 import type { ScoredId } from '../retrieval/ranking.ts';
 

@@ -1,21 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  badUserInput,
-  notFound,
-  parseInput,
-  tenantQuota,
-  AppError,
-  mapStream,
-  startWith,
-  requirePermission,
-  tenantLoader,
-  ErrorCode,
-  type Database,
-  type Principal,
-  type Transaction,
-  type Upload,
-} from '@jarvis/platform';
+import { requirePermission, requireTenant, type Principal } from '@jarvis/platform/contracts';
+import type { Database, Transaction } from '@jarvis/platform/db';
+import { badUserInput, notFound, AppError, ErrorCode } from '@jarvis/platform/errors';
+import { tenantQuota } from '@jarvis/platform/quota-overrides';
+import { mapStream, startWith } from '@jarvis/platform/streams';
+import { checkInput, parseInput, tenantLoader, type Upload } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { AddDocumentInput, KnowledgeBaseDocumentsArgs, SubscriptionDocumentStatusChangedArgs } from '../generated/schema-types.ts';
 import { DEFAULT_MAX_BYTES, MEDIA_TYPES, mediaTypeOf, supportedMediaType } from '../ingestion/extract.ts';
 import { queueIngestion } from '../ingestion/worker.ts';
 import { storageReleased } from '../usage.ts';
@@ -24,23 +15,21 @@ import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-ba
 import type { VectorStore } from '../vectors/index.ts';
 import type { DocumentStatusFeed } from './status-feed.ts';
 import * as store from './store.ts';
-import { DOCUMENT_STATUSES, type Document, type DocumentStatus } from './store.ts';
+import type { Document } from './store.ts';
 
 const readerInput = z
   .object({ userId: z.uuid().nullish(), groupId: z.uuid().nullish() })
   .transform((input, ctx) => readerName(input) ?? (ctx.addIssue({ code: 'custom', message: 'name exactly one of userId and groupId' }), z.NEVER));
 
-const addInput = z.object({
+const addChecks = z.object({
   knowledgeBaseId: z.uuid(),
   title: z.string().trim().min(1, 'must not be empty').max(500, 'at most 500 characters').nullish(),
   content: z.string().min(1, 'must not be empty').nullish(),
-  file: z.custom<Upload>().nullish(),
-  mediaType: z.string().nullish(),
   readers: z.array(readerInput).max(100, 'at most 100 readers').nullish(),
 });
 
 /** What was sent, as bytes with a media type and a title, from text content or from a file. */
-function received(input: z.infer<typeof addInput>) {
+function received(input: { title?: string | null; content?: string | null; file?: Upload | null; mediaType?: string | null }) {
   if (Boolean(input.content) === Boolean(input.file)) throw badUserInput('send exactly one of content and file', 'content');
   if (input.file) {
     const mediaType = mediaTypeOf(input.file.filename, input.mediaType ?? input.file.mediaType);
@@ -53,8 +42,7 @@ function received(input: z.infer<typeof addInput>) {
   return { content: Buffer.from(input.content!, 'utf8'), mediaType, title: input.title };
 }
 
-const listInput = z.object({
-  status: z.enum(DOCUMENT_STATUSES).nullish(),
+const listChecks = z.object({
   first: z.number().int().min(1, 'at least 1').max(500, 'at most 500').nullish(),
 });
 
@@ -90,7 +78,7 @@ export class DocumentService {
     this.knowledgeBases.forget();
   }
 
-  /** The document, when the caller may read it and its knowledge base. */
+  /** The document, when the caller may read it and its knowledge base (kb:read, as every read: see `KnowledgeBaseService`). */
   async document(id: string): Promise<Document | null> {
     const doc = await this.byId.load({ tenantId: requirePermission(this.principal, 'kb:read'), id });
     if (!doc) return null;
@@ -102,9 +90,9 @@ export class DocumentService {
    * The named documents of a knowledge base as they are now, then each document of it whose status changes, as
    * it is after the change — only documents the caller may read at that moment, each state once.
    */
-  async statusChanges(rawArgs: unknown): Promise<AsyncIterableIterator<Document>> {
-    const tenantId = requirePermission(this.principal, 'kb:read');
-    const { knowledgeBaseId, documentIds } = parseInput(watchInput, rawArgs);
+  async statusChanges(args: SubscriptionDocumentStatusChangedArgs): Promise<AsyncIterableIterator<Document>> {
+    const tenantId = requireTenant(this.principal);
+    const { knowledgeBaseId, documentIds } = parseInput(watchInput, args);
     await this.knowledgeBases.requireAccess(knowledgeBaseId, 'READ');
     const watched = documentIds ? new Set(documentIds) : undefined;
     // Listening before reading the current states: a change in between is not missed.
@@ -126,22 +114,22 @@ export class DocumentService {
   }
 
   /** The knowledge base's newest documents the caller may read. */
-  async documentsOf(kb: VisibleKnowledgeBase, rawArgs: unknown): Promise<Document[]> {
-    const { status, first } = parseInput(listInput, rawArgs);
+  async documentsOf(kb: VisibleKnowledgeBase, args: KnowledgeBaseDocumentsArgs): Promise<Document[]> {
+    const { first } = parseInput(listChecks, args);
     return this.db.withTenant(kb.tenantId, (tx) =>
       store.documentsOf(tx, {
         knowledgeBaseIds: [kb.id],
         readers: this.knowledgeBases.readers,
         unrestricted: kb.access === 'MANAGE' ? [kb.id] : [],
-        status: status as DocumentStatus | null | undefined,
+        status: args.status,
         first: first ?? 50,
       }),
     );
   }
 
   /** Stores the document as PENDING and queues its ingestion, in one transaction; the same content again returns the first. */
-  async add(rawInput: unknown): Promise<Document> {
-    const input = parseInput(addInput, rawInput);
+  async add(given: AddDocumentInput): Promise<Document> {
+    const input = checkInput(addChecks, given);
     const kb = await this.knowledgeBases.requireAccess(input.knowledgeBaseId, 'WRITE');
     const { content, mediaType, title } = received(input);
     if (content.byteLength > DEFAULT_MAX_BYTES) throw badUserInput(`at most ${DEFAULT_MAX_BYTES} bytes`, 'content');
@@ -189,10 +177,15 @@ export class DocumentService {
     return kb.access === 'MANAGE' || doc.readers.length === 0 || doc.readers.some((r) => this.knowledgeBases.readers.includes(r));
   }
 
-  private async requireWritable(id: string): Promise<{ doc: Document; kb: VisibleKnowledgeBase }> {
-    requirePermission(this.principal, 'kb:write');
+  /** The document, when the caller may read it; NOT_FOUND otherwise. */
+  async requireDocument(id: string): Promise<Document> {
     const doc = await this.document(id);
     if (!doc) throw notFound(`no document ${id}`);
+    return doc;
+  }
+
+  private async requireWritable(id: string): Promise<{ doc: Document; kb: VisibleKnowledgeBase }> {
+    const doc = await this.requireDocument(id);
     const kb = await this.knowledgeBases.requireAccess(doc.knowledgeBaseId, 'WRITE');
     return { doc, kb };
   }

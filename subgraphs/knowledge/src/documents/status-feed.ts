@@ -4,7 +4,9 @@
  * their caller's tenant and access rules.
  */
 import { EventEmitter, on } from 'node:events';
-import { listenJson, type Database, type Logger } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
+import { listenJson } from '@jarvis/platform/notifications';
 import { z } from 'zod';
 import { DOCUMENT_STATUSES } from './store.ts';
 

@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 
 export const DOCUMENT_STATUSES = ['PENDING', 'PROCESSING', 'READY', 'FAILED'] as const;
 export type DocumentStatus = (typeof DOCUMENT_STATUSES)[number];

@@ -1,5 +1,6 @@
 /** What knowledge adds to its service's metrics: the ingestion queue's depth and how jobs end. */
-import { Counter, gaugeOnScrape, tenantSchemas, type Database, type ServiceMetrics } from '@jarvis/platform';
+import { tenantSchemas, type Database } from '@jarvis/platform/db';
+import { Counter, gaugeOnScrape, type ServiceMetrics } from '@jarvis/platform/metrics';
 import * as documents from '../documents/store.ts';
 
 export type IngestionMetrics = ReturnType<typeof ingestionMetrics>;

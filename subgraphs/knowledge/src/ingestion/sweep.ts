@@ -4,7 +4,8 @@
  * PENDING or PROCESSING without a change for `staleAfterMs` are queued again. Queuing twice is harmless
  * (a job runs to the same result), so two replicas sweeping at once do no damage either.
  */
-import { tenantSchemas, type Database, type Logger, type Transaction } from '@jarvis/platform';
+import { tenantSchemas, type Database, type Transaction } from '@jarvis/platform/db';
+import type { Logger } from '@jarvis/platform/logger';
 import * as documents from '../documents/store.ts';
 import { queueIngestion } from './worker.ts';
 

@@ -5,18 +5,13 @@
  * ids derive from the document, its content and the chunk's position, and every write replaces what an
  * earlier run left.
  */
-import {
-  enterTenant,
-  TENANT_ISOLATIONS,
-  uuidOf,
-  writeEvent,
-  type BusEvent,
-  type Database,
-  type Embedder,
-  type Logger,
-  type TenantIsolation,
-  type Transaction,
-} from '@jarvis/platform';
+import type { BusEvent } from '@jarvis/platform/bus';
+import { TENANT_ISOLATIONS, type TenantIsolation } from '@jarvis/platform/contracts';
+import { enterTenant, type Database, type Transaction } from '@jarvis/platform/db';
+import { uuidOf } from '@jarvis/platform/ids';
+import type { Logger } from '@jarvis/platform/logger';
+import { writeEvent } from '@jarvis/platform/outbox';
+import type { Embedder } from '@jarvis/platform/text';
 import { z } from 'zod';
 import { chunksWritten } from '../chunks/statistics.ts';
 import * as chunkStore from '../chunks/store.ts';

@@ -4,7 +4,7 @@
  * every member do (memberAccess). The caller's role caps it: without kb:read nothing, without kb:write at
  * most READ. Per-document restrictions (a document's readers) bind everyone below MANAGE.
  */
-import type { Principal } from '@jarvis/platform';
+import type { Principal } from '@jarvis/platform/contracts';
 
 export const ACCESS_LEVELS = ['NONE', 'READ', 'WRITE', 'MANAGE'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];

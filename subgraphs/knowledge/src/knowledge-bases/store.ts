@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 import type { AccessLevel, MemberAccess } from './access.ts';
 
 export interface KnowledgeBase {

@@ -3,7 +3,7 @@
  * of (document, term frequency) postings; a query adds each of its terms' postings into one score array,
  * so a query costs the length of its terms' postings, not the size of the corpus.
  */
-import { analyze } from '@jarvis/platform';
+import { analyze } from '@jarvis/platform/text';
 import { topK, type ScoredId } from './ranking.ts';
 
 export interface Bm25Options {

@@ -1,5 +1,6 @@
 /** The embedder and reranker the configuration names: local ones unless a model service is configured. */
-import { ConfigError, LocalHashEmbedder, type Config, type Embedder } from '@jarvis/platform';
+import { ConfigError, type Config } from '@jarvis/platform/config';
+import { LocalHashEmbedder, type Embedder } from '@jarvis/platform/text';
 import { openOpenAIEmbedder } from './openai-embedder.ts';
 import { HttpReranker } from './rerank-http.ts';
 import { LocalReranker, type Reranker } from './rerank.ts';

@@ -7,7 +7,8 @@
  * (0.5 s doubling to 8 s, with jitter), honouring `retry-after-ms` and `retry-after`. The SDK asks for
  * base64 by default and decodes it; servers that ignore `encoding_format` and answer with float arrays work too.
  */
-import { definedOnly, type Embedder } from '@jarvis/platform';
+import { definedOnly } from '@jarvis/platform/options';
+import type { Embedder } from '@jarvis/platform/text';
 import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
 import type { OpenAI } from 'openai';
 

@@ -16,7 +16,7 @@
  * sentence. The first-stage score matters: with ranks in its place (linear, 1 → 0) these
  * weights fall to 0.6871, below the hybrid list, so the local reranker requires scores.
  */
-import { analyze, tokenize } from '@jarvis/platform';
+import { analyze, tokenize } from '@jarvis/platform/text';
 import { topK, type ScoredId } from './ranking.ts';
 
 export interface RerankPassage {

@@ -4,8 +4,14 @@
  * is asked: only readable knowledge bases are searched, and per-document restrictions filter inside each
  * store, so a passage the caller may not read is never a candidate.
  */
-import { badUserInput, parseInput, requirePermission, type Database, type Embedder, type Logger, type Principal } from '@jarvis/platform';
+import { requireTenant, type Principal } from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
+import { badUserInput } from '@jarvis/platform/errors';
+import type { Logger } from '@jarvis/platform/logger';
+import type { Embedder } from '@jarvis/platform/text';
 import { z } from 'zod';
+import { checkInput } from '@jarvis/platform/subgraph';
+import type { QuerySearchArgs } from '../generated/schema-types.ts';
 import * as chunkStore from '../chunks/store.ts';
 import * as documents from '../documents/store.ts';
 import type { KnowledgeBaseService, VisibleKnowledgeBase } from '../knowledge-bases/service.ts';
@@ -17,12 +23,10 @@ import type { VectorStore } from '../vectors/index.ts';
 export const SEARCH_MODES = ['LEXICAL', 'VECTOR', 'HYBRID'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
 
-const searchInput = z.object({
+const searchChecks = z.object({
   query: z.string().trim().min(1, 'must not be empty').max(4000, 'at most 4000 characters'),
   knowledgeBaseIds: z.array(z.uuid()).max(100, 'at most 100 knowledge bases').nullish(),
   topK: z.number().int().min(1, 'at least 1').max(100, 'at most 100'),
-  mode: z.enum(SEARCH_MODES),
-  rerank: z.boolean(),
 });
 
 /** Candidates each retriever brings for fusion and reranking: a deeper pool than the answer finds more. */
@@ -49,9 +53,9 @@ export class SearchService {
     private readonly log: Logger,
   ) {}
 
-  async search(rawArgs: unknown): Promise<Passage[]> {
-    const tenantId = requirePermission(this.principal, 'kb:read');
-    const args = parseInput(searchInput, rawArgs);
+  async search(asked: QuerySearchArgs): Promise<Passage[]> {
+    const tenantId = requireTenant(this.principal);
+    const args = checkInput(searchChecks, asked);
     const kbs = await this.readable(tenantId, args.knowledgeBaseIds);
     if (kbs.length === 0) return [];
     const scope = {

@@ -1,4 +1,4 @@
-import type { Database } from '@jarvis/platform';
+import type { Database } from '@jarvis/platform/db';
 import { openExactStore } from './exact.ts';
 import { openPgvectorStore, VectorStoreUnavailableError } from './pgvector.ts';
 import type { VectorStore } from './port.ts';

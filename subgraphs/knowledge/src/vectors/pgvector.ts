@@ -1,4 +1,5 @@
-import { enterTenant, groupBy, type Database, type Transaction } from '@jarvis/platform';
+import { enterTenant, type Database, type Transaction } from '@jarvis/platform/db';
+import { groupBy } from '@jarvis/platform/subgraph';
 import {
   checkDimensionCount,
   checkTopK,

@@ -1,5 +1,5 @@
 /** The vector store port: chunk embeddings of the knowledge subgraph, on pgvector or Qdrant. */
-import type { TenantIsolation } from '@jarvis/platform';
+import type { TenantIsolation } from '@jarvis/platform/contracts';
 
 export interface ChunkVector {
   /** A UUID, unique across tenants (the service makes it): Qdrant uses it as the point id. */

@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { API_KEY_PREFIX, badUserInput, conflict, parseInput, type Database } from '@jarvis/platform';
+import { API_KEY_PREFIX } from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
+import { badUserInput, conflict } from '@jarvis/platform/errors';
 import { z } from 'zod';
+import { checkInput } from '@jarvis/platform/subgraph';
+import type { AcceptInvitationInput } from '../generated/schema-types.ts';
 import * as users from '../tenants/store.ts';
 import { tenantsByIds, type User } from '../tenants/store.ts';
 import { INVITATION_PREFIX, parseTenantSecret } from '../secrets.ts';
 import { accessFromRoles, roleExists, userAccess } from './roles.ts';
 import * as store from './store.ts';
 
-const acceptInput = z.object({ token: z.string(), name: z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters') });
+const acceptChecks = z.object({ name: z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters') });
 
 /**
  * The public side, before a tenant is known: accepting an invitation and authenticating an API key. Runs on
@@ -16,8 +20,8 @@ const acceptInput = z.object({ token: z.string(), name: z.string().trim().min(1,
 export class Credentials {
   constructor(private readonly db: Database) {}
 
-  async acceptInvitation(rawInput: unknown): Promise<User> {
-    const input = parseInput(acceptInput, rawInput);
+  async acceptInvitation(given: AcceptInvitationInput): Promise<User> {
+    const input = checkInput(acceptChecks, given);
     const parsed = parseTenantSecret(INVITATION_PREFIX, input.token);
     if (!parsed) throw badUserInput('this invitation is not valid', 'token');
     return this.db.withTenant(parsed.tenantId, async (tx) => {

@@ -3,7 +3,10 @@
  * invitations, service accounts, API keys, issuers' role mappings): nobody gives a permission or scope they do
  * not hold, and nobody lowers someone who holds more than they do.
  */
-import { BUILT_IN_ROLES, forbidden, groupBy, heldScopes, type Principal, type Transaction } from '@jarvis/platform';
+import { BUILT_IN_ROLES, heldScopes, type Principal } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
+import { forbidden } from '@jarvis/platform/errors';
+import { groupBy } from '@jarvis/platform/subgraph';
 import * as users from '../tenants/store.ts';
 import * as store from './store.ts';
 import type { Holder } from './store.ts';

@@ -1,5 +1,7 @@
 /** What roles give: a role's permissions, and what users, groups and service accounts hold through theirs. */
-import { badUserInput, BUILT_IN_ROLES, isBuiltInRole, type Permission, type Transaction } from '@jarvis/platform';
+import { BUILT_IN_ROLES, isBuiltInRole, type Permission } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
+import { badUserInput } from '@jarvis/platform/errors';
 import * as store from './store.ts';
 
 /** What a signed-in subject may do: the roles it holds and the permissions they add up to. */

@@ -1,26 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import {
   API_KEY_PREFIX,
-  badUserInput,
   BUILT_IN_ROLES,
-  conflict,
-  groupBy,
   isBuiltInRole,
   isPermission,
   isReservedScope,
   isScope,
-  isUniqueViolation,
-  notFound,
-  parseInput,
-  requirePermission,
   requireTenant,
   SCOPES,
-  tenantLoader,
-  type Database,
   type Principal,
-  type Transaction,
-} from '@jarvis/platform';
+} from '@jarvis/platform/contracts';
+import { isUniqueViolation, type Database, type Transaction } from '@jarvis/platform/db';
+import { badUserInput, conflict, notFound } from '@jarvis/platform/errors';
+import { checkInput, groupBy, parseInput, tenantLoader } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type {
+  CreateApiKeyInput,
+  CreateGroupInput,
+  CreateRoleInput,
+  CreateServiceAccountInput,
+  InviteUserInput,
+  RoleAssignmentInput,
+} from '../generated/schema-types.ts';
 import * as users from '../tenants/store.ts';
 import { INVITATION_PREFIX, newTenantSecret } from '../secrets.ts';
 import * as store from './store.ts';
@@ -64,12 +65,12 @@ const createRoleInput = z.object({
   description: z.string().trim().max(500).nullish(),
   permissions: z.array(permission).min(1, 'name at least one permission'),
 });
-const holderInput = z
-  .object({ role: z.string(), userId: id.nullish(), groupId: id.nullish(), serviceAccountId: id.nullish() })
+const holderChecks = z
+  .object({ userId: id.nullish(), groupId: id.nullish(), serviceAccountId: id.nullish() })
   .refine((input) => [input.userId, input.groupId, input.serviceAccountId].filter(Boolean).length === 1, {
     message: 'name exactly one of userId, groupId, serviceAccountId',
   });
-const inviteInput = z.object({ email, role: z.string() });
+const inviteChecks = z.object({ email });
 const serviceAccountInput = z.object({ name, roles: z.array(z.string()).default([]) });
 const apiKeyInput = z.object({
   serviceAccountId: id,
@@ -79,10 +80,11 @@ const apiKeyInput = z.object({
 });
 
 /**
- * Roles, groups, invitations, service accounts and API keys of the caller's tenant. Every change needs a
- * permission (checked here again after the gateway's @policy) and keeps to the escalation rule: nobody gives
- * what they do not hold (`requireHeld`), and nobody lowers someone who holds more than they do
- * (`requireLowerable`). The checks run in the transaction of the change, so a refused one writes nothing.
+ * Roles, groups, invitations, service accounts and API keys of the caller's tenant. Every change needs the
+ * permission its field's @policy names (checked where the field resolves, platform/src/subgraph/field-policies.ts) and
+ * keeps to the escalation rule, checked here: nobody gives what they do not hold (`requireHeld`), and nobody
+ * lowers someone who holds more than they do (`requireLowerable`). The checks run in the transaction of the
+ * change, so a refused one writes nothing.
  */
 export class AccessService {
   private readonly userRoles;
@@ -159,9 +161,9 @@ export class AccessService {
     return this.db.withTenant(tenantId, (tx) => store.pendingInvitations(tx));
   }
 
-  async createRole(rawInput: unknown): Promise<Role> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
-    const input = parseInput(createRoleInput, rawInput);
+  async createRole(given: CreateRoleInput): Promise<Role> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(createRoleInput, given);
     requireHeld(this.principal, { permissions: input.permissions });
     try {
       const role = await this.db.withTenant(tenantId, (tx) =>
@@ -175,7 +177,7 @@ export class AccessService {
   }
 
   async deleteRole(roleName: string): Promise<boolean> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const tenantId = requireTenant(this.principal);
     if (isBuiltInRole(roleName)) throw badUserInput(`"${roleName}" is a built-in role`, 'name');
     return this.db.withTenant(tenantId, async (tx) => {
       const role = await store.customRole(tx, roleName);
@@ -184,9 +186,9 @@ export class AccessService {
     });
   }
 
-  async assignRole(rawInput: unknown): Promise<store.RoleAssignment> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
-    const { role, holder } = parseHolder(rawInput);
+  async assignRole(given: RoleAssignmentInput): Promise<store.RoleAssignment> {
+    const tenantId = requireTenant(this.principal);
+    const { role, holder } = parseHolder(given);
     return this.db.withTenant(tenantId, async (tx) => {
       requireHeld(this.principal, { permissions: await permissionsOfRole(tx, role) });
       await requireHolder(tx, holder);
@@ -195,9 +197,9 @@ export class AccessService {
     });
   }
 
-  async revokeRole(rawInput: unknown): Promise<boolean> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
-    const { role, holder } = parseHolder(rawInput);
+  async revokeRole(given: RoleAssignmentInput): Promise<boolean> {
+    const tenantId = requireTenant(this.principal);
+    const { role, holder } = parseHolder(given);
     return this.db.withTenant(tenantId, async (tx) => {
       await requireHolder(tx, holder);
       await requireLowerable(this.principal, tx, await permissionsOfRole(tx, role), [holder]);
@@ -209,7 +211,7 @@ export class AccessService {
 
   /** Nobody removes a member who holds more than they do, and the last owner stays. */
   async removeMember(userId: string): Promise<boolean> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
+    const tenantId = requireTenant(this.principal);
     parseInput(z.object({ userId: id }), { userId });
     return this.db.withTenant(tenantId, async (tx) => {
       await requireHolder(tx, { userId });
@@ -222,7 +224,7 @@ export class AccessService {
   }
 
   async deleteGroup(groupId: string): Promise<boolean> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
+    const tenantId = requireTenant(this.principal);
     parseInput(z.object({ groupId: id }), { groupId });
     return this.db.withTenant(tenantId, async (tx) => {
       await requireLowerable(this.principal, tx, await permissionsOfHolder(tx, { groupId }), [{ groupId }]);
@@ -231,9 +233,9 @@ export class AccessService {
     });
   }
 
-  async createGroup(rawInput: unknown): Promise<Group> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
-    const input = parseInput(z.object({ name }), rawInput);
+  async createGroup(given: CreateGroupInput): Promise<Group> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(z.object({ name }), given);
     try {
       return await this.db.withTenant(tenantId, (tx) => store.insertGroup(tx, { id: randomUUID(), tenantId, name: input.name }));
     } catch (error) {
@@ -244,7 +246,7 @@ export class AccessService {
 
   /** Joining a group gives its roles, so the caller must hold them; leaving it lowers the member. */
   async changeGroupMembership(groupId: string, userId: string, change: 'add' | 'remove'): Promise<Group> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
+    const tenantId = requireTenant(this.principal);
     parseInput(z.object({ groupId: id, userId: id }), { groupId, userId });
     return this.db.withTenant(tenantId, async (tx) => {
       const [group] = await store.groupsByIds(tx, [groupId]);
@@ -262,9 +264,9 @@ export class AccessService {
     });
   }
 
-  async inviteUser(rawInput: unknown): Promise<{ invitation: Invitation; token: string }> {
-    const tenantId = requirePermission(this.principal, 'members:manage');
-    const input = parseInput(inviteInput, rawInput);
+  async inviteUser(given: InviteUserInput): Promise<{ invitation: Invitation; token: string }> {
+    const tenantId = requireTenant(this.principal);
+    const input = checkInput(inviteChecks, given);
     return this.db.withTenant(tenantId, async (tx) => {
       requireHeld(this.principal, { permissions: await permissionsOfRole(tx, input.role) });
       if (await users.userByEmail(tx, input.email)) throw conflict(`${input.email} is a member already`, 'email');
@@ -278,9 +280,9 @@ export class AccessService {
     });
   }
 
-  async createServiceAccount(rawInput: unknown): Promise<ServiceAccount> {
-    const tenantId = requirePermission(this.principal, 'apikeys:manage');
-    const input = parseInput(serviceAccountInput, rawInput);
+  async createServiceAccount(given: CreateServiceAccountInput): Promise<ServiceAccount> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(serviceAccountInput, given);
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
         for (const role of input.roles) requireHeld(this.principal, { permissions: await permissionsOfRole(tx, role) });
@@ -298,9 +300,9 @@ export class AccessService {
    * A new key for a service account; its secret is in the answer and nowhere else, ever. Whoever holds the
    * secret acts as the account with the key's scopes, so the caller must hold both.
    */
-  async createApiKey(rawInput: unknown): Promise<{ apiKey: ApiKey; secret: string }> {
-    const tenantId = requirePermission(this.principal, 'apikeys:manage');
-    const input = parseInput(apiKeyInput, rawInput);
+  async createApiKey(given: CreateApiKeyInput): Promise<{ apiKey: ApiKey; secret: string }> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(apiKeyInput, given);
     requireHeld(this.principal, { scopes: input.scopes });
     return this.db.withTenant(tenantId, async (tx) => {
       const [account] = await store.serviceAccountsByIds(tx, [input.serviceAccountId]);
@@ -318,7 +320,7 @@ export class AccessService {
   }
 
   async revokeApiKey(keyId: string): Promise<ApiKey> {
-    const tenantId = requirePermission(this.principal, 'apikeys:manage');
+    const tenantId = requireTenant(this.principal);
     parseInput(z.object({ id }), { id: keyId });
     return this.db.withTenant(tenantId, async (tx) => {
       const [key] = await store.apiKeysByIds(tx, [keyId]);
@@ -335,8 +337,8 @@ async function requireOwner(tx: Transaction): Promise<void> {
   if (!(await store.assignmentsOfRole(tx, 'owner')).some((a) => a.userId)) throw conflict('a tenant keeps at least one owner', 'role');
 }
 
-function parseHolder(rawInput: unknown): { role: string; holder: Holder } {
-  const input = parseInput(holderInput, rawInput);
+function parseHolder(given: RoleAssignmentInput): { role: string; holder: Holder } {
+  const input = checkInput(holderChecks, given);
   const holder: Holder = input.userId
     ? { userId: input.userId }
     : input.groupId

@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 
 export interface CustomRole {
   name: string;

@@ -1,21 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import {
-  ASYMMETRIC_JWT_ALGORITHMS,
-  badUserInput,
-  conflict,
-  isUniqueViolation,
-  notFound,
-  OutboundError,
-  OutboundGuard,
-  parseInput,
-  requirePermission,
-  type Config,
-  type Database,
-  type Logger,
-  type Principal,
-} from '@jarvis/platform';
+import type { Config } from '@jarvis/platform/config';
+import { ASYMMETRIC_JWT_ALGORITHMS, requireTenant, type Principal } from '@jarvis/platform/contracts';
+import { isUniqueViolation, type Database } from '@jarvis/platform/db';
+import { badUserInput, conflict, notFound } from '@jarvis/platform/errors';
+import type { Logger } from '@jarvis/platform/logger';
+import { OutboundError, OutboundGuard } from '@jarvis/platform/outbound';
+import { parseInput } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { TrustedIssuerInput } from '../generated/schema-types.ts';
 import { requireHeld, requireLowerable } from '../access/escalation.ts';
 import { permissionsOfRole } from '../access/roles.ts';
 import * as users from '../tenants/store.ts';
@@ -76,9 +69,9 @@ export class IssuerService {
     return this.db.withTenant(tenantId, (tx) => store.trustedIssuers(tx));
   }
 
-  async add(rawInput: unknown): Promise<TrustedIssuer> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
-    const input = parseInput(issuerInput, rawInput);
+  async add(given: TrustedIssuerInput): Promise<TrustedIssuer> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(issuerInput, given);
     await this.checkJwksUrl(input.jwksUrl);
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
@@ -105,7 +98,7 @@ export class IssuerService {
   }
 
   async remove(id: string): Promise<boolean> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
+    const tenantId = requireTenant(this.principal);
     parseInput(z.object({ id: z.uuid('must be an id') }), { id });
     return this.db.withTenant(tenantId, async (tx) => {
       const [trusted] = (await store.trustedIssuers(tx)).filter((t) => t.id === id);

@@ -1,19 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import {
-  conflict,
-  forbidden,
-  isUniqueViolation,
-  notFound,
-  OPERATOR_SCOPE,
-  parseInput,
-  PLANS,
-  TENANT_ISOLATIONS,
-  tenantLoader,
-  type Database,
-  type Principal,
-  type Transaction,
-} from '@jarvis/platform';
+import { OPERATOR_SCOPE, PLANS, TENANT_ISOLATIONS, type Principal } from '@jarvis/platform/contracts';
+import { isUniqueViolation, type Database, type Transaction } from '@jarvis/platform/db';
+import { conflict, forbidden, notFound } from '@jarvis/platform/errors';
+import { checkInput, parseInput, tenantLoader } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { ChangeTenantPlanInput, CreateTenantInput } from '../generated/schema-types.ts';
 import { assignRole } from '../access/store.ts';
 import * as store from './store.ts';
 import type { AuditEvent, Plan, Tenant, User } from './store.ts';
@@ -31,7 +22,7 @@ const createTenantInput = z.object({
   owner: z.object({ email: z.email().transform((email) => email.toLowerCase()), name: displayName }),
 });
 
-const changePlanInput = z.object({ tenantId: z.uuid('must be a tenant id'), plan: z.enum(PLANS) });
+const changePlanChecks = z.object({ tenantId: z.uuid('must be a tenant id') });
 
 /** Self-service sign-up gets these; anything else is the operator's to give. */
 const SIGN_UP = { plan: 'FREE', isolation: 'SHARED' } as const;
@@ -56,6 +47,13 @@ export class TenancyService {
     return this.tenants.load({ tenantId: id, id });
   }
 
+  /** The user's tenant, which exists as long as the user does. */
+  async tenantOf(user: User): Promise<Tenant> {
+    const tenant = await this.tenant(user.tenantId);
+    if (!tenant) throw notFound('no such tenant');
+    return tenant;
+  }
+
   user(tenantId: string, id: string): Promise<User | null> {
     return this.users.load({ tenantId, id });
   }
@@ -78,8 +76,8 @@ export class TenancyService {
    * A tenant with its first user, who holds the owner role. Anyone may sign up on the free plan with shared
    * isolation; another plan or dedicated schemas are the operator's act, and audited as such.
    */
-  async createTenant(rawInput: unknown, principal: Principal): Promise<{ tenant: Tenant; owner: User }> {
-    const input = parseInput(createTenantInput, rawInput);
+  async createTenant(given: CreateTenantInput, principal: Principal): Promise<{ tenant: Tenant; owner: User }> {
+    const input = parseInput(createTenantInput, given);
     const chosen = input.plan !== SIGN_UP.plan || input.isolation !== SIGN_UP.isolation;
     if (chosen && !isOperator(principal)) {
       throw forbidden(`sign-up gets the ${SIGN_UP.plan} plan and ${SIGN_UP.isolation} isolation; another plan or isolation is the operator's to give`);
@@ -100,9 +98,9 @@ export class TenancyService {
   }
 
   /** The operator moves a tenant to another plan; its members' next tokens carry it. Audited. */
-  async changePlan(rawInput: unknown, principal: Principal): Promise<Tenant> {
+  async changePlan(given: ChangeTenantPlanInput, principal: Principal): Promise<Tenant> {
     if (!isOperator(principal)) throw forbidden("changing a tenant's plan is the operator's act");
-    const { tenantId, plan } = parseInput(changePlanInput, rawInput);
+    const { tenantId, plan } = checkInput(changePlanChecks, given);
     return this.unscoped.withTenant(tenantId, async (tx) => {
       const from = await store.changePlan(tx, tenantId, plan);
       if (!from) throw notFound('no such tenant');

@@ -1,4 +1,5 @@
-import type { Plan, TenantIsolation, Transaction } from '@jarvis/platform';
+import type { Plan, TenantIsolation } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
 
 export type { Plan };
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { SignJWT } from 'jose';
-import { DEV_LOGIN_GRANT, isScope, TOKEN_EXCHANGE_GRANT, type Config, type Database, type Plan, type TenantIsolation } from '@jarvis/platform';
+import type { Config } from '@jarvis/platform/config';
+import { DEV_LOGIN_GRANT, isScope, TOKEN_EXCHANGE_GRANT, type Plan, type TenantIsolation } from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
 import { Credentials } from '../access/service.ts';
 import type { ExternalIssuers } from '../issuers/service.ts';
 import { TenancyService } from '../tenants/service.ts';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { ConfigError, type Database, type Transaction } from '@jarvis/platform';
+import { ConfigError } from '@jarvis/platform/config';
+import type { Database, Transaction } from '@jarvis/platform/db';
 import type { KeyWrapping } from './key-wrapping.ts';
 import * as store from './store.ts';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, Transaction } from '@jarvis/platform';
+import type { Database, Transaction } from '@jarvis/platform/db';
 import { newTenantSecret, parseTenantSecret } from '../secrets.ts';
 
 export interface RefreshGrant {

@@ -1,4 +1,4 @@
-import type { Transaction } from '@jarvis/platform';
+import type { Transaction } from '@jarvis/platform/db';
 import type { JWK } from 'jose';
 
 export interface StoredKey {

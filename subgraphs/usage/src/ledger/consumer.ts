@@ -1,4 +1,7 @@
-import { enterTenant, USAGE_TOPIC, usagePayload, type BusEvent, type Database, type EventSubscription } from '@jarvis/platform';
+import type { BusEvent } from '@jarvis/platform/bus';
+import { USAGE_TOPIC, usagePayload } from '@jarvis/platform/contracts';
+import { enterTenant, type Database } from '@jarvis/platform/db';
+import type { EventSubscription } from '@jarvis/platform/subgraph';
 import * as store from './store.ts';
 
 /**

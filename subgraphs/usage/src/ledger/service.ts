@@ -1,36 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import {
-  conflict,
-  forbidden,
-  isUniqueViolation,
   METER_SCOPE,
-  parseInput,
-  requirePermission,
   requireTenant,
   USAGE_METRICS,
   USAGE_TOPIC,
   usageEvent,
-  uuidOf,
-  writeEvent,
-  type Database,
   type Principal,
   type Scope,
-} from '@jarvis/platform';
+} from '@jarvis/platform/contracts';
+import { isUniqueViolation, type Database } from '@jarvis/platform/db';
+import { conflict, forbidden } from '@jarvis/platform/errors';
+import { uuidOf } from '@jarvis/platform/ids';
+import { writeEvent } from '@jarvis/platform/outbox';
+import { checkInput, parseInput } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { MutationRecordMeteredRequestsArgs, RecordUsageInput, UsageGroupBy, UsagePeriodInput } from '../generated/schema-types.ts';
 import * as store from './store.ts';
 import { METRICS, type MeterRecord } from './store.ts';
 
 /** What Jarvis measures itself enters the ledger only from its own events: no meter of a tenant's may be called so. */
 const SELF_MEASURED = new Set<string>(USAGE_METRICS.map((metric) => metric.toLowerCase()));
 
-const recordInput = z.object({
+const recordChecks = z.object({
   meter: z
     .string()
     .regex(/^[a-z0-9._:-]{1,64}$/, 'lower-case letters, digits and ._:- (at most 64)')
     .refine((meter) => !SELF_MEASURED.has(meter), 'Jarvis measures this itself; name a meter of your own'),
   quantity: z.number().finite().nonnegative('must not be negative'),
   idempotencyKey: z.string().min(1, 'must not be empty').max(200, 'at most 200 characters'),
-  occurredAt: z.date().nullish(),
   userId: z.uuid('must be a user id').nullish(),
   model: z.string().trim().min(1).max(200).nullish(),
 });
@@ -70,10 +67,10 @@ export class UsageService {
   ) {}
 
   /** A recording of one of the tenant's own meters; the same idempotency key again returns the first. */
-  async record(rawInput: unknown): Promise<MeterRecord> {
+  async record(given: RecordUsageInput): Promise<MeterRecord> {
     const tenantId = requireTenant(this.principal);
     if (!this.principal.scopes.includes(RECORD_SCOPE)) throw forbidden(`recording usage needs the ${RECORD_SCOPE} scope`);
-    const input = parseInput(recordInput, rawInput);
+    const input = checkInput(recordChecks, given);
     const record: MeterRecord = {
       id: randomUUID(),
       tenantId,
@@ -96,10 +93,10 @@ export class UsageService {
    * measurement of Jarvis's own. The event's id derives from the batch's key, so a flush retried after its
    * answer was lost writes nothing more, and the ledger counts the event once.
    */
-  async recordMeteredRequests(rawArgs: unknown): Promise<boolean> {
+  async recordMeteredRequests(args: MutationRecordMeteredRequestsArgs): Promise<boolean> {
     const tenantId = requireTenant(this.principal);
     if (!this.principal.scopes.includes(METER_SCOPE)) throw forbidden('only the gateway records the requests it metered');
-    const { quantity, idempotencyKey } = parseInput(meteredInput, rawArgs);
+    const { quantity, idempotencyKey } = parseInput(meteredInput, args);
     const id = uuidOf(`gateway-requests:${tenantId}:${idempotencyKey}`);
     const event = usageEvent(tenantId, { metric: 'REQUESTS', quantity, isolation: this.principal.isolation }, id);
     try {
@@ -112,8 +109,7 @@ export class UsageService {
     return true;
   }
 
-  async summary(tenantId: string, period: unknown, groupBy?: store.GroupBy | null): Promise<UsageSummary> {
-    requirePermission(this.principal, 'usage:read');
+  async summary(tenantId: string, period?: UsagePeriodInput | null, groupBy?: UsageGroupBy | null): Promise<UsageSummary> {
     const { from, to } = period ? parseInput(periodInput, period) : currentMonth(new Date());
     return this.db.withTenant(tenantId, async (tx) => {
       const totals = everyMetric(await store.sumsBetween(tx, 'events', from, to));

@@ -1,4 +1,5 @@
-import { USAGE_METRICS, type Transaction, type UsageMetric } from '@jarvis/platform';
+import { USAGE_METRICS, type UsageMetric } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
 
 export const METRICS = USAGE_METRICS;
 export type Metric = UsageMetric;

@@ -1,23 +1,25 @@
 import {
   allowanceChangedEvent,
   ALLOWANCE_TOPIC,
-  badUserInput,
   effectiveQuota,
-  quotaOverrides,
-  forbidden,
-  parseInput,
   PLAN_QUOTAS,
   quotaChangedEvent,
   QUOTA_TOPIC,
   requirePermission,
-  writeEvent,
-  type Database,
+  requireTenant,
   type Principal,
   type Quota,
   type QuotaOverrides,
-} from '@jarvis/platform';
+} from '@jarvis/platform/contracts';
+import type { Database } from '@jarvis/platform/db';
+import { badUserInput, forbidden } from '@jarvis/platform/errors';
+import { writeEvent } from '@jarvis/platform/outbox';
+import { quotaOverrides } from '@jarvis/platform/quota-overrides';
+import { parseInput } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
+import type { MemberAllowanceInput, SetQuotaInput } from '../generated/schema-types.ts';
 import * as store from './store.ts';
+import type { MemberAllowance } from './store.ts';
 
 export interface QuotaView {
   plan: string;
@@ -27,7 +29,11 @@ export interface QuotaView {
   tokensToday: number;
   tokensThisMonth: number;
   storageBytes: number;
-  memberAllowances: { userId: string; tenantId: string; tokensPerDay: number; usedToday: number }[];
+  memberAllowances: MemberAllowanceView[];
+}
+
+export interface MemberAllowanceView extends MemberAllowance {
+  usedToday: number;
 }
 
 /** Tokens and bytes are counted whole, and the services enforcing a limit keep it as a whole number. */
@@ -55,7 +61,6 @@ export class QuotaService {
   ) {}
 
   async quota(tenantId: string): Promise<QuotaView> {
-    requirePermission(this.principal, 'usage:read');
     const plan = this.plan();
     const now = new Date();
     return this.db.withTenant(tenantId, async (tx) => {
@@ -79,9 +84,9 @@ export class QuotaService {
   }
 
   /** Lowers (or, with null, restores) the tenant's limits; a plan's limit cannot be raised here. */
-  async setQuota(rawInput: unknown): Promise<QuotaView> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
-    const input = parseInput(setQuotaInput, rawInput);
+  async setQuota(given: SetQuotaInput): Promise<QuotaView> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(setQuotaInput, given);
     const planLimits = PLAN_QUOTAS[this.plan()];
     const values: QuotaOverrides = {
       tokensPerDay: input.tokensPerDay ?? null,
@@ -100,13 +105,13 @@ export class QuotaService {
       await writeEvent(tx, QUOTA_TOPIC, quotaChangedEvent(tenantId, { ...values, isolation: this.principal.isolation }));
     });
     this.outbox.notify();
-    return this.quota(tenantId);
+    return this.quotaAfterChange(tenantId);
   }
 
   /** A member's own daily token allowance inside the tenant's; null removes it. Announced to chat, which enforces it. */
-  async setMemberAllowance(rawInput: unknown): Promise<QuotaView> {
-    const tenantId = requirePermission(this.principal, 'tenant:admin');
-    const input = parseInput(allowanceInput, rawInput);
+  async setMemberAllowance(given: MemberAllowanceInput): Promise<QuotaView> {
+    const tenantId = requireTenant(this.principal);
+    const input = parseInput(allowanceInput, given);
     const tokensPerDay = input.tokensPerDay ?? null;
     await this.db.withTenant(tenantId, async (tx) => {
       if (tokensPerDay === null) await store.removeAllowance(tx, input.userId);
@@ -119,6 +124,12 @@ export class QuotaService {
       await writeEvent(tx, ALLOWANCE_TOPIC, allowanceChangedEvent(tenantId, change));
     });
     this.outbox.notify();
+    return this.quotaAfterChange(tenantId);
+  }
+
+  /** What a change answers: the quota and what was used against it, which needs usage:read besides the change's own permission. */
+  private quotaAfterChange(tenantId: string): Promise<QuotaView> {
+    requirePermission(this.principal, 'usage:read');
     return this.quota(tenantId);
   }
 

@@ -1,4 +1,5 @@
-import type { QuotaOverrides, Transaction } from '@jarvis/platform';
+import type { QuotaOverrides } from '@jarvis/platform/contracts';
+import type { Transaction } from '@jarvis/platform/db';
 
 export interface MemberAllowance {
   tenantId: string;

@@ -1,0 +1,22 @@
+/** The routes every service serves beside its API, open to anyone who reaches its port: health and metrics. */
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+
+/** `/healthz`: the process is alive. `/readyz`: its dependencies answer, so it may take traffic. */
+export function registerHealth(app: FastifyInstance, checkReady: () => Promise<void>) {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await checkReady();
+      return { status: 'ready' };
+    } catch (error) {
+      app.log.warn({ err: error }, 'not ready');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+}
+
+/** `GET /metrics` in Prometheus's text format. */
+export function registerMetricsRoute(app: FastifyInstance, registry: Registry): void {
+  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+}

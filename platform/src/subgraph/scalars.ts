@@ -1,0 +1,44 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import { badUserInput } from '../errors.ts';
+
+function parseDateTime(value: unknown): Date {
+  const date = typeof value === 'string' ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw badUserInput(`DateTime must be an ISO-8601 string`);
+  return date;
+}
+
+/** RFC 3339 timestamps in UTC, shared by every subgraph that declares `scalar DateTime`. */
+export const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  description: 'An RFC 3339 timestamp in UTC',
+  serialize: (value) => (value instanceof Date ? value : parseDateTime(value)).toISOString(),
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
+});
+
+/** A file as the gateway hands it on from a multipart upload (gateway/src/uploads.ts). */
+export interface Upload {
+  filename: string;
+  mediaType: string;
+  content: Buffer;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function parseUpload(value: unknown): Upload {
+  const { filename, mediaType, base64 } = (value ?? {}) as Record<string, unknown>;
+  const valid = typeof filename === 'string' && typeof mediaType === 'string' && typeof base64 === 'string' && BASE64.test(base64);
+  if (!valid) throw badUserInput('Upload takes a file sent as a multipart request (GraphQL multipart request specification)');
+  return { filename, mediaType, content: Buffer.from(base64, 'base64') };
+}
+
+/** A file in a multipart request; the gateway inlines it as `{ filename, mediaType, base64 }`. */
+export const Upload = new GraphQLScalarType<Upload, never>({
+  name: 'Upload',
+  description: 'A file sent as a multipart request (GraphQL multipart request specification)',
+  serialize: () => {
+    throw new Error('Upload is an input type');
+  },
+  parseValue: parseUpload,
+  parseLiteral: () => parseUpload(undefined),
+});
