@@ -45,7 +45,10 @@ export interface ResourceServices {
 
 export interface SubgraphDefinition<Context extends BaseContext, Resources extends object = object> {
   name: SubgraphName;
-  /** Resolver map in @apollo/subgraph's shape: `__resolveReference` for entities, a GraphQLScalarType per scalar. */
+  /**
+   * Resolver map in @apollo/subgraph's shape: `__resolveReference` for entities, a GraphQLScalarType per scalar.
+   * The server guards each field by the @policy its SDL declares (servedSchema): resolvers need not check it.
+   */
   resolvers: object;
   /** The subgraph's `migrations/` directory. */
   migrations: URL;

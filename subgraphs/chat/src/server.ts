@@ -61,7 +61,6 @@ async function openChatResources({ db, config, log, outbox, metrics }: ResourceS
 
 export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   name: 'chat',
-  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   moduleMigrations: [QUOTA_OVERRIDES_MIGRATIONS],

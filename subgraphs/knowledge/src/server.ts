@@ -67,7 +67,6 @@ export async function openKnowledgeResources(
 
 export const knowledgeSubgraph = defineSubgraph<KnowledgeContext, KnowledgeResources>({
   name: 'knowledge',
-  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   moduleMigrations: [QUOTA_OVERRIDES_MIGRATIONS],

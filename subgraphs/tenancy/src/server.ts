@@ -8,7 +8,6 @@ import { registerIssuer } from './tokens/issuer.ts';
 
 export const tenancySubgraph = defineSubgraph<TenancyContext, IssuerResources>({
   name: 'tenancy',
-  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   tenantDirectory: true,

@@ -7,7 +7,6 @@ import { QuotaService } from './quotas/service.ts';
 
 export const usageSubgraph = defineSubgraph<UsageContext>({
   name: 'usage',
-  // Each field's @policy in the SDL, checked here too: for callers that reach the subgraph directly.
   resolvers,
   migrations: new URL('../migrations/', import.meta.url),
   context: (base, { outbox }) => ({
