@@ -10,6 +10,7 @@ COPY subgraphs/tenancy/package.json subgraphs/tenancy/
 COPY subgraphs/knowledge/package.json subgraphs/knowledge/
 COPY subgraphs/chat/package.json subgraphs/chat/
 COPY subgraphs/usage/package.json subgraphs/usage/
+COPY subgraphs/agents/package.json subgraphs/agents/
 COPY web/package.json web/
 
 # The web console, built with the development dependencies only this stage installs.
@@ -24,5 +25,5 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY . .
 COPY --from=console /app/web/dist web/dist
 USER node
-EXPOSE 4000 4001 4002 4003 4004
+EXPOSE 4000 4001 4002 4003 4004 4005
 CMD ["node", "--import", "tsx", "scripts/serve.ts", "gateway"]

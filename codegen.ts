@@ -71,6 +71,18 @@ const SUBGRAPH_TYPES: Record<SubgraphName, { context: string; mappers: Record<st
       MemberAllowance: '../quotas/service.ts#MemberAllowanceView',
     },
   },
+  agents: {
+    context: '../context.ts#AgentsContext',
+    mappers: {
+      Definition: '../definitions/store.ts#Definition',
+      DefinitionVersion: '../definitions/store.ts#DefinitionVersion',
+      WorkflowDocument: '../validation/index.ts#WorkflowDeclaration',
+      AgentDocument: '../validation/index.ts#AgentDeclaration',
+      AgentTools: '../validation/index.ts#AgentTools',
+      DefinitionLabel: '../labels/store.ts#Label',
+      DefinitionLabelMove: '../labels/store.ts#LabelMove',
+    },
+  },
 };
 
 /** As the platform's scalars (platform/src/subgraph/scalars.ts) parse and serialize them. */

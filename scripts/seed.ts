@@ -10,7 +10,7 @@ import { AddTextDocumentDocument, CreateConversationDocument, CreateKnowledgeBas
 export const DEMO_SLUG = 'demo';
 export const DEMO_OWNER = 'owner@demo.test';
 
-/** The signed-in caller's tenant, across all four subgraphs. */
+/** The signed-in caller's tenant, across all five subgraphs. */
 export const EXAMPLE_QUERY = `{
   tenant {
     name
@@ -18,6 +18,7 @@ export const EXAMPLE_QUERY = `{
     knowledgeBases { name description documents { title status chunkCount } }
     conversations { title createdBy { name } }
     usage { from to totals { metric quantity } }
+    definitions { name kind }
   }
 }`;
 

@@ -1,4 +1,4 @@
-/** The whole platform — four subgraphs and the gateway — started in this process. */
+/** The whole platform — five subgraphs and the gateway — started in this process. */
 import type { Bus } from '@jarvis/platform/bus';
 import { servicePort, SUBGRAPHS, type Config, type ServiceName, type SubgraphName, trustTenancyIssuer } from '@jarvis/platform/config';
 import type { RunningService } from '@jarvis/platform/http';
@@ -11,6 +11,7 @@ const SUBGRAPH_DEFINITIONS: Record<SubgraphName, () => Promise<SubgraphDefinitio
   knowledge: async () => (await import('@jarvis/knowledge')).knowledgeSubgraph as SubgraphDefinition<never>,
   chat: async () => (await import('@jarvis/chat')).chatSubgraph as SubgraphDefinition<never>,
   usage: async () => (await import('@jarvis/usage')).usageSubgraph as SubgraphDefinition<never>,
+  agents: async () => (await import('@jarvis/agents')).agentsSubgraph as SubgraphDefinition<never>,
 };
 
 /** A subgraph's definition, loaded on demand. */

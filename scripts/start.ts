@@ -1,5 +1,5 @@
 /**
- * `npm start`: the gateway in one process, the four subgraphs (each on its own port) in another, one terminal.
+ * `npm start`: the gateway in one process, the five subgraphs (each on its own port) in another, one terminal.
  * Waits until all are ready, seeds the demo tenant on first run, prints an example query; Ctrl-C stops all.
  */
 import { ConfigError, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platform/config';
@@ -77,7 +77,7 @@ function printBanner(stack: ProcessStack, readyMs: number, consoleBuild: string,
       '',
       'Sign in as the demo owner (dev-login: on under npm start, AUTH_DEV_LOGIN=false turns it off):',
       `  TOKEN=$(curl -s ${tokenUrl} -d grant_type=${DEV_LOGIN_GRANT} -d tenant=${DEMO_SLUG} -d email=${DEMO_OWNER} | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
-      'and ask for your tenant across all four subgraphs:',
+      'and ask for your tenant across all five subgraphs:',
       curl(EXAMPLE_QUERY),
       'or search the demo handbook:',
       curl(SEARCH_QUERY),

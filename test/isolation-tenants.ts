@@ -1,8 +1,8 @@
 /**
  * The tenants of the isolation matrix: each populated through the API with data in every subgraph (members, a
  * group, a role, an API key, an invitation, a knowledge base with a READY document holding a secret, a
- * conversation, an answer quoting the secret, recorded usage), what of it is secret from the others, and the
- * ordered pairs of attacker and victim.
+ * conversation, an answer quoting the secret, recorded usage, a published workflow definition named after the
+ * secret), what of it is secret from the others, and the ordered pairs of attacker and victim.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +24,7 @@ const EVERYTHING = `{
     conversations { id title createdBy { id email } }
     usage { totals { metric quantity } meters { meter quantity } }
     quota { tokensToday memberAllowances { user { id } } }
+    definitions { id name versions { number source } labels { name version { number } history { action toVersion } } }
   }
 }`;
 
@@ -37,6 +38,8 @@ export interface Holdings {
   keySecret: string;
   knowledgeBaseId: string;
   conversationId: string;
+  /** A published workflow definition named after `secret`. */
+  definitionId: string;
   /** A READY document of the knowledge base, which holds `secret`. */
   documentId: string;
   /** An answer quoting the document, DONE. */
@@ -73,6 +76,7 @@ export async function populate(stack: TestStack, chat: Answers, label: string, i
   );
   await as(stack, key, `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 7, idempotencyKey: "${label}" }) { id } }`);
   const secret = `zq${randomBytes(6).toString('hex')}`;
+  const definitionId = await publishedWorkflow(stack, owner, `flow-${secret}`);
   const documentId = await addDocument(stack, owner, createKnowledgeBase.id, `Vault of ${label}`, vaultDocument(label, secret));
   await settledReady(stack, owner, documentId);
   const answer = await chat.ask(owner, VAULT_QUESTION, [createKnowledgeBase.id]);
@@ -88,10 +92,25 @@ export async function populate(stack: TestStack, chat: Answers, label: string, i
     keySecret: key.secret,
     knowledgeBaseId: createKnowledgeBase.id,
     conversationId: createConversation.id,
+    definitionId,
     documentId,
     answerId: answer.id,
     secret,
   };
+}
+
+const workflowSource = (name: string) =>
+  `document:\n  dsl: '1.0.0'\n  namespace: isolation\n  name: ${name}\n  version: '1.0.0'\ndo:\n  - mark:\n      set:\n        done: true\n`;
+
+async function publishedWorkflow(stack: TestStack, owner: Member, name: string): Promise<string> {
+  const { createDefinition } = await as<{ createDefinition: { id: string } }>(
+    stack,
+    owner,
+    `mutation($input: CreateDefinitionInput!) { createDefinition(input: $input) { id } }`,
+    { input: { name, kind: 'WORKFLOW', source: workflowSource(name) } },
+  );
+  await as(stack, owner, `mutation($id: ID!) { publishDefinition(input: { definitionId: $id, version: 1 }) { name } }`, { id: createDefinition.id });
+  return createDefinition.id;
 }
 
 export const addDocument = async (stack: TestStack, caller: Member, knowledgeBaseId: string, title: string, content: string) =>
@@ -116,7 +135,7 @@ export const pairs = () =>
 /** Every id and name of `victim` that must never appear in what `attacker` sees. */
 export function secretsOf(victim: Holdings): string[] {
   const v = victim;
-  return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.secret];
+  return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.definitionId, v.secret];
 }
 
 /** What of `victim` must not reach an attacker who named `named` (ids the attacker sent may come back in an error). */

@@ -85,6 +85,9 @@ for (const variant of databaseVariants()) {
           [`mutation($u: ID!) { removeMember(userId: $u) }`, { u: victim.memberId }],
           [`mutation($g: ID!) { deleteGroup(id: $g) }`, { g: victim.groupId }],
           [`mutation($s: ID!) { createApiKey(input: { serviceAccountId: $s, name: "stolen" }) { secret } }`, { s: victim.serviceAccountId }],
+          [`mutation($d: ID!) { addDefinitionVersion(input: { definitionId: $d, source: "instructions: x" }) { number } }`, { d: victim.definitionId }],
+          [`mutation($d: ID!) { publishDefinition(input: { definitionId: $d, version: 1, label: "stolen" }) { name } }`, { d: victim.definitionId }],
+          [`mutation($d: ID!) { rollbackDefinition(input: { definitionId: $d }) { name } }`, { d: victim.definitionId }],
         ];
         for (const [query, variables] of attempts) {
           const response = await respond(stack, attacker, query, variables);
@@ -105,7 +108,10 @@ for (const variant of databaseVariants()) {
           userId: tenants[x].member.userId,
           roles: ['owner'],
           scopes: ['usage:write'],
-          permissions: ['kb:read', 'kb:write', 'kb:manage', 'chat:use', 'usage:read', 'members:read', 'members:manage', 'apikeys:manage', 'tenant:admin'],
+          permissions: [
+            'kb:read', 'kb:write', 'kb:manage', 'chat:use', 'usage:read', 'members:read', 'members:manage', 'apikeys:manage', 'tenant:admin',
+            'agents:read', 'agents:write', 'agents:run', 'agents:approve',
+          ],
           isolation: x === 'D' ? 'DEDICATED' : 'SHARED',
         };
         const headers = { 'content-type': 'application/json', [PRINCIPAL_HEADER]: await signer.sign(principal) };
@@ -120,6 +126,10 @@ for (const variant of databaseVariants()) {
           ['knowledge', `... on Tenant { knowledgeBases { id name } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
           ['chat', `... on Tenant { conversations { id title } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
           ['usage', `... on Tenant { usage { totals { quantity } } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
+          ['agents', `... on Tenant { definitions { id name } } ... on Definition { id name versions { source } }`, [
+            { __typename: 'Tenant', id: victim.member.tenantId },
+            { __typename: 'Definition', id: victim.definitionId },
+          ]],
         ];
         for (const [subgraph, selection, representations] of requests) {
           const response = await fetch(stack.subgraphUrls[subgraph]!, {
@@ -285,18 +295,18 @@ for (const variant of databaseVariants()) {
     if (variant.url) test("a DEDICATED tenant's data lives in schemas of its own", async () => {
       const client = new pg.Client({ connectionString: variant.url });
       await client.connect();
-      // One knowledge base and one recorded meter each; conversations: the one started, and one per question asked.
+      // One knowledge base, one recorded meter and one definition each; conversations: the one started, and one per question asked.
       const held = async (holdings: Holdings, subgraph: string) =>
         subgraph === 'chat'
           ? (await as<{ tenant: { conversations: unknown[] } }>(stack, holdings.member, `{ tenant { conversations(first: 100) { id } } }`)).tenant.conversations.length
           : 1;
       try {
-        for (const subgraph of ['knowledge', 'chat', 'usage']) {
+        for (const subgraph of ['knowledge', 'chat', 'usage', 'agents']) {
           const shared = schemaName(subgraph, stack.config.DATABASE_SCHEMA_PREFIX);
           const own = dedicatedSchemaName(shared, tenants.D.member.tenantId);
           const count = async (schema: string, table: string) =>
             Number((await client.query(`SELECT count(*) FROM ${schema}.${table} WHERE tenant_id = $1`, [tenants.D.member.tenantId])).rows[0].count);
-          const table = { knowledge: 'knowledge_bases', chat: 'conversations', usage: 'client_usage' }[subgraph]!;
+          const table = { knowledge: 'knowledge_bases', chat: 'conversations', usage: 'client_usage', agents: 'definitions' }[subgraph]!;
           assert.deepEqual([await count(own, table), await count(shared, table)], [await held(tenants.D, subgraph), 0], subgraph);
           const sharedTenantRows = Number((await client.query(`SELECT count(*) FROM ${shared}.${table} WHERE tenant_id = $1`, [tenants.A.member.tenantId])).rows[0].count);
           assert.equal(sharedTenantRows, await held(tenants.A, subgraph), `a SHARED tenant's ${table} stay in ${shared}`);

@@ -133,6 +133,8 @@ describe('tracing and metrics through the stack', () => {
     const second = await askAndFollow('How long are receipts kept?');
     assert.deepEqual([first.at(-1), second.at(-1)], ['DONE', 'DONE']);
 
+    await as(stack, owner, `query Definitions { tenant { definitions { name } } }`);
+
     const gateway = await scrape(stack.gatewayUrl);
     assert.ok(sample(gateway, 'jarvis_graphql_requests_total', { service: 'gateway', operation: 'HandbookNames', outcome: 'success' }) >= 1);
     assert.ok(sample(gateway, 'jarvis_graphql_request_duration_seconds_count', { operation: 'HandbookNames', outcome: 'success' }) >= 1);
@@ -141,7 +143,7 @@ describe('tracing and metrics through the stack', () => {
     assert.ok(sample(gateway, 'jarvis_graphql_requests_total', { operation: 'Invalid', outcome: 'error' }) >= 1);
     assert.ok(sample(gateway, 'jarvis_limit_rejections_total', { limit: 'plan_rate', code: 'RATE_LIMITED' }) >= 1);
     assert.ok(sample(gateway, 'jarvis_limit_rejections_total', { code: 'QUOTA_EXCEEDED' }) >= 1);
-    for (const subgraph of ['tenancy', 'knowledge', 'chat', 'usage']) {
+    for (const subgraph of ['tenancy', 'knowledge', 'chat', 'usage', 'agents']) {
       assert.ok(sample(gateway, 'jarvis_gateway_subgraph_fetch_duration_seconds_count', { subgraph, outcome: 'success' }) >= 1, `fetches to ${subgraph}`);
     }
     assert.ok(has(gateway, 'jarvis_gateway_active_subscriptions') && has(gateway, 'jarvis_gateway_websocket_connections'));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { agentsSubgraph } from '@jarvis/agents';
 import { chatSubgraph } from '@jarvis/chat';
 import { knowledgeSubgraph } from '@jarvis/knowledge';
 import { dedicatedSchemaName, type Database, type ModuleMigrations } from '@jarvis/platform/db';
@@ -83,7 +84,7 @@ async function rowLevelSecurityViolations(db: Database, schema: string): Promise
 }
 
 /** Tenancy's directory stays shared (sign-in must find a tenant, `tenantDirectory`); the others keep DEDICATED tenants apart. */
-const SUBGRAPHS = [tenancySubgraph, knowledgeSubgraph, chatSubgraph, usageSubgraph];
+const SUBGRAPHS = [tenancySubgraph, knowledgeSubgraph, chatSubgraph, usageSubgraph, agentsSubgraph];
 
 interface Migrations {
   dir: string;

@@ -77,6 +77,12 @@ describe('subgraphs answer only the gateway', () => {
       permission: 'chat:use',
     },
     { subgraph: 'usage', query: 'mutation { setQuota(input: {}) { plan } }', path: ['setQuota'], permission: 'tenant:admin' },
+    {
+      subgraph: 'agents',
+      query: 'mutation { createDefinition(input: { name: "d", kind: AGENT, source: "instructions: x" }) { id } }',
+      path: ['createDefinition'],
+      permission: 'agents:write',
+    },
   ];
 
   test("a field's @policy holds at the subgraph: a signed principal without the permission is refused there as services refuse it", async () => {

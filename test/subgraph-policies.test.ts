@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
+import { agentsSubgraph } from '@jarvis/agents';
 import { chatSubgraph } from '@jarvis/chat';
 import { knowledgeSubgraph } from '@jarvis/knowledge';
 import { SUBGRAPHS } from '@jarvis/platform/config';
@@ -20,7 +21,7 @@ import { usageSubgraph } from '@jarvis/usage';
 import { readAuthorization } from '../gateway/src/authorization/index.ts';
 import { fieldPolicies, servedSchema } from '@jarvis/platform/subgraph';
 
-const DEFINITIONS = { tenancy: tenancySubgraph, knowledge: knowledgeSubgraph, chat: chatSubgraph, usage: usageSubgraph };
+const DEFINITIONS = { tenancy: tenancySubgraph, knowledge: knowledgeSubgraph, chat: chatSubgraph, usage: usageSubgraph, agents: agentsSubgraph };
 
 /** Each `Type.field` of the SDL carrying @policy, with the permissions its rules name, as the gateway reads them. */
 function policyFields(sdl: string): Map<string, string[]> {

@@ -69,6 +69,7 @@ export const configSchema = z.object({
   KNOWLEDGE_PORT: port.default(defaultPort('knowledge')),
   CHAT_PORT: port.default(defaultPort('chat')),
   USAGE_PORT: port.default(defaultPort('usage')),
+  AGENTS_PORT: port.default(defaultPort('agents')),
   DATABASE_URL: z.url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).default(10),
   DATABASE_SCHEMA_PREFIX: z

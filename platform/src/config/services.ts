@@ -1,9 +1,10 @@
-/** The four subgraphs, in composition order, with the port each listens on by default. */
+/** The five subgraphs, in composition order, with the port each listens on by default. */
 export const SUBGRAPHS = [
   { name: 'tenancy', defaultPort: 4001 },
   { name: 'knowledge', defaultPort: 4002 },
   { name: 'chat', defaultPort: 4003 },
   { name: 'usage', defaultPort: 4004 },
+  { name: 'agents', defaultPort: 4005 },
 ] as const;
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];

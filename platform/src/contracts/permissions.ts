@@ -16,6 +16,10 @@ export const PERMISSIONS = {
   'members:manage': 'Invite members, manage groups and assign roles',
   'apikeys:manage': 'Manage service accounts and their API keys',
   'tenant:admin': 'Change the tenant itself and define custom roles',
+  'agents:read': 'Read workflow and agent definitions, their versions and labels',
+  'agents:write': 'Create workflow and agent definitions, add versions, publish and roll back labels',
+  'agents:run': 'Start workflow and agent runs and follow them',
+  'agents:approve': "Approve or reject a run's pending approval steps",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -24,9 +28,9 @@ export function isPermission(value: string): value is Permission {
   return Object.hasOwn(PERMISSIONS, value);
 }
 
-const VIEWER: Permission[] = ['kb:read', 'chat:use', 'members:read'];
-const MEMBER: Permission[] = [...VIEWER, 'kb:write'];
-const ADMIN: Permission[] = [...MEMBER, 'kb:manage', 'usage:read', 'members:manage', 'apikeys:manage'];
+const VIEWER: Permission[] = ['kb:read', 'chat:use', 'members:read', 'agents:read'];
+const MEMBER: Permission[] = [...VIEWER, 'kb:write', 'agents:run'];
+const ADMIN: Permission[] = [...MEMBER, 'kb:manage', 'usage:read', 'members:manage', 'apikeys:manage', 'agents:write', 'agents:approve'];
 const OWNER: Permission[] = [...ADMIN, 'tenant:admin'];
 
 /** The built-in roles, each holding everything the one below it holds: owner > admin > member > viewer. */
