@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { queueName } from '@jarvis/platform/bus';
 import { bearer, devLogin, graphql, postGraphQL, type GraphQLResponse } from '@jarvis/platform/client';
 import { SUBGRAPHS, type Config } from '@jarvis/platform/config';
+import { PRINCIPAL_HEADER, principalSigner } from '@jarvis/platform/contracts';
+import { OPERATOR } from '@jarvis/gateway/authentication';
 import { deleteBusQueues, deleteRedisKeys, dropSchemas, testConfig, waitFor, type DatabaseVariant } from '@jarvis/platform/testing';
 import { startStack, subgraphDefinition, type Stack } from '../scripts/stack.ts';
 
@@ -68,19 +70,29 @@ export const CREATE_TENANT = `mutation($input: CreateTenantInput!) { createTenan
 export async function signUp(
   stack: Stack,
   label: string,
-  { isolation = 'SHARED', name = `Tenant ${label}`, plan = 'ENTERPRISE' } = {},
+  { isolation = 'SHARED', name = `Tenant ${label}`, plan = 'ENTERPRISE', pastGateway = false } = {},
 ): Promise<Member> {
   const slug = `${label}-${randomUUID().slice(0, 8)}`;
   const email = `owner@${slug}.test`;
-  const operator = plan === 'FREE' && isolation === 'SHARED' ? {} : operatorHeaders(stack);
+  const operator = pastGateway ? await operatorPrincipal(stack) : plan === 'FREE' && isolation === 'SHARED' ? {} : operatorHeaders(stack);
   const { createTenant } = await graphql<{ createTenant: { tenant: { id: string }; owner: { id: string } } }>(
-    stack.gatewayUrl,
+    pastGateway ? stack.subgraphUrls.tenancy! : stack.gatewayUrl,
     CREATE_TENANT,
     { input: { name, slug, isolation, plan, owner: { email, name: `Owner of ${slug}` } } },
     operator,
   );
   const token = await devLogin(stack.tokenUrl, slug, email);
   return { tenantId: createTenant.tenant.id, userId: createTenant.owner.id, slug, email, headers: bearer(token) };
+}
+
+/**
+ * The operator's principal as the gateway signs it for a subgraph: for a sign-up that must not spend the
+ * gateway's per-address limits (`signUp(…, { pastGateway: true })`).
+ */
+async function operatorPrincipal(stack: Stack & { config?: Config }): Promise<Record<string, string>> {
+  const secret = stack.config?.INTERNAL_AUTH_SECRET;
+  if (!secret) throw new Error('this stack has no INTERNAL_AUTH_SECRET');
+  return { [PRINCIPAL_HEADER]: await principalSigner(secret).sign(OPERATOR) };
 }
 
 /** The operator's credential (OPERATOR_TOKEN, which testConfig sets) as an Authorization header. */

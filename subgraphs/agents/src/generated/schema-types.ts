@@ -21,6 +21,12 @@ export type Scalars = {
   DateTime: { input: Date; output: Date; }
 };
 
+/** Who a rate limit counts for: the signed-in user or API key, its tenant, or the client address. */
+export type RateLimitBy =
+  | 'PRINCIPAL'
+  | 'TENANT'
+  | 'IP';
+
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -409,6 +415,7 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  RateLimitBy: RateLimitBy;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   DefinitionKind: DefinitionKind;
