@@ -11,17 +11,18 @@ export interface TenantKey {
 /**
  * A per-request DataLoader over tenant-owned rows: keys are grouped by tenant and each group is loaded
  * with one query inside `withTenant`, so batching never widens what row-level security lets through.
- * Keys that are not UUIDs load as null.
+ * Keys whose ids are not well-formed (UUIDs, unless `isId` says otherwise) load as null.
  */
 export function tenantLoader<V>(
   db: Database,
   load: (tx: Transaction, ids: string[]) => Promise<Map<string, V>>,
+  isId: (id: string) => boolean = isUuid,
 ): DataLoader<TenantKey, V | null, string> {
   return new DataLoader<TenantKey, V | null, string>(
     async (keys) => {
       const byTenant = new Map<string, Set<string>>();
       for (const { tenantId, id } of keys) {
-        if (!isUuid(tenantId) || !isUuid(id)) continue;
+        if (!isUuid(tenantId) || !isId(id)) continue;
         const ids = byTenant.get(tenantId) ?? new Set<string>();
         byTenant.set(tenantId, ids.add(id));
       }

@@ -70,6 +70,19 @@ for (const variant of databaseVariants()) {
       assert.equal(await definitions.version(created.tenantId, created.id, 4), null);
     });
 
+    test("versions asked for at once (one batch) are each the one asked for; numbers it does not have are null", async () => {
+      const { definitions } = services(randomUUID());
+      const [a, b] = [await definitions.create({ name: 'a', kind: 'WORKFLOW', source: workflow('a') }), await definitions.create({ name: 'b', kind: 'WORKFLOW', source: workflow('b') })];
+      await definitions.addVersion({ definitionId: b.id, source: workflow('b', '2.0.0') });
+      const asked = [[a, 1], [b, 2], [b, 1], [a, 2], [b, -1], [b, 4_000_000_000]] as const;
+      const loaded = await Promise.all(asked.map(([definition, number]) => definitions.version(definition.tenantId, definition.id, number)));
+      assert.deepEqual(
+        loaded.map((version) => version && `${version.definitionId}/${version.number}`),
+        [`${a.id}/1`, `${b.id}/2`, `${b.id}/1`, null, null, null],
+      );
+      assert.ok(loaded[1]!.source.includes("'2.0.0'"));
+    });
+
     test('names are unique in a tenant (CONFLICT), and another tenant may use the same one', async () => {
       const tenant = services(randomUUID());
       await tenant.definitions.create({ name: 'onboarding', kind: 'WORKFLOW', source: workflow('onboarding') });

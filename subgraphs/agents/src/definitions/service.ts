@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { requirePermission, requireTenant, type Principal } from '@jarvis/platform/contracts';
 import { isUniqueViolation, type Database, type Transaction } from '@jarvis/platform/db';
 import { AppError, ErrorCode, conflict, notFound } from '@jarvis/platform/errors';
+import { isUuid } from '@jarvis/platform/ids';
 import { checkInput, parseInput, tenantLoader } from '@jarvis/platform/subgraph';
 import { z } from 'zod';
 import type { AddDefinitionVersionInput, CreateDefinitionInput } from '../generated/schema-types.ts';
@@ -32,6 +33,8 @@ export interface DefinitionValidation {
 export class DefinitionService {
   private readonly byId;
   private readonly latestById;
+  /** Labels' versions in a list: one query for all of them. */
+  private readonly byNumber;
 
   constructor(
     private readonly db: Database,
@@ -39,6 +42,7 @@ export class DefinitionService {
   ) {
     this.byId = tenantLoader(db, async (tx, ids) => new Map((await store.definitionsByIds(tx, ids)).map((d) => [d.id, d])));
     this.latestById = tenantLoader(db, async (tx, ids) => new Map((await store.latestVersions(tx, ids)).map((v) => [v.definitionId, v])));
+    this.byNumber = tenantLoader(db, async (tx, ids) => new Map((await store.versionsNumbered(tx, ids.map(versionKeyParts))).map((v) => [versionKey(v), v])), isVersionKey);
   }
 
   async definitionsOf(tenantId: string, kind: DefinitionKind | null | undefined, first: number): Promise<Definition[]> {
@@ -64,7 +68,7 @@ export class DefinitionService {
   }
 
   async version(tenantId: string, definitionId: string, number: number): Promise<DefinitionVersion | null> {
-    return (await this.db.withTenant(tenantId, (tx) => store.versionNumbered(tx, definitionId, number))) ?? null;
+    return this.byNumber.load({ tenantId, id: versionKey({ definitionId, number }) });
   }
 
   /** Every definition has its first version from the start. */
@@ -120,6 +124,14 @@ export class DefinitionService {
   private get author(): string | null {
     return this.principal.userId ?? null;
   }
+}
+
+const VERSION_KEY = /^([0-9a-f-]{36})\/(\d{1,9})$/i;
+const versionKey = ({ definitionId, number }: { definitionId: string; number: number }) => `${definitionId}/${number}`;
+const isVersionKey = (key: string) => VERSION_KEY.test(key) && isUuid(key.slice(0, 36));
+function versionKeyParts(key: string) {
+  const [, definitionId, number] = VERSION_KEY.exec(key)!;
+  return { definitionId: definitionId!, number: Number(number) };
 }
 
 /** The definitions a valid document names that the tenant does not have, as problems at the names. */

@@ -82,6 +82,15 @@ export async function versionNumbered(tx: Transaction, definitionId: string, num
   return row;
 }
 
+/** Versions by `<definition id>/<number>`. */
+export function versionsNumbered(tx: Transaction, keys: { definitionId: string; number: number }[]): Promise<DefinitionVersion[]> {
+  return tx.query<DefinitionVersion>(
+    `SELECT ${VERSION} FROM definition_versions
+     WHERE (definition_id, number) IN (SELECT * FROM unnest($1::uuid[], $2::int[]))`,
+    [keys.map((key) => key.definitionId), keys.map((key) => key.number)],
+  );
+}
+
 export function latestVersions(tx: Transaction, definitionIds: string[]): Promise<DefinitionVersion[]> {
   return tx.query<DefinitionVersion>(
     `SELECT DISTINCT ON (definition_id) ${VERSION} FROM definition_versions
