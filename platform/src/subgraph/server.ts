@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parse, type GraphQLError } from 'graphql';
 import mercurius from 'mercurius';
