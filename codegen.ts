@@ -81,6 +81,10 @@ const SUBGRAPH_TYPES: Record<SubgraphName, { context: string; mappers: Record<st
       AgentTools: '../validation/index.ts#AgentTools',
       DefinitionLabel: '../labels/store.ts#Label',
       DefinitionLabelMove: '../labels/store.ts#LabelMove',
+      Run: '../runs/store.ts#Run',
+      RunStep: '../runs/store.ts#RunStep',
+      RunEvent: '../runs/store.ts#RunEvent',
+      RunApproval: '../runs/store.ts#PendingApproval',
     },
   },
 };
@@ -89,6 +93,7 @@ const SUBGRAPH_TYPES: Record<SubgraphName, { context: string; mappers: Record<st
 const SUBGRAPH_SCALARS = {
   DateTime: { input: 'Date', output: 'Date' },
   Upload: { input: '@jarvis/platform/subgraph#Upload', output: 'never' },
+  JSON: { input: 'unknown', output: 'unknown' },
 };
 
 function resolverTypes(name: SubgraphName) {
@@ -144,7 +149,7 @@ const config: CodegenConfig = {
       // can compare them with a fresh generation.
       config: {
         useTypeImports: true,
-        scalars: { DateTime: 'string', Upload: 'File | Blob' },
+        scalars: { DateTime: 'string', Upload: 'File | Blob', JSON: 'unknown' },
         enumType: 'string-literal',
       },
     },

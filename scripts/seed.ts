@@ -5,7 +5,15 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { bearer, dataOf, devLogin, postGraphQLRequest } from '@jarvis/platform/client';
 import type { Plan } from '@jarvis/platform/contracts';
-import { AddTextDocumentDocument, CreateConversationDocument, CreateKnowledgeBaseDocument, CreateTenantDocument } from '../web/src/gql/graphql.ts';
+import {
+  AddTextDocumentDocument,
+  CreateConversationDocument,
+  CreateDefinitionDocument,
+  CreateKnowledgeBaseDocument,
+  CreateTenantDocument,
+  PublishDefinitionDocument,
+} from '../web/src/gql/graphql.ts';
+import { DEMO_AGENT_NAME, DEMO_WORKFLOW, DEMO_WORKFLOW_NAME, demoAgent } from './demo-definitions.ts';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_OWNER = 'owner@demo.test';
@@ -30,6 +38,18 @@ export const SEARCH_QUERY = `{
 export const ASK_MUTATION = `mutation {
   ask(input: { question: "How many vacation days do I get?" }) { answer { id } }
 }`;
+
+/** Runs the demo workflow: it branches, loops, searches twice at once, asks the model and waits for approval. */
+export const START_RUN_MUTATION = `mutation {
+  startRun(input: { name: "${DEMO_WORKFLOW_NAME}", input: { topics: ["vacation days", "travel"] } }) { id status }
+}`;
+
+/** Followed over WebSocket (graphql-ws) with the run's id. */
+export const RUN_EVENTS_SUBSCRIPTION = `subscription($id: ID!) { runEvents(runId: $id) { seq type step name output error { code message } } }`;
+
+export const APPROVE_RUN_MUTATION = `mutation($id: ID!) { approveRun(input: { runId: $id, comment: "Looks right" }) { id } }`;
+
+export const RUN_QUERY = `query($id: ID!) { run(id: $id) { status output steps { number name kind status } promptTokens completionTokens } }`;
 
 /** Followed over WebSocket (graphql-ws) with the answer's id. */
 export const ANSWER_SUBSCRIPTION = `subscription($id: ID!) { answerStream(messageId: $id) { seq type delta citations { n title } } }`;
@@ -72,6 +92,13 @@ export async function seedDemo(
     );
     dataOf(await send(gatewayUrl, CreateConversationDocument, { input: { title: 'Welcome to Jarvis' } }, owner));
     dataOf(await send(gatewayUrl, AddTextDocumentDocument, { knowledgeBaseId: createKnowledgeBase!.id, title: 'Employee handbook', content: HANDBOOK }, owner));
+    for (const [name, kind, source] of [
+      [DEMO_WORKFLOW_NAME, 'WORKFLOW', DEMO_WORKFLOW],
+      [DEMO_AGENT_NAME, 'AGENT', demoAgent(createKnowledgeBase!.id)],
+    ] as const) {
+      const { createDefinition } = dataOf(await send(gatewayUrl, CreateDefinitionDocument, { input: { name, kind, source } }, owner));
+      dataOf(await send(gatewayUrl, PublishDefinitionDocument, { input: { definitionId: createDefinition!.id, version: 1, label: 'production' } }, owner));
+    }
   }
   return { created, token };
 }

@@ -53,7 +53,7 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
     await bus.close();
   };
   try {
-    // Chat asks knowledge for passages, so it starts once knowledge's URL is known.
+    // Chat asks knowledge for passages, and agents asks both: each starts once the URLs it needs are known.
     const start = async (names: SubgraphName[], serviceConfig: Config) => {
       // allSettled, not all: when one fails, the others must have finished starting before they can be closed.
       const results = await Promise.allSettled(names.map((name) => startService(name, serviceConfig, freePorts ? 0 : servicePort(config, name), bus)));
@@ -61,9 +61,10 @@ export async function startStack(config: Config, { freePorts = false } = {}): Pr
       const failure = results.find((result) => result.status === 'rejected');
       if (failure) throw failure.reason;
     };
-    await start(SUBGRAPHS.map(({ name }) => name).filter((name) => name !== 'chat'), config);
-    const knowledgeUrl = started.find((service) => service.name === 'knowledge')!.url;
-    await start(['chat'], { ...config, SUBGRAPH_URLS: { ...config.SUBGRAPH_URLS, knowledge: knowledgeUrl } });
+    const known = () => ({ ...config.SUBGRAPH_URLS, ...Object.fromEntries(started.map((service) => [service.name, service.url])) });
+    await start(SUBGRAPHS.map(({ name }) => name).filter((name) => name !== 'chat' && name !== 'agents'), config);
+    await start(['chat'], { ...config, SUBGRAPH_URLS: known() });
+    await start(['agents'], { ...config, SUBGRAPH_URLS: known() });
     const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, s.url]));
     const tenancyBase = subgraphUrls.tenancy!.replace(/\/graphql$/, '');
     const gatewayConfig = { ...config, SUBGRAPH_URLS: subgraphUrls, ...trustTenancyIssuer(config, tenancyBase) };

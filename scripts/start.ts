@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, SUBGRAPHS, type Config } from '@jarvis/platfor
 import { DEV_LOGIN_GRANT } from '@jarvis/platform/contracts';
 import { ensureConsoleBuilt } from './console-build.ts';
 import { launchProcesses, type ProcessStack } from './processes.ts';
-import { ANSWER_SUBSCRIPTION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, SEARCH_QUERY, seedDemo } from './seed.ts';
+import { ANSWER_SUBSCRIPTION, APPROVE_RUN_MUTATION, ASK_MUTATION, DEMO_OWNER, DEMO_SLUG, EXAMPLE_QUERY, RUN_EVENTS_SUBSCRIPTION, RUN_QUERY, SEARCH_QUERY, seedDemo, START_RUN_MUTATION } from './seed.ts';
 
 // npm start is the local, embedded default: sign-in by email alone is on unless the environment says otherwise.
 process.env.AUTH_DEV_LOGIN ??= 'true';
@@ -70,8 +70,8 @@ function printBanner(stack: ProcessStack, readyMs: number, consoleBuild: string,
   ];
   const tokenUrl = `${stack.baseUrl('tenancy')}/oauth/token`;
   if (seed) {
-    const curl = (query: string) =>
-      `  curl -s ${stack.gatewayUrl} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${JSON.stringify({ query: query.replace(/\s+/g, ' ') })}'`;
+    const curl = (query: string, variables?: Record<string, string>) =>
+      `  curl -s ${stack.gatewayUrl} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${JSON.stringify({ query: query.replace(/\s+/g, ' '), variables })}'`;
     lines.push(
       `  demo tenant "${DEMO_SLUG}" ${seed.created ? 'created' : 'already there'}, owner ${DEMO_OWNER}`,
       '',
@@ -85,6 +85,12 @@ function printBanner(stack: ProcessStack, readyMs: number, consoleBuild: string,
       curl(ASK_MUTATION),
       `and follow the answer as it streams, over WebSocket (graphql-ws, connection_init {"authorization": "Bearer $TOKEN"}) at ${stack.gatewayUrl.replace(/^http/, 'ws')}:`,
       `  ${ANSWER_SUBSCRIPTION}  with {"id": "<answer id>"}`,
+      'Run the demo workflow (it branches, loops, searches twice at once, asks the model, then waits for approval):',
+      curl(START_RUN_MUTATION),
+      `follow it over WebSocket:  ${RUN_EVENTS_SUBSCRIPTION}  with {"id": "<run id>"}`,
+      'approve it, and see it DONE:',
+      curl(APPROVE_RUN_MUTATION, { id: '<run id>' }),
+      curl(RUN_QUERY, { id: '<run id>' }),
     );
   } else {
     lines.push('', `Sign in at ${tokenUrl} (OAuth2); callers without a token see public fields only.`);

@@ -194,7 +194,9 @@ export function containerEnv(c: Cluster, container: IContainer): Record<string, 
     if (!from) value = variable.value ?? '';
     else if (from.configMapKeyRef) value = configMap(from.configMapKeyRef.name!)[from.configMapKeyRef.key];
     else if (from.secretKeyRef) value = secret(from.secretKeyRef.name!)[from.secretKeyRef.key];
-    else assert.fail(`${where}: ${variable.name} comes from something other than a value, ConfigMap or Secret`);
+    // The pod's own name (a replica's stable id): a valid example of what the kubelet fills in.
+    else if (from.fieldRef?.fieldPath === 'metadata.name') value = `${container.name}-7d9f8b6c5-x2k4p`;
+    else assert.fail(`${where}: ${variable.name} comes from something other than a value, ConfigMap, Secret or the pod's name`);
     assert.ok(value !== undefined, `${where}: ${variable.name} refers to a key that does not exist`);
     env[variable.name] = value;
   }

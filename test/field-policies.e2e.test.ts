@@ -50,6 +50,8 @@ function restrictedFields(): Restricted[] {
     for (const field of definition.fields ?? []) {
       const names = [...onType, ...(field.directives ?? []).map((d) => d.name.value)];
       const coordinate = `${definition.name.value}.${field.name.value}`;
+      // Not in the API schema (internal, for server-to-server calls): the gateway never serves it.
+      if (names.includes('inaccessible')) continue;
       if (names.includes('policy') || names.includes('requiresScopes')) found.push({ coordinate, deniedTo: 'no permission' });
       else if (names.includes('authenticated')) found.push({ coordinate, deniedTo: 'anonymous' });
     }

@@ -24,7 +24,8 @@ const EVERYTHING = `{
     conversations { id title createdBy { id email } }
     usage { totals { metric quantity } meters { meter quantity } }
     quota { tokensToday memberAllowances { user { id } } }
-    definitions { id name versions { number source } labels { name version { number } history { action toVersion } } }
+    definitions { id name versions { number source } labels { name version { number } history { action toVersion } } runs { id status input } }
+    runs { id status input steps { name status } }
   }
 }`;
 
@@ -40,6 +41,8 @@ export interface Holdings {
   conversationId: string;
   /** A published workflow definition named after `secret`. */
   definitionId: string;
+  /** A run of it, given `secret` as input, WAITING for an approval. */
+  runId: string;
   /** A READY document of the knowledge base, which holds `secret`. */
   documentId: string;
   /** An answer quoting the document, DONE. */
@@ -77,6 +80,7 @@ export async function populate(stack: TestStack, chat: Answers, label: string, i
   await as(stack, key, `mutation { recordUsage(input: { meter: "crm.sync_calls", quantity: 7, idempotencyKey: "${label}" }) { id } }`);
   const secret = `zq${randomBytes(6).toString('hex')}`;
   const definitionId = await publishedWorkflow(stack, owner, `flow-${secret}`);
+  const runId = await waitingRun(stack, owner, definitionId, secret);
   const documentId = await addDocument(stack, owner, createKnowledgeBase.id, `Vault of ${label}`, vaultDocument(label, secret));
   await settledReady(stack, owner, documentId);
   const answer = await chat.ask(owner, VAULT_QUESTION, [createKnowledgeBase.id]);
@@ -93,6 +97,7 @@ export async function populate(stack: TestStack, chat: Answers, label: string, i
     knowledgeBaseId: createKnowledgeBase.id,
     conversationId: createConversation.id,
     definitionId,
+    runId,
     documentId,
     answerId: answer.id,
     secret,
@@ -100,7 +105,19 @@ export async function populate(stack: TestStack, chat: Answers, label: string, i
 }
 
 const workflowSource = (name: string) =>
-  `document:\n  dsl: '1.0.0'\n  namespace: isolation\n  name: ${name}\n  version: '1.0.0'\ndo:\n  - mark:\n      set:\n        done: true\n`;
+  `document:\n  dsl: '1.0.0'\n  namespace: isolation\n  name: ${name}\n  version: '1.0.0'\ndo:\n  - mark:\n      set:\n        done: true\n  - approval:\n      listen:\n        to:\n          one:\n            with:\n              type: jarvis.approval\n`;
+
+async function waitingRun(stack: TestStack, owner: Member, definitionId: string, secret: string): Promise<string> {
+  const { startRun } = await as<{ startRun: { id: string } }>(stack, owner, `mutation($input: StartRunInput!) { startRun(input: $input) { id } }`, {
+    input: { definitionId, input: { secret } },
+  });
+  await waitFor(
+    async () => (await as<{ run: { status: string } }>(stack, owner, `query($id: ID!) { run(id: $id) { status } }`, { id: startRun.id })).run.status,
+    `run ${startRun.id} to wait for its approval`,
+    { until: (status) => status === 'WAITING', timeoutMs: 30_000, intervalMs: 50 },
+  );
+  return startRun.id;
+}
 
 async function publishedWorkflow(stack: TestStack, owner: Member, name: string): Promise<string> {
   const { createDefinition } = await as<{ createDefinition: { id: string } }>(
@@ -135,7 +152,7 @@ export const pairs = () =>
 /** Every id and name of `victim` that must never appear in what `attacker` sees. */
 export function secretsOf(victim: Holdings): string[] {
   const v = victim;
-  return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.definitionId, v.secret];
+  return [v.member.tenantId, v.member.userId, v.memberId, v.groupId, v.serviceAccountId, v.keyId, v.knowledgeBaseId, v.conversationId, v.member.slug, v.documentId, v.answerId, v.definitionId, v.runId, v.secret];
 }
 
 /** What of `victim` must not reach an attacker who named `named` (ids the attacker sent may come back in an error). */

@@ -30,6 +30,7 @@ function subscriptionFields(): Map<string, string[]> {
 
 const DOCUMENT_FIELDS = 'id title status knowledgeBase { id name }';
 const STATUS_CHANGES = `subscription($kb: ID!, $ids: [ID!]) { documentStatusChanged(knowledgeBaseId: $kb, documentIds: $ids) { ${DOCUMENT_FIELDS} } }`;
+const RUN_EVENTS = `subscription($id: ID!, $after: Int) { runEvents(runId: $id, afterSeq: $after) { seq type name output } }`;
 const ANSWER_EVENTS = `subscription($id: ID!, $after: Int) { answerStream(messageId: $id, afterSeq: $after) { messageId seq type delta usage { promptTokens } } }`;
 
 /**
@@ -88,6 +89,10 @@ for (const variant of databaseVariants()) {
           [`mutation($d: ID!) { addDefinitionVersion(input: { definitionId: $d, source: "instructions: x" }) { number } }`, { d: victim.definitionId }],
           [`mutation($d: ID!) { publishDefinition(input: { definitionId: $d, version: 1, label: "stolen" }) { name } }`, { d: victim.definitionId }],
           [`mutation($d: ID!) { rollbackDefinition(input: { definitionId: $d }) { name } }`, { d: victim.definitionId }],
+          [`mutation($r: ID!) { approveRun(input: { runId: $r }) { id } }`, { r: victim.runId }],
+          [`mutation($r: ID!) { rejectRun(input: { runId: $r }) { id } }`, { r: victim.runId }],
+          [`mutation($r: ID!) { cancelRun(id: $r) { id } }`, { r: victim.runId }],
+          [`mutation($d: ID!) { startRun(input: { definitionId: $d }) { id } }`, { d: victim.definitionId }],
         ];
         for (const [query, variables] of attempts) {
           const response = await respond(stack, attacker, query, variables);
@@ -126,9 +131,10 @@ for (const variant of databaseVariants()) {
           ['knowledge', `... on Tenant { knowledgeBases { id name } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
           ['chat', `... on Tenant { conversations { id title } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
           ['usage', `... on Tenant { usage { totals { quantity } } }`, [{ __typename: 'Tenant', id: victim.member.tenantId }]],
-          ['agents', `... on Tenant { definitions { id name } } ... on Definition { id name versions { source } }`, [
+          ['agents', `... on Tenant { definitions { id name } runs { id } } ... on Definition { id name versions { source } } ... on Run { id input }`, [
             { __typename: 'Tenant', id: victim.member.tenantId },
             { __typename: 'Definition', id: victim.definitionId },
+            { __typename: 'Run', id: victim.runId },
           ]],
         ];
         for (const [subgraph, selection, representations] of requests) {
@@ -152,6 +158,10 @@ for (const variant of databaseVariants()) {
 
     /** Each subscription of the API, attacked with another tenant's ids; a field without attacks fails the test below. */
     const SUBSCRIPTION_ATTACKS: Record<string, (own: Holdings, victim: Holdings) => SubscriptionAttack[]> = {
+      runEvents: (_own, victim) => [
+        { query: RUN_EVENTS, variables: { id: victim.runId } },
+        { query: RUN_EVENTS, variables: { id: victim.runId, after: 1 } },
+      ],
       answerStream: (_own, victim) => [
         { query: ANSWER_EVENTS, variables: { id: victim.answerId } },
         { query: ANSWER_EVENTS, variables: { id: victim.answerId, after: 1 } },

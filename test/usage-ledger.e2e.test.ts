@@ -161,6 +161,8 @@ for (const variant of databaseVariants()) {
         { metric: 'PROMPT_TOKENS', quantity: answered.promptTokens },
         { metric: 'COMPLETION_TOKENS', quantity: answered.completionTokens },
         { metric: 'STORAGE_BYTES', quantity: first.byteSize + second.byteSize },
+        { metric: 'TOOL_CALLS', quantity: 0 },
+        { metric: 'RUNS', quantity: 0 },
       ];
       await waitFor(async () => (await usage(owner)).totals, 'the answer and both documents in the ledger', {
         until: (totals) => JSON.stringify(totals) === JSON.stringify(expected),

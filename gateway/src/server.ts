@@ -32,6 +32,7 @@ import { pipelineGateway } from './pipeline/apollo.ts';
 import { federatedSubscriptions } from './subscriptions/federated.ts';
 import { upstreamSubscriptions } from './subscriptions/upstream.ts';
 import { serveWebSocket, type OperationContext } from './subscriptions/websocket.ts';
+import { serveMcp } from './mcp/route.ts';
 
 /** The console's build, and the manifest of the documents it sends (codegen writes it). */
 const CONSOLE_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url));
@@ -115,6 +116,8 @@ export async function createGatewayServer(config: Config, log: Logger = createLo
     reply.headers(await pipeline.admit({ principal, ip: request.ip }));
     return { ...contextFor(principal, request.ip), observation: request.observation };
   }, { readBody: graphQLBody, resolveDocument: pipeline.resolveDocument });
+  // MCP tools run as GraphQL operations through /graphql, so they pass the same pipeline, once each.
+  serveMcp(app, { path: '/mcp', graphqlPath: '/graphql', authenticate });
   registerHealth(app, subgraphsReady(locations, signer));
   registerMetricsRoute(app, metrics.registry);
   const tenancyUrl = locations.get('tenancy');

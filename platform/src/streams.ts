@@ -75,3 +75,103 @@ export function onStreamEnd<T>(source: AsyncIterator<T>, ended: () => void, mapE
     },
   };
 }
+
+export interface TailOptions<E> {
+  /** Resume after this sequence number. */
+  afterSeq: number;
+  /** Up to `pageSize` events after `afterSeq`, in order. */
+  read(afterSeq: number): Promise<E[]>;
+  pageSize: number;
+  seqOf(event: E): number;
+  /** The event after which the stream ends (DONE, ERROR, …). */
+  isLast(event: E): boolean;
+  /** What to send after `heartbeatMs` without an event. */
+  heartbeat(lastSeq: number): E;
+  heartbeatMs: number;
+  /** Calls `wake` whenever new events may have committed, until the returned stop is called. */
+  onCommit(wake: () => void): () => void;
+  /** Called once when the stream ends or its subscriber leaves. */
+  onClose?(): void;
+}
+
+/**
+ * A log's events after `afterSeq`, read from its table and then as they commit (woken by `onCommit`), ending after
+ * the last one; a heartbeat whenever nothing came for `heartbeatMs`. Resuming from the last seq received gives no
+ * gap and no repeat.
+ */
+export function tailStream<E>(options: TailOptions<E>): AsyncIterableIterator<E> {
+  const queue: E[] = [];
+  let lastSeq = options.afterSeq;
+  let ended = false;
+  let closed = false;
+  let woken = true;
+  let wake: (() => void) | undefined;
+  const stop = options.onCommit(() => {
+    woken = true;
+    wake?.();
+  });
+
+  async function fill(): Promise<void> {
+    woken = false;
+    const events = await options.read(lastSeq);
+    queue.push(...events);
+    if (events.length > 0) lastSeq = options.seqOf(events.at(-1)!);
+    if (events.length === options.pageSize) woken = true;
+  }
+
+  /** Resolves true when woken, false after heartbeatMs of quiet (or on close). */
+  function sleep(): Promise<boolean> {
+    if (woken || closed) return Promise.resolve(woken);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve(false);
+      }, options.heartbeatMs);
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  function close(): void {
+    if (closed) return;
+    closed = true;
+    stop();
+    wake?.();
+    options.onClose?.();
+  }
+
+  const done = (): IteratorResult<E> => ({ done: true, value: undefined });
+  return {
+    async next() {
+      while (!closed) {
+        const event = queue.shift();
+        if (event !== undefined) {
+          if (options.isLast(event)) ended = true;
+          return { done: false, value: event };
+        }
+        if (ended) break;
+        if (woken) {
+          await fill();
+          continue;
+        }
+        if (!(await sleep()) && !closed) return { done: false, value: options.heartbeat(lastSeq) };
+      }
+      close();
+      return done();
+    },
+    async return() {
+      close();
+      return done();
+    },
+    async throw(error: unknown) {
+      close();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

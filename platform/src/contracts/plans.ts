@@ -16,6 +16,8 @@ export interface Quota {
   storageBytes: number;
   /** Chat streams open at once. */
   concurrentStreams: number;
+  /** Workflow and agent runs under way at once (RUNNING; a run waiting for an approval holds nothing and does not count). */
+  concurrentRuns: number;
 }
 
 const GIB = 1024 ** 3;
@@ -30,6 +32,7 @@ export const PLAN_QUOTAS: Record<Plan, Quota> = {
     tokensPerMonth: 2_000_000,
     storageBytes: 1 * GIB,
     concurrentStreams: 2,
+    concurrentRuns: 2,
   },
   TEAM: {
     requestsPerSecond: 200,
@@ -40,6 +43,7 @@ export const PLAN_QUOTAS: Record<Plan, Quota> = {
     tokensPerMonth: 100_000_000,
     storageBytes: 50 * GIB,
     concurrentStreams: 20,
+    concurrentRuns: 20,
   },
   ENTERPRISE: {
     requestsPerSecond: 2_000,
@@ -50,6 +54,7 @@ export const PLAN_QUOTAS: Record<Plan, Quota> = {
     tokensPerMonth: 2_000_000_000,
     storageBytes: 1_000 * GIB,
     concurrentStreams: 200,
+    concurrentRuns: 200,
   },
 };
 

@@ -6,7 +6,12 @@ import { TENANT_ISOLATIONS } from './principal.ts';
 /** The topic services announce consumption on; the usage subgraph keeps the ledger of it. */
 export const USAGE_TOPIC = 'usage.recorded';
 
-export const USAGE_METRICS = ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'STORAGE_BYTES'] as const;
+/**
+ * What Jarvis measures itself: requests at the gateway, model tokens, bytes stored, and for workflow and agent
+ * runs the tool calls they made (tools, HTTP, MCP, search) and the runs started. Each enters the ledger only
+ * through these events; no client may record one (recordUsage refuses meters named like them).
+ */
+export const USAGE_METRICS = ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'STORAGE_BYTES', 'TOOL_CALLS', 'RUNS'] as const;
 export type UsageMetric = (typeof USAGE_METRICS)[number];
 
 /** The one metric that is a gauge rather than a counter: bytes released (a deleted document) are a negative quantity. */

@@ -68,7 +68,8 @@ function tracedDriver(driver: Driver, schema: string): Driver {
   };
 }
 
-function pgliteDir(dataDir: string, service: string): string | undefined {
+/** Where an embedded (PGlite) database named `service` keeps its files: undefined for `memory://`. */
+export function pgliteDir(dataDir: string, service: string): string | undefined {
   return dataDir === 'memory://' ? undefined : join(dataDir, service);
 }
 
@@ -192,7 +193,7 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   const e = error as { code?: string; constraint?: string } | null;
   return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
-export { pgliteTemplate } from './pglite.ts';
+export { isNewPgliteDir, pgliteTemplate } from './pglite.ts';
 
 /** True when a service's embedded database does not exist yet and will be created from the template. */
 export function needsNewEmbeddedDatabase(dataDir: string, service: string): boolean {

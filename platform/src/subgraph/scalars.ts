@@ -42,3 +42,31 @@ export const Upload = new GraphQLScalarType<Upload, never>({
   parseValue: parseUpload,
   parseLiteral: () => parseUpload(undefined),
 });
+
+/** Any JSON value, given and returned as it is (objects, arrays, strings, numbers, booleans, null). */
+export const JSONValue = new GraphQLScalarType<unknown, unknown>({
+  name: 'JSON',
+  description: 'Any JSON value: an object, array, string, number, boolean or null.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: function literal(ast, variables): unknown {
+    switch (ast.kind) {
+      case Kind.STRING:
+      case Kind.BOOLEAN:
+        return ast.value;
+      case Kind.INT:
+      case Kind.FLOAT:
+        return Number(ast.value);
+      case Kind.NULL:
+        return null;
+      case Kind.LIST:
+        return ast.values.map((value) => literal(value, variables));
+      case Kind.OBJECT:
+        return Object.fromEntries(ast.fields.map((field) => [field.name.value, literal(field.value, variables)]));
+      case Kind.VARIABLE:
+        return variables?.[ast.name.value];
+      default:
+        throw badUserInput('not a JSON value');
+    }
+  },
+});

@@ -116,7 +116,7 @@ describe('workflows', () => {
     assert.deepEqual(problems('WORKFLOW', source), []);
   });
 
-  test('a call to an unknown function, to a call Jarvis does not make, or a run task is refused where it is', () => {
+  test('a call to an unknown function, to a call Jarvis does not make, a run of anything but a workflow, or an emit is refused where it is', () => {
     assert.deepEqual(problems('WORKFLOW', workflow('do:\n  - a:\n      call: jarvis.email\n')), [
       { message: "unknown function 'jarvis.email': call jarvis.search, jarvis.model, jarvis.agent, jarvis.mcp, http, or a function declared under use.functions", path: '/do/0/a/call', line: 8, column: 13 },
     ]);
@@ -124,8 +124,14 @@ describe('workflows', () => {
       { message: 'Jarvis does not make grpc calls: call jarvis.search, jarvis.model, jarvis.agent, jarvis.mcp, http', path: '/do/0/a/call', line: 8, column: 13 },
     ]);
     assert.deepEqual(problems('WORKFLOW', workflow('do:\n  - a:\n      run:\n        shell:\n          command: rm -rf /\n')), [
-      { message: 'Jarvis runs no containers, shells, scripts or sub-workflows: call http, jarvis.agent or jarvis.mcp instead', path: '/do/0/a/run', line: 8, column: 7 },
+      { message: "Jarvis runs no containers, shells or scripts: run one of the tenant's workflows (run.workflow) instead", path: '/do/0/a/run', line: 8, column: 7 },
     ]);
+    assert.deepEqual(problems('WORKFLOW', workflow('do:\n  - a:\n      emit:\n        event:\n          with:\n            type: x\n')), [
+      { message: 'Jarvis emits no events: call http or jarvis.mcp instead', path: '/do/0/a/emit', line: 8, column: 7 },
+    ]);
+    const sub = workflow("do:\n  - a:\n      run:\n        workflow:\n          namespace: hr\n          name: onboarding\n          version: production\n");
+    assert.deepEqual(problems('WORKFLOW', sub), [], 'a sub-workflow is allowed');
+    assert.deepEqual(checkSource('WORKFLOW', sub).references, [{ kind: 'WORKFLOW', name: 'onboarding', pointer: '/do/0/a/run/workflow/name' }], 'and must be one of the tenant\'s');
   });
 
   test('a function declared under use.functions may be called, and is checked as a task itself', () => {

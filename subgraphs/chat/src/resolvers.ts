@@ -10,6 +10,7 @@ export const resolvers: Resolvers = {
   Mutation: {
     createConversation: (_, { input }, ctx) => ctx.conversations.create(input),
     ask: (_, { input }, ctx) => ctx.answers.ask(input),
+    complete: (_, { input }, ctx) => ctx.completions.complete(input),
   },
   Subscription: {
     answerStream: {

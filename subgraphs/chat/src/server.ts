@@ -13,6 +13,8 @@ import { knowledgeRetrieval } from './answers/retrieval.ts';
 import { AnswerService, type AnswerServiceDeps } from './answers/service.ts';
 import { openAnswerSignals } from './answers/signals.ts';
 import { openInferenceCache } from './cache/index.ts';
+import { completionModels, type CompletionModels } from './completions/completion-models.ts';
+import { CompletionService } from './completions/service.ts';
 import { ConversationService } from './conversations/service.ts';
 import type { ChatContext } from './context.ts';
 import { resolvers } from './resolvers.ts';
@@ -20,7 +22,7 @@ import { resolvers } from './resolvers.ts';
 /** Events written per batch while an answer streams: a few milliseconds' worth of tokens. */
 const FLUSH_MS = 15;
 
-type ChatResources = Omit<AnswerServiceDeps, 'db' | 'log'>;
+type ChatResources = Omit<AnswerServiceDeps, 'db' | 'log'> & { completionModels: CompletionModels };
 
 async function openChatResources({ db, config, log, outbox, metrics }: ResourceServices): Promise<ChatResources & { close(): Promise<void> }> {
   const models = answerModels(config);
@@ -38,6 +40,7 @@ async function openChatResources({ db, config, log, outbox, metrics }: ResourceS
   const sweeper = startAnswerSweep({ db, log, staleAfterMs: 6 * ANSWER_TOUCH_MS, everyMs: 2 * ANSWER_TOUCH_MS });
   return {
     models,
+    completionModels: completionModels(models.registry, models.router),
     modelNames: new Set(models.registry.specs.map((spec) => spec.name)),
     defaultStrategy: config.CHAT_ROUTING_STRATEGY,
     cache,
@@ -69,6 +72,12 @@ export const chatSubgraph = defineSubgraph<ChatContext, ChatResources>({
   subscriptions: [quotaOverridesSubscription('chat-quotas'), memberAllowancesSubscription('chat-allowances')],
   context: (base, { resources }) => {
     const conversations = new ConversationService(base.db, base.principal);
-    return { ...base, conversations, answers: new AnswerService(base.db, base.principal, conversations, { ...resources, db: base.db, log: base.log }, base.log) };
+    const { completionModels: models, limits, outbox, defaultStrategy, metrics } = resources;
+    return {
+      ...base,
+      conversations,
+      answers: new AnswerService(base.db, base.principal, conversations, { ...resources, db: base.db, log: base.log }, base.log),
+      completions: new CompletionService(base.db, base.principal, { models, limits, outbox, defaultStrategy, metrics }, base.log),
+    };
   },
 });

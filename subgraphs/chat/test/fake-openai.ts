@@ -2,7 +2,10 @@
  * A local server speaking OpenAI's chat completions protocol as the real one does for `stream: true`:
  * `POST /v1/chat/completions` answers `text/event-stream` with `chat.completion.chunk` events (a first one
  * with the assistant role, one per content token, one with the finish reason, one with usage when
- * `stream_options.include_usage` asks for it) and `data: [DONE]`. Errors come as OpenAI's JSON error body.
+ * `stream_options.include_usage` asks for it) and `data: [DONE]`. Without `stream: true` it answers one
+ * `chat.completion` JSON object, as the real one does. An answer may call tools (`toolCalls`): the message's
+ * `tool_calls` (streamed as deltas, arguments in pieces) and finish reason `tool_calls`. Errors come as
+ * OpenAI's JSON error body.
  *
  * Behaviour is scripted per model name (the request's `model`); each request takes the next scripted
  * behaviour, the last one repeating. Every request is recorded, with whether the client went away before
@@ -29,11 +32,19 @@ export type Behaviour =
   /** Streams the first `after` of `tokens`, then destroys the connection. */
   | { kind: 'break'; tokens: string[]; after: number }
   /** Streams `tokens` and ends the response without a finish reason or [DONE], as a proxy cutting off cleanly might. */
-  | { kind: 'truncate'; tokens: string[] };
+  | { kind: 'truncate'; tokens: string[] }
+  /** Calls tools, with `content` (none by default) beside them; usage as for `answer` (default 17 prompt, 9 completion). */
+  | { kind: 'toolCalls'; calls: { id: string; name: string; arguments: string }[]; content?: string; usage?: { promptTokens: number; completionTokens: number } | null };
 
 export interface ChatCompletionBody {
   model: string;
-  messages: { role: string; content: string }[];
+  messages: {
+    role: string;
+    content: string | null;
+    tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
+    tool_call_id?: string;
+  }[];
+  tools?: { type: string; function: { name: string; description?: string; parameters: Record<string, unknown> } }[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
   max_tokens?: number;
@@ -96,6 +107,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
 
     const id = `chatcmpl-${requests.length}`;
     const created = Math.floor(Date.now() / 1000);
+    if (!body.stream) return answerWhole(response, behaviour, { id, created, model: body.model });
     const send = (choices: unknown[], extra: Record<string, unknown> = {}) => {
       if (response.destroyed) return;
       response.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices, ...extra })}\n\n`);
@@ -117,6 +129,25 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     if (behaviour.kind === 'truncate') {
       for (const token of behaviour.tokens) delta(token);
       response.end();
+      return;
+    }
+
+    if (behaviour.kind === 'toolCalls') {
+      if (behaviour.content) delta(behaviour.content);
+      for (const [index, call] of behaviour.calls.entries()) {
+        const half = Math.ceil(call.arguments.length / 2);
+        const toolDelta = (fn: Record<string, string>, head: Record<string, unknown> = {}) =>
+          send([{ index: 0, delta: { tool_calls: [{ index, ...head, function: fn }] }, logprobs: null, finish_reason: null }]);
+        toolDelta({ name: call.name, arguments: '' }, { id: call.id, type: 'function' });
+        toolDelta({ arguments: call.arguments.slice(0, half) });
+        toolDelta({ arguments: call.arguments.slice(half) });
+      }
+      send([{ index: 0, delta: {}, logprobs: null, finish_reason: 'tool_calls' }]);
+      const usage = behaviour.usage === undefined ? DEFAULT_TOOL_USAGE : behaviour.usage;
+      if (body.stream_options?.include_usage && usage) {
+        send([], { usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens } });
+      }
+      if (!response.destroyed) response.end('data: [DONE]\n\n');
       return;
     }
 
@@ -149,6 +180,48 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     requestsFor: (model) => requests.filter((request) => request.model === model),
     close,
   };
+}
+
+const DEFAULT_TOOL_USAGE = { promptTokens: 17, completionTokens: 9 };
+
+/** A non-streaming request's answer: one `chat.completion` object (or the behaviour's failure). */
+async function answerWhole(response: ServerResponse, behaviour: Behaviour, { id, created, model }: { id: string; created: number; model: string }) {
+  if (behaviour.kind === 'hang') return;
+  if (behaviour.kind === 'error') return sendError(response, behaviour.status, behaviour.message);
+  if (behaviour.kind === 'break' || behaviour.kind === 'truncate') {
+    response.socket?.destroy();
+    return;
+  }
+  let message: Record<string, unknown>;
+  let usage: { promptTokens: number; completionTokens: number } | null;
+  let finish: string;
+  if (behaviour.kind === 'toolCalls') {
+    message = {
+      role: 'assistant',
+      content: behaviour.content ?? null,
+      refusal: null,
+      tool_calls: behaviour.calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+    };
+    usage = behaviour.usage === undefined ? DEFAULT_TOOL_USAGE : behaviour.usage;
+    finish = 'tool_calls';
+  } else {
+    await wait(behaviour.firstTokenDelayMs ?? 0);
+    message = { role: 'assistant', content: behaviour.tokens.join(''), refusal: null };
+    usage = behaviour.usage === undefined ? { promptTokens: 17, completionTokens: behaviour.tokens.length } : behaviour.usage;
+    finish = 'stop';
+  }
+  if (response.destroyed) return;
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end(
+    JSON.stringify({
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+      ...(usage ? { usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens } } : {}),
+    }),
+  );
 }
 
 function sendError(response: ServerResponse, status: number, message: string): void {

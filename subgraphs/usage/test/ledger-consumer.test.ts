@@ -17,7 +17,7 @@ import pg from 'pg';
 import { openConfiguredBus, type Bus } from '@jarvis/platform/bus';
 import { postGraphQL } from '@jarvis/platform/client';
 import type { Config } from '@jarvis/platform/config';
-import { PRINCIPAL_HEADER, principalSigner, USAGE_TOPIC, usageEvent, type Principal } from '@jarvis/platform/contracts';
+import { PLAN_QUOTAS, PRINCIPAL_HEADER, principalSigner, SIGNED_USAGE_METRICS, USAGE_METRICS, USAGE_TOPIC, usageEvent, type Principal } from '@jarvis/platform/contracts';
 import type { RunningService } from '@jarvis/platform/http';
 import { createLogger } from '@jarvis/platform/logger';
 import { startOutboxRelay, writeEvent } from '@jarvis/platform/outbox';
@@ -143,6 +143,27 @@ for (const variant of databaseVariants()) {
         return body.data!._entities[0]!.quota.storageBytes;
       }
 
+      interface QuotaOf {
+        tokensToday: number;
+        tokensThisMonth: number;
+        storageBytes: number;
+        planLimits: { concurrentRuns: number };
+        limits: { concurrentRuns: number };
+      }
+      async function quotaOf(principal: Principal, plan: NonNullable<Principal['plan']> = 'TEAM'): Promise<QuotaOf> {
+        const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign({ ...principal, plan });
+        const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Tenant { quota {
+          tokensToday tokensThisMonth storageBytes planLimits { concurrentRuns } limits { concurrentRuns } } } } }`;
+        const { body } = await postGraphQL<{ _entities: { quota: QuotaOf }[] }>(
+          usage.url,
+          query,
+          { r: [{ __typename: 'Tenant', id: principal.tenantId }] },
+          { [PRINCIPAL_HEADER]: token },
+        );
+        assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+        return body.data!._entities[0]!.quota;
+      }
+
       test("stored bytes: a document's bytes and their release (−N) sum to nothing; a duplicated release counts once", async () => {
         const tenantId = randomUUID();
         const member = randomUUID();
@@ -172,6 +193,67 @@ for (const variant of databaseVariants()) {
         assert.equal(await storedBytesOf(reader(alone)), 0);
       });
 
+      test("workflow and agent runs' TOOL_CALLS and RUNS count once per event id, without a model, in every total and group", async () => {
+        const tenantId = randomUUID();
+        const member = randomUUID();
+        const events = [
+          usageEvent(tenantId, { metric: 'RUNS', quantity: 1, userId: member }),
+          usageEvent(tenantId, { metric: 'TOOL_CALLS', quantity: 3, userId: member, model: null }),
+          usageEvent(tenantId, { metric: 'RUNS', quantity: 1 }),
+          usageEvent(tenantId, { metric: 'TOOL_CALLS', quantity: 2 }),
+        ];
+        // Each once, then again (a producer retrying), and one redelivered later with another timestamp: same ids.
+        for (const event of [...events, ...events, { ...events[1]!, occurredAt: new Date().toISOString() }]) await bus.publish(USAGE_TOPIC, event);
+        await waitFor(() => usageOf(reader(tenantId)), 'the events', {
+          ...LEDGER_WAIT,
+          until: (u) => total(u.totals, 'TOOL_CALLS') === 5 && total(u.totals, 'RUNS') === 2,
+        });
+        await sleep(200); // and nothing more arrives
+
+        const settled = await usageOf(reader(tenantId), 'USER');
+        assert.deepEqual(
+          settled.totals,
+          USAGE_METRICS.map((metric) => ({ metric, quantity: ({ TOOL_CALLS: 5, RUNS: 2 } as Record<string, number>)[metric] ?? 0 })),
+          'one total for every metric, the new ones among them',
+        );
+        assert.deepEqual(settled.groups.map((g) => [g.key, total(g.totals, 'TOOL_CALLS'), total(g.totals, 'RUNS')]), [[member, 3, 1], [null, 2, 1]]);
+        const byModel = await usageOf(reader(tenantId), 'MODEL');
+        assert.deepEqual(byModel.groups.map((g) => [g.key, total(g.totals, 'TOOL_CALLS'), total(g.totals, 'RUNS')]), [[null, 5, 2]], 'no model');
+        const quota = await quotaOf(reader(tenantId));
+        assert.deepEqual([quota.tokensToday, quota.tokensThisMonth, quota.storageBytes], [0, 0, 0], 'tool calls and runs are neither tokens nor bytes');
+      });
+
+      test("recordUsage cannot write TOOL_CALLS or RUNS: meters named after them are refused and the ledger stays as it was", async () => {
+        const tenantId = randomUUID();
+        const service: Principal = { tenantId, roles: [], scopes: ['usage:write'], permissions: ['usage:read'], isolation: 'SHARED' };
+        const token = await principalSigner(config.INTERNAL_AUTH_SECRET!).sign(service);
+        const record = (meter: string, idempotencyKey: string) =>
+          postGraphQL<{ recordUsage: { meter: string } | null }>(
+            usage.url,
+            `mutation($u: RecordUsageInput!) { recordUsage(input: $u) { meter } }`,
+            { u: { meter, quantity: 1_000_000, idempotencyKey } },
+            { [PRINCIPAL_HEADER]: token },
+          );
+        for (const meter of ['tool_calls', 'runs', 'TOOL_CALLS', 'RUNS']) {
+          const { body } = await record(meter, `${meter}-named`);
+          assert.equal(body.data?.recordUsage ?? null, null, meter);
+          assert.deepEqual([body.errors?.[0]?.extensions?.code, body.errors?.[0]?.extensions?.field], ['BAD_USER_INPUT', 'meter'], meter);
+        }
+        // A meter of the tenant's own naming is its own business, apart from the ledger.
+        const { body: own } = await record('agents.tool_calls', 'own');
+        assert.equal(own.errors, undefined, JSON.stringify(own.errors));
+        const summary = await usageOf(service);
+        assert.deepEqual([total(summary.totals, 'TOOL_CALLS'), total(summary.totals, 'RUNS')], [0, 0]);
+      });
+
+      test("a plan's concurrentRuns is in its limits: the figure in force, as no override lowers it", async () => {
+        for (const plan of ['FREE', 'TEAM', 'ENTERPRISE'] as const) {
+          const quota = await quotaOf(reader(randomUUID()), plan);
+          assert.deepEqual([quota.planLimits.concurrentRuns, quota.limits.concurrentRuns], [PLAN_QUOTAS[plan].concurrentRuns, PLAN_QUOTAS[plan].concurrentRuns], plan);
+        }
+        assert.deepEqual([PLAN_QUOTAS.FREE.concurrentRuns, PLAN_QUOTAS.TEAM.concurrentRuns, PLAN_QUOTAS.ENTERPRISE.concurrentRuns], [2, 20, 200]);
+      });
+
       test("a DEDICATED tenant's usage is kept in its own schema", async () => {
         const tenantId = randomUUID();
         await bus.publish(USAGE_TOPIC, usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: 4096, isolation: 'DEDICATED' }));
@@ -187,7 +269,7 @@ for (const variant of databaseVariants()) {
   describe(`negative usage quantities, on ${variant.name}`, { skip: variant.skip }, () => {
     test('only STORAGE_BYTES may be negative: a negative count of anything else is refused, by the payload and by the ledger', async () => {
       const tenantId = randomUUID();
-      for (const metric of ['REQUESTS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS'] as const) {
+      for (const metric of USAGE_METRICS.filter((m) => !SIGNED_USAGE_METRICS.includes(m))) {
         assert.throws(() => usageEvent(tenantId, { metric, quantity: -1 }), /only STORAGE_BYTES may be negative/);
       }
       assert.equal(usageEvent(tenantId, { metric: 'STORAGE_BYTES', quantity: -1 }).payload.quantity, -1);
@@ -203,6 +285,11 @@ for (const variant of databaseVariants()) {
           );
         await insert('STORAGE_BYTES', -100);
         await assert.rejects(insert('REQUESTS', -1), /usage_events_quantity_check/);
+        // The ledger takes every metric there is (TOOL_CALLS and RUNS since 0006), counts only, and nothing else.
+        for (const metric of USAGE_METRICS) await insert(metric, 1);
+        await assert.rejects(insert('TOOL_CALLS', -1), /usage_events_quantity_check/);
+        await assert.rejects(insert('RUNS', -1), /usage_events_quantity_check/);
+        await assert.rejects(insert('WIDGETS', 1), /usage_events_metric_check/);
       } finally {
         await db.close();
       }

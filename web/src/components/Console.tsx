@@ -8,6 +8,7 @@ import { KnowledgeBases } from './KnowledgeBases';
 import { Members } from './Members';
 import { Search } from './Search';
 import { Usage } from './Usage';
+import { Workflows } from './Workflows';
 
 interface Props {
   session: Session;
@@ -17,7 +18,7 @@ interface Props {
   onSignOut: () => void;
 }
 
-/** One signed-in tenant: who and where, then members, knowledge, search, chat and usage on one page. */
+/** One signed-in tenant: who and where, then members, knowledge, search, chat, usage and workflows on one page. */
 export function Console({ session, sessions, onSwitch, onAddTenant, onSignOut }: Props) {
   const { data, errors } = useQuery(SessionDocument, {});
   const [knowledgeBase, setKnowledgeBase] = useState<KnowledgeBaseFieldsFragment | null>(null);
@@ -71,6 +72,7 @@ export function Console({ session, sessions, onSwitch, onAddTenant, onSignOut }:
         <Chat knowledgeBase={knowledgeBase} onAnswered={usageChanged} />
         <Usage version={usageVersion} />
         <Members />
+        <Workflows />
       </div>
     </>
   );

@@ -50,6 +50,8 @@ function setUp() {
   gateway.answer('Conversations', ({ authorization }) => ({ data: { tenant: { id: `tenant-${tenantOf(authorization)}`, conversations: [] } } }));
   gateway.answer('Usage', () => ({ data: { tenant: null } }));
   gateway.answer('TenantMembers', () => ({ data: { tenant: null } }));
+  gateway.answer('Definitions', ({ authorization }) => ({ data: { tenant: { id: `tenant-${tenantOf(authorization)}`, definitions: [] } } }));
+  gateway.answer('Runs', ({ authorization }) => ({ data: { tenant: { id: `tenant-${tenantOf(authorization)}`, runs: [] } } }));
   return { gateway, user: userEvent.setup() };
 }
 

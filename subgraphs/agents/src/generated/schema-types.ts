@@ -5,6 +5,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { Definition as DefinitionModel, DefinitionVersion as DefinitionVersionModel } from '../definitions/store.ts';
 import type { WorkflowDeclaration as WorkflowDeclarationModel, AgentDeclaration as AgentDeclarationModel, AgentTools as AgentToolsModel } from '../validation/index.ts';
 import type { Label as LabelModel, LabelMove as LabelMoveModel } from '../labels/store.ts';
+import type { Run as RunModel, RunStep as RunStepModel, RunEvent as RunEventModel, PendingApproval as PendingApprovalModel } from '../runs/store.ts';
 import type { AgentsContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -19,6 +20,8 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** An RFC 3339 timestamp in UTC */
   DateTime: { input: Date; output: Date; }
+  /** Any JSON value: an object, array, string, number, boolean or null. */
+  JSON: { input: unknown; output: unknown; }
 };
 
 /** Who a rate limit counts for: the signed-in user or API key, its tenant, or the client address. */
@@ -46,6 +49,20 @@ export type Mutation = {
    * to is a CONFLICT.
    */
   rollbackDefinition?: Maybe<DefinitionLabel>;
+  /**
+   * Starts a run of a workflow or an agent at the version its label points at now (or the version named); the
+   * run keeps that version to the end. A workflow's input must satisfy its input.schema (BAD_USER_INPUT naming
+   * the path otherwise); more runs at once than the tenant's plan allows is QUOTA_EXCEEDED. The run goes on in
+   * the background, durably: follow it with runEvents. How many may be under way at once is the plan's to say, so
+   * it has no rate limit of its own beyond the tenant's request rate.
+   */
+  startRun?: Maybe<Run>;
+  /** Answers the approval the run waits for: it goes on. A run not waiting for one is a CONFLICT. */
+  approveRun?: Maybe<Run>;
+  /** Refuses the approval the run waits for: it ends in ERROR (APPROVAL_REJECTED), unless the workflow catches it. */
+  rejectRun?: Maybe<Run>;
+  /** Stops a run that has not ended: CANCELLED, after the step under way. Cancelling an ended run changes nothing. */
+  cancelRun?: Maybe<Run>;
 };
 
 
@@ -66,6 +83,185 @@ export type MutationPublishDefinitionArgs = {
 
 export type MutationRollbackDefinitionArgs = {
   input: RollbackDefinitionInput;
+};
+
+
+export type MutationStartRunArgs = {
+  input: StartRunInput;
+};
+
+
+export type MutationApproveRunArgs = {
+  input: DecideRunInput;
+};
+
+
+export type MutationRejectRunArgs = {
+  input: DecideRunInput;
+};
+
+
+export type MutationCancelRunArgs = {
+  id: Scalars['ID']['input'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * A run's events in order: STARTED, then STEP_STARTED / STEP_FINISHED (with its output) / STEP_FAILED per task,
+   * APPROVAL_NEEDED while it waits, and always DONE, ERROR or CANCELLED last; HEARTBEAT while nothing else
+   * happens. afterSeq resumes after the last event received, with no gap and no repeat.
+   */
+  runEvents: RunEvent;
+};
+
+
+export type SubscriptionRunEventsArgs = {
+  runId: Scalars['ID']['input'];
+  afterSeq?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type StartRunInput = {
+  /** The workflow or agent to run, by id… */
+  definitionId?: InputMaybe<Scalars['ID']['input']>;
+  /** …or by name. */
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** The label whose version runs; ignored when version is given. */
+  label?: Scalars['String']['input'];
+  /** A version number, instead of a label. */
+  version?: InputMaybe<Scalars['Int']['input']>;
+  /** The workflow's input (for an agent: its task, as a string or { task }). */
+  input?: InputMaybe<Scalars['JSON']['input']>;
+};
+
+export type DecideRunInput = {
+  runId: Scalars['ID']['input'];
+  /** Why, kept with the run and given to the workflow as the approval's comment. */
+  comment?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type RunStatus =
+  | 'RUNNING'
+  /** Paused until somebody approves or rejects (approveRun, rejectRun), or the approval times out. */
+  | 'WAITING'
+  | 'DONE'
+  | 'ERROR'
+  | 'CANCELLED';
+
+/** One run of a workflow or agent, at the version it started on. */
+export type Run = {
+  __typename?: 'Run';
+  id: Scalars['ID']['output'];
+  tenant: Tenant;
+  definition: Definition;
+  /** The version it runs; a label moved later does not change it. */
+  version: DefinitionVersion;
+  /** The label it was started by; null when a version was named. */
+  label?: Maybe<Scalars['String']['output']>;
+  status: RunStatus;
+  input?: Maybe<Scalars['JSON']['output']>;
+  /** What it produced; null until DONE. */
+  output?: Maybe<Scalars['JSON']['output']>;
+  /** Why it ended in ERROR: a stable code (QUOTA_EXCEEDED, APPROVAL_REJECTED, STEP_TIMEOUT, …) and a message. */
+  error?: Maybe<RunError>;
+  /** The member who started it; null when a service account did. */
+  startedBy?: Maybe<User>;
+  startedAt: Scalars['DateTime']['output'];
+  endedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Its steps in the order they started. */
+  steps: Array<RunStep>;
+  /** The approval it waits for; null when it waits for none. */
+  pendingApproval?: Maybe<RunApproval>;
+  /** Model tokens it used, all steps together. */
+  promptTokens: Scalars['Int']['output'];
+  completionTokens: Scalars['Int']['output'];
+  /** What its model calls cost, in US dollars, by the registry's prices. */
+  cost: Scalars['Float']['output'];
+  /** Its events after afterSeq, oldest first, as runEvents sends them. */
+  events: Array<RunEvent>;
+};
+
+
+/** One run of a workflow or agent, at the version it started on. */
+export type RunEventsArgs = {
+  afterSeq?: InputMaybe<Scalars['Int']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type RunError = {
+  __typename?: 'RunError';
+  code: Scalars['String']['output'];
+  message: Scalars['String']['output'];
+  /** The task it failed in, as a JSON Pointer such as /do/2/notify; empty when the run as a whole failed. */
+  path: Scalars['String']['output'];
+};
+
+export type RunStepStatus =
+  | 'RUNNING'
+  | 'WAITING'
+  | 'DONE'
+  | 'ERROR'
+  | 'CANCELLED';
+
+/** A task of the run as it ran: each time a task runs (in a loop, a retry) is a step of its own. */
+export type RunStep = {
+  __typename?: 'RunStep';
+  /** 1, 2, … in the order steps started. */
+  number: Scalars['Int']['output'];
+  /** The task's name. */
+  name: Scalars['String']['output'];
+  /** Where the task is in the document: a JSON Pointer such as /do/1/gather/fork/branches/0/policy. */
+  path: Scalars['String']['output'];
+  /** What the task does: call:jarvis.model, call:http, switch, for, fork, set, listen, wait, raise, … */
+  kind: Scalars['String']['output'];
+  status: RunStepStatus;
+  input?: Maybe<Scalars['JSON']['output']>;
+  output?: Maybe<Scalars['JSON']['output']>;
+  error?: Maybe<RunError>;
+  attempts: Scalars['Int']['output'];
+  promptTokens: Scalars['Int']['output'];
+  completionTokens: Scalars['Int']['output'];
+  cost: Scalars['Float']['output'];
+  /** The model that answered, for a model call. */
+  model?: Maybe<Scalars['String']['output']>;
+  startedAt: Scalars['DateTime']['output'];
+  endedAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+export type RunApproval = {
+  __typename?: 'RunApproval';
+  /** The task that waits. */
+  step: Scalars['Int']['output'];
+  /** When it times out, if it does. */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+export type RunEventType =
+  | 'STARTED'
+  | 'STEP_STARTED'
+  | 'STEP_FINISHED'
+  | 'STEP_FAILED'
+  | 'APPROVAL_NEEDED'
+  | 'APPROVED'
+  | 'REJECTED'
+  | 'HEARTBEAT'
+  | 'DONE'
+  | 'ERROR'
+  | 'CANCELLED';
+
+export type RunEvent = {
+  __typename?: 'RunEvent';
+  /** 1, 2, … per run, with no gap; 0 for a heartbeat. */
+  seq: Scalars['Int']['output'];
+  type: RunEventType;
+  /** The step the event is about, for step and approval events. */
+  step?: Maybe<Scalars['Int']['output']>;
+  /** The step's name. */
+  name?: Maybe<Scalars['String']['output']>;
+  /** A step's output, or the run's on DONE. */
+  output?: Maybe<Scalars['JSON']['output']>;
+  error?: Maybe<RunError>;
+  at: Scalars['DateTime']['output'];
 };
 
 export type DefinitionKind =
@@ -117,6 +313,8 @@ export type Definition = {
   latestVersion: DefinitionVersion;
   /** Its labels, by name. */
   labels: Array<DefinitionLabel>;
+  /** Its runs, newest first. */
+  runs: Array<Run>;
   /** The label so named; null when it was never published. */
   label?: Maybe<DefinitionLabel>;
 };
@@ -131,6 +329,12 @@ export type DefinitionVersionsArgs = {
 /** A workflow or an agent, as numbered immutable versions and labels pointing at them. */
 export type DefinitionVersionArgs = {
   number: Scalars['Int']['input'];
+};
+
+
+/** A workflow or an agent, as numbered immutable versions and labels pointing at them. */
+export type DefinitionRunsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -281,11 +485,19 @@ export type Tenant = {
   id: Scalars['ID']['output'];
   /** The tenant's definitions, newest first; only those of `kind` when given. */
   definitions?: Maybe<Array<Definition>>;
+  /** The tenant's runs, newest first; only those with `status` when given. */
+  runs?: Maybe<Array<Run>>;
 };
 
 
 export type TenantDefinitionsArgs = {
   kind?: InputMaybe<DefinitionKind>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type TenantRunsArgs = {
+  status?: InputMaybe<RunStatus>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -304,6 +516,8 @@ export type Query = {
    * problem with its message, JSON Pointer path, line and column.
    */
   validateDefinition?: Maybe<DefinitionValidation>;
+  /** A run of the caller's tenant; null when there is none. */
+  run?: Maybe<Run>;
 };
 
 
@@ -315,6 +529,11 @@ export type QueryDefinitionArgs = {
 export type QueryValidateDefinitionArgs = {
   kind: DefinitionKind;
   source: Scalars['String']['input'];
+};
+
+
+export type QueryRunArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -397,12 +616,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = {
+  Run: Run;
   Definition: Definition;
   Tenant: Tenant;
 };
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = {
+  Run:
+    ( { __typename: 'Run' }
+    & GraphQLRecursivePick<FederationTypes['Run'], {"id":true}> );
   Definition:
     ( { __typename: 'Definition' }
     & GraphQLRecursivePick<FederationTypes['Definition'], {"id":true}> );
@@ -417,14 +640,27 @@ export type FederationReferenceTypes = {
 export type ResolversTypes = {
   RateLimitBy: RateLimitBy;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  StartRunInput: StartRunInput;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  DecideRunInput: DecideRunInput;
+  RunStatus: RunStatus;
+  Run: ResolverTypeWrapper<RunModel>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  RunError: ResolverTypeWrapper<RunError>;
+  RunStepStatus: RunStepStatus;
+  RunStep: ResolverTypeWrapper<RunStepModel>;
+  RunApproval: ResolverTypeWrapper<PendingApprovalModel>;
+  RunEventType: RunEventType;
+  RunEvent: ResolverTypeWrapper<RunEventModel>;
   DefinitionKind: DefinitionKind;
   CreateDefinitionInput: CreateDefinitionInput;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   AddDefinitionVersionInput: AddDefinitionVersionInput;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   PublishDefinitionInput: PublishDefinitionInput;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   RollbackDefinitionInput: RollbackDefinitionInput;
   Definition: ResolverTypeWrapper<DefinitionModel>;
   DefinitionVersion: ResolverTypeWrapper<DefinitionVersionModel>;
@@ -441,7 +677,7 @@ export type ResolversTypes = {
   DefinitionLabelMove: ResolverTypeWrapper<LabelMoveModel>;
   DefinitionValidation: ResolverTypeWrapper<DefinitionValidation>;
   DefinitionProblem: ResolverTypeWrapper<DefinitionProblem>;
-  Tenant: ResolverTypeWrapper<Omit<Tenant, 'definitions'> & { definitions?: Maybe<Array<ResolversTypes['Definition']>> }>;
+  Tenant: ResolverTypeWrapper<Omit<Tenant, 'definitions' | 'runs'> & { definitions?: Maybe<Array<ResolversTypes['Definition']>>, runs?: Maybe<Array<ResolversTypes['Run']>> }>;
   User: ResolverTypeWrapper<Omit<User, 'tenant'> & { tenant: ResolversTypes['Tenant'] }>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
 };
@@ -449,13 +685,23 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
+  JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
-  CreateDefinitionInput: CreateDefinitionInput;
-  String: Scalars['String']['output'];
-  AddDefinitionVersionInput: AddDefinitionVersionInput;
   ID: Scalars['ID']['output'];
-  PublishDefinitionInput: PublishDefinitionInput;
+  Subscription: Record<PropertyKey, never>;
   Int: Scalars['Int']['output'];
+  StartRunInput: StartRunInput;
+  String: Scalars['String']['output'];
+  DecideRunInput: DecideRunInput;
+  Run: RunModel;
+  Float: Scalars['Float']['output'];
+  RunError: RunError;
+  RunStep: RunStepModel;
+  RunApproval: PendingApprovalModel;
+  RunEvent: RunEventModel;
+  CreateDefinitionInput: CreateDefinitionInput;
+  AddDefinitionVersionInput: AddDefinitionVersionInput;
+  PublishDefinitionInput: PublishDefinitionInput;
   RollbackDefinitionInput: RollbackDefinitionInput;
   Definition: DefinitionModel;
   DefinitionVersion: DefinitionVersionModel;
@@ -470,7 +716,7 @@ export type ResolversParentTypes = {
   DefinitionLabelMove: LabelMoveModel;
   DefinitionValidation: DefinitionValidation;
   DefinitionProblem: DefinitionProblem;
-  Tenant: Omit<Tenant, 'definitions'> & { definitions?: Maybe<Array<ResolversParentTypes['Definition']>> } | FederationReferenceTypes['Tenant'];
+  Tenant: Omit<Tenant, 'definitions' | 'runs'> & { definitions?: Maybe<Array<ResolversParentTypes['Definition']>>, runs?: Maybe<Array<ResolversParentTypes['Run']>> } | FederationReferenceTypes['Tenant'];
   User: Omit<User, 'tenant'> & { tenant: ResolversParentTypes['Tenant'] };
   Query: Record<PropertyKey, never>;
 };
@@ -479,11 +725,84 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
+  name: 'JSON';
+}
+
 export type MutationResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   createDefinition?: Resolver<Maybe<ResolversTypes['Definition']>, ParentType, ContextType, RequireFields<MutationCreateDefinitionArgs, 'input'>>;
   addDefinitionVersion?: Resolver<Maybe<ResolversTypes['DefinitionVersion']>, ParentType, ContextType, RequireFields<MutationAddDefinitionVersionArgs, 'input'>>;
   publishDefinition?: Resolver<Maybe<ResolversTypes['DefinitionLabel']>, ParentType, ContextType, RequireFields<MutationPublishDefinitionArgs, 'input'>>;
   rollbackDefinition?: Resolver<Maybe<ResolversTypes['DefinitionLabel']>, ParentType, ContextType, RequireFields<MutationRollbackDefinitionArgs, 'input'>>;
+  startRun?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationStartRunArgs, 'input'>>;
+  approveRun?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationApproveRunArgs, 'input'>>;
+  rejectRun?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationRejectRunArgs, 'input'>>;
+  cancelRun?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationCancelRunArgs, 'id'>>;
+};
+
+export type SubscriptionResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  runEvents?: SubscriptionResolver<ResolversTypes['RunEvent'], "runEvents", ParentType, ContextType, RequireFields<SubscriptionRunEventsArgs, 'runId' | 'afterSeq'>>;
+};
+
+export type RunResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['Run'] = ResolversParentTypes['Run'], FederationReferenceType extends FederationReferenceTypes['Run'] = FederationReferenceTypes['Run']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Run']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType>;
+  definition?: Resolver<ResolversTypes['Definition'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['DefinitionVersion'], ParentType, ContextType>;
+  label?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['RunStatus'], ParentType, ContextType>;
+  input?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  output?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['RunError']>, ParentType, ContextType>;
+  startedBy?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  endedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  steps?: Resolver<Array<ResolversTypes['RunStep']>, ParentType, ContextType>;
+  pendingApproval?: Resolver<Maybe<ResolversTypes['RunApproval']>, ParentType, ContextType>;
+  promptTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completionTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  events?: Resolver<Array<ResolversTypes['RunEvent']>, ParentType, ContextType, RequireFields<RunEventsArgs, 'afterSeq' | 'first'>>;
+};
+
+export type RunErrorResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['RunError'] = ResolversParentTypes['RunError']> = {
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  path?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type RunStepResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['RunStep'] = ResolversParentTypes['RunStep']> = {
+  number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  path?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['RunStepStatus'], ParentType, ContextType>;
+  input?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  output?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['RunError']>, ParentType, ContextType>;
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  promptTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completionTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  endedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
+export type RunApprovalResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['RunApproval'] = ResolversParentTypes['RunApproval']> = {
+  step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
+export type RunEventResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['RunEvent'] = ResolversParentTypes['RunEvent']> = {
+  seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['RunEventType'], ParentType, ContextType>;
+  step?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  output?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['RunError']>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 };
 
 export type DefinitionResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['Definition'] = ResolversParentTypes['Definition'], FederationReferenceType extends FederationReferenceTypes['Definition'] = FederationReferenceTypes['Definition']> = {
@@ -498,6 +817,7 @@ export type DefinitionResolvers<ContextType = AgentsContext, ParentType extends 
   version?: Resolver<Maybe<ResolversTypes['DefinitionVersion']>, ParentType, ContextType, RequireFields<DefinitionVersionArgs, 'number'>>;
   latestVersion?: Resolver<ResolversTypes['DefinitionVersion'], ParentType, ContextType>;
   labels?: Resolver<Array<ResolversTypes['DefinitionLabel']>, ParentType, ContextType>;
+  runs?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<DefinitionRunsArgs, 'first'>>;
   label?: Resolver<Maybe<ResolversTypes['DefinitionLabel']>, ParentType, ContextType, RequireFields<DefinitionLabelArgs, 'name'>>;
 };
 
@@ -589,6 +909,7 @@ export type TenantResolvers<ContextType = AgentsContext, ParentType extends Reso
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Tenant']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   definitions?: Resolver<Maybe<Array<ResolversTypes['Definition']>>, ParentType, ContextType, RequireFields<TenantDefinitionsArgs, 'first'>>;
+  runs?: Resolver<Maybe<Array<ResolversTypes['Run']>>, ParentType, ContextType, RequireFields<TenantRunsArgs, 'first'>>;
 };
 
 export type UserResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
@@ -599,11 +920,19 @@ export type UserResolvers<ContextType = AgentsContext, ParentType extends Resolv
 export type QueryResolvers<ContextType = AgentsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   definition?: Resolver<Maybe<ResolversTypes['Definition']>, ParentType, ContextType, RequireFields<QueryDefinitionArgs, 'id'>>;
   validateDefinition?: Resolver<Maybe<ResolversTypes['DefinitionValidation']>, ParentType, ContextType, RequireFields<QueryValidateDefinitionArgs, 'kind' | 'source'>>;
+  run?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<QueryRunArgs, 'id'>>;
 };
 
 export type Resolvers<ContextType = AgentsContext> = {
   DateTime?: GraphQLScalarType;
+  JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
+  Run?: RunResolvers<ContextType>;
+  RunError?: RunErrorResolvers<ContextType>;
+  RunStep?: RunStepResolvers<ContextType>;
+  RunApproval?: RunApprovalResolvers<ContextType>;
+  RunEvent?: RunEventResolvers<ContextType>;
   Definition?: DefinitionResolvers<ContextType>;
   DefinitionVersion?: DefinitionVersionResolvers<ContextType>;
   WorkflowDocument?: WorkflowDocumentResolvers<ContextType>;

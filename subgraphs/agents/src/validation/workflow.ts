@@ -80,7 +80,18 @@ class TaskWalk {
     else if (type === 'fork' && isData(task.fork)) this.list(task.fork.branches, [...at, 'fork', 'branches']);
     else if (type === 'try') this.tryTask(task, at);
     else if (type === 'listen') this.listens = true;
-    else if (type === 'run') this.explain(finding([...at, 'run'], 'Jarvis runs no containers, shells, scripts or sub-workflows: call http, jarvis.agent or jarvis.mcp instead', 'key'));
+    else if (type === 'run') this.subWorkflow(task, at);
+    else if (type === 'emit') this.explain(finding([...at, 'emit'], 'Jarvis emits no events: call http or jarvis.mcp instead', 'key'));
+  }
+
+  /** A sub-workflow is one of the tenant's workflows, by name, at a label (or a version number) given as `version`. */
+  private subWorkflow(task: Data, at: PropertyKey[]): void {
+    const run = isData(task.run) ? task.run : {};
+    const workflow = run.workflow;
+    if (!isData(workflow)) {
+      return this.explain(finding([...at, 'run'], "Jarvis runs no containers, shells or scripts: run one of the tenant's workflows (run.workflow) instead", 'key'));
+    }
+    if (typeof workflow.name === 'string') this.refer('WORKFLOW', workflow.name, [...at, 'run', 'workflow', 'name']);
   }
 
   private tryTask(task: Data, at: PropertyKey[]): void {

@@ -1,4 +1,8 @@
-/** The model registry, router and token counting, as an answer uses them (generate.ts's AnswerModels). */
+/**
+ * The model registry, router and token counting, as an answer uses them (generate.ts's AnswerModels); the
+ * registry and router themselves too, for completions (completions/completion-models.ts) to share: one set of
+ * circuits and latencies for every model call the subgraph makes.
+ */
 import type { Config } from '@jarvis/platform/config';
 import type { StoredCitation } from '../messages/store.ts';
 import type { ChatMessage, CompletionRequest } from '../models/port.ts';
@@ -16,7 +20,7 @@ const SYSTEM_PROMPT = [
 /** Tokens kept for the answer, at most a quarter of a model's window. */
 const MAX_ANSWER_TOKENS = 1024;
 
-export function answerModels(config: Config): AnswerModels & { registry: ModelRegistry } {
+export function answerModels(config: Config): AnswerModels & { registry: ModelRegistry; router: ModelRouter } {
   const registry = createModelRegistry({
     chatModels: config.CHAT_MODELS,
     openaiBaseURL: config.OPENAI_BASE_URL,
@@ -30,6 +34,7 @@ export function answerModels(config: Config): AnswerModels & { registry: ModelRe
 
   return {
     registry,
+    router,
     prompt({ question, passages, history, model }) {
       const contextWindow = windowOf(model);
       const maxTokens = Math.min(MAX_ANSWER_TOKENS, Math.floor(contextWindow / 4));

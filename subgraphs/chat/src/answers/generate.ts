@@ -14,6 +14,7 @@ import type { LimitStore } from '@jarvis/platform/limits';
 import type { Logger } from '@jarvis/platform/logger';
 import { writeEvent } from '@jarvis/platform/outbox';
 import { SpanKind, traced } from '@jarvis/platform/telemetry';
+import { tokenBudget, type TokenQuota } from '../budgets/token-budget.ts';
 import type { CacheKey, InferenceCache } from '../cache/types.ts';
 import type { CompletionRequest } from '../models/port.ts';
 import type { RoutedChunk, RoutingStrategy } from '../models/router.ts';
@@ -78,13 +79,7 @@ export interface AnswerJob {
   model?: string | undefined;
   strategy: RoutingStrategy;
   /** Daily and monthly token budgets and concurrent answers, from the tenant's plan and its own lower quota. */
-  quota: {
-    tokensPerDay: number;
-    tokensPerMonth: number;
-    concurrentStreams: number;
-    /** The asking member's own daily allowance (setMemberAllowance); null when it has none. */
-    memberTokensPerDay: number | null;
-  };
+  quota: TokenQuota;
 }
 
 /** Ends an answer early with a stable code: the ERROR event's, and the message's status. */
@@ -98,7 +93,6 @@ class AnswerStopped extends Error {
   }
 }
 
-const DAY_MS = 86_400_000;
 /** How often a generator shows it is alive; the sweep (sweep.ts) waits several times this. */
 export const ANSWER_TOUCH_MS = 10_000;
 
@@ -119,7 +113,13 @@ export async function generateAnswer(job: AnswerJob, deps: AnswerDeps): Promise<
     deps.db.withTenant(job.tenantId, (tx) => touchMessage(tx, job.messageId)).catch((error: unknown) => deps.log.warn({ err: error }, 'could not touch the answer'));
   }, ANSWER_TOUCH_MS);
   const answer = { text: '', model: null as string | null, citations: [] as StoredCitation[], usage: undefined as AnswerUsage | undefined };
-  const budget = tokenBudget(job, deps.limits, (limit) => deps.metrics.limitRejections.inc({ limit, code: ErrorCode.QUOTA_EXCEEDED }));
+  const budget = tokenBudget({
+    tenantId: job.tenantId,
+    memberId: job.principal.userId,
+    quota: job.quota,
+    limits: deps.limits,
+    refused: (limit) => deps.metrics.limitRejections.inc({ limit, code: ErrorCode.QUOTA_EXCEEDED }),
+  });
   // Before the last event is written: a reader who sees DONE may ask again at once, and finds its slot free and
   // its tokens counted as they were used, not as they were reserved.
   let settled = false;
@@ -272,69 +272,4 @@ function asStopped(error: unknown, deps: AnswerDeps): AnswerStopped {
   }
   if (error instanceof RetrievalError) return new AnswerStopped(error.code, error.message);
   return new AnswerStopped(ErrorCode.INTERNAL_SERVER_ERROR, 'the answer could not be generated');
-}
-
-interface TokenBudget {
-  key: string;
-  limit: number;
-  ttlMs: number;
-  /** The limit's name in the rejections metric. */
-  name: string;
-  /** What the reader is told when the budget refuses. */
-  refusal: string;
-}
-
-/**
- * The tenant's token budgets for the UTC day and month and, for a member, the member's for the day: its own
- * allowance, or the tenant's daily budget when it has none. A member's tokens are always counted, so an
- * allowance set during the day already sees what the member used that day. Each is reserved before the model
- * call and settled with what it used; one of the tenant's concurrent-answer slots is held meanwhile.
- */
-function tokenBudget(job: AnswerJob, limits: LimitStore, refused: (limit: string) => void) {
-  const now = new Date().toISOString();
-  const { tokensPerDay, tokensPerMonth, memberTokensPerDay } = job.quota;
-  const budgets: TokenBudget[] = [
-    { key: `chat:tokens:day:${job.tenantId}:${now.slice(0, 10)}`, limit: tokensPerDay, ttlMs: 2 * DAY_MS, name: 'tokens_per_day', refusal: `the tenant's ${tokensPerDay} tokens a day are used up` },
-    { key: `chat:tokens:month:${job.tenantId}:${now.slice(0, 7)}`, limit: tokensPerMonth, ttlMs: 32 * DAY_MS, name: 'tokens_per_month', refusal: `the tenant's ${tokensPerMonth} tokens a month are used up` },
-  ];
-  const memberId = job.principal.userId;
-  if (memberId) {
-    // Budgets count whole tokens.
-    const allowance = Math.floor(memberTokensPerDay ?? tokensPerDay);
-    const key = `chat:tokens:member-day:${job.tenantId}:${memberId}:${now.slice(0, 10)}`;
-    budgets.push({ key, limit: allowance, ttlMs: 2 * DAY_MS, name: 'member_tokens_per_day', refusal: `your ${allowance} tokens a day are used up` });
-  }
-  const streamsKey = `chat:streams:${job.tenantId}`;
-  const reservations: { key: string; id: string }[] = [];
-  let lease: string | undefined;
-  return {
-    async openStream() {
-      // A tenant may allow itself no answers at all; a store has no slots to count then.
-      const granted = job.quota.concurrentStreams > 0 ? await limits.acquire(streamsKey, job.quota.concurrentStreams, 120_000) : null;
-      if (!granted) {
-        refused('concurrent_answers');
-        throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, `the tenant may have ${job.quota.concurrentStreams} answers generated at once`);
-      }
-      lease = granted.id;
-    },
-    async reserve(tokens: number) {
-      for (const budget of budgets) {
-        const granted = await limits.reserve(budget.key, tokens, budget.limit, { periodTtlMs: budget.ttlMs, reservationTtlMs: 300_000 });
-        if (!granted.granted) {
-          refused(budget.name);
-          throw new AnswerStopped(ErrorCode.QUOTA_EXCEEDED, budget.refusal);
-        }
-        reservations.push({ key: budget.key, id: granted.id });
-      }
-    },
-    /** Settles what was reserved with what was used (nothing: released) and frees the slot, all at once; once. */
-    async close(used: number) {
-      const settling = reservations.splice(0).map(({ key, id }) => (used > 0 ? limits.settle(key, id, used) : limits.release(key, id)));
-      const held = lease;
-      lease = undefined;
-      const results = await Promise.allSettled([...settling, ...(held ? [limits.releaseLease(streamsKey, held)] : [])]);
-      const failure = results.find((result) => result.status === 'rejected');
-      if (failure) throw failure.reason;
-    },
-  };
 }

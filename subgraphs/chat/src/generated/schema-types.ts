@@ -30,6 +30,12 @@ export type Mutation = {
    * generated: follow it with the answerStream subscription, from the start or from the last seq received.
    */
   ask?: Maybe<AskPayload>;
+  /**
+   * For workflow and agent runs (the agents subgraph calls it directly; not part of the public API): one model call,
+   * routed, within the tenant's and the member's token budgets, its usage recorded once per idempotencyKey. Calling it
+   * again with a key already answered returns the same completion without calling a model.
+   */
+  complete: Completion;
 };
 
 
@@ -40,6 +46,11 @@ export type MutationCreateConversationArgs = {
 
 export type MutationAskArgs = {
   input: AskInput;
+};
+
+
+export type MutationCompleteArgs = {
+  input: CompletionInput;
 };
 
 export type Subscription = {
@@ -70,6 +81,67 @@ export type AskInput = {
   /** A model from the registry; the routing strategy picks when omitted. */
   model?: InputMaybe<Scalars['String']['input']>;
   strategy?: InputMaybe<RoutingStrategy>;
+};
+
+export type CompletionInput = {
+  /** The caller's key for this one call, per tenant: the same key again returns the completion stored under it. */
+  idempotencyKey: Scalars['String']['input'];
+  messages: Array<CompletionMessageInput>;
+  /** Functions the model may call instead of answering with text. */
+  tools?: InputMaybe<Array<CompletionToolInput>>;
+  /** A model from the registry; the routing strategy picks when omitted. */
+  model?: InputMaybe<Scalars['String']['input']>;
+  strategy?: InputMaybe<RoutingStrategy>;
+  /** Tokens kept for the completion; the smaller of 1024 and a quarter of the model's window when omitted. */
+  maxTokens?: InputMaybe<Scalars['Int']['input']>;
+  /** What the usage is for, such as run:<id> */
+  source: Scalars['String']['input'];
+};
+
+export type CompletionMessageInput = {
+  /** system, user, assistant or tool */
+  role: Scalars['String']['input'];
+  /** The text; for an assistant message that only calls tools, none. */
+  content?: InputMaybe<Scalars['String']['input']>;
+  /** For a tool message: the id of the tool call it answers. */
+  toolCallId?: InputMaybe<Scalars['String']['input']>;
+  /** For an assistant message: the tools it called. */
+  toolCalls?: InputMaybe<Array<CompletionToolCallInput>>;
+};
+
+export type CompletionToolCallInput = {
+  id: Scalars['String']['input'];
+  name: Scalars['String']['input'];
+  /** The arguments, as JSON text. */
+  arguments: Scalars['String']['input'];
+};
+
+export type CompletionToolInput = {
+  name: Scalars['String']['input'];
+  description?: InputMaybe<Scalars['String']['input']>;
+  /** JSON Schema of its arguments, as JSON text */
+  parameters: Scalars['String']['input'];
+};
+
+/** One model call's result: text, or tool calls, or both. */
+export type Completion = {
+  __typename?: 'Completion';
+  content?: Maybe<Scalars['String']['output']>;
+  toolCalls: Array<CompletionToolCall>;
+  /** The model that answered. */
+  model: Scalars['String']['output'];
+  promptTokens: Scalars['Int']['output'];
+  completionTokens: Scalars['Int']['output'];
+  /** US dollars, from the model registry's prices. */
+  cost: Scalars['Float']['output'];
+};
+
+export type CompletionToolCall = {
+  __typename?: 'CompletionToolCall';
+  id: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  /** The arguments, as JSON text. */
+  arguments: Scalars['String']['output'];
 };
 
 /** How a model is chosen from the registry: the cheapest, the fastest to a first token, or the best. */
@@ -329,6 +401,13 @@ export type ResolversTypes = {
   CreateConversationInput: CreateConversationInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AskInput: AskInput;
+  CompletionInput: CompletionInput;
+  CompletionMessageInput: CompletionMessageInput;
+  CompletionToolCallInput: CompletionToolCallInput;
+  CompletionToolInput: CompletionToolInput;
+  Completion: ResolverTypeWrapper<Completion>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  CompletionToolCall: ResolverTypeWrapper<CompletionToolCall>;
   RoutingStrategy: RoutingStrategy;
   AskPayload: ResolverTypeWrapper<Omit<AskPayload, 'conversation' | 'question' | 'answer'> & { conversation: ResolversTypes['Conversation'], question: ResolversTypes['Message'], answer: ResolversTypes['Message'] }>;
   Conversation: ResolverTypeWrapper<ConversationModel>;
@@ -339,7 +418,6 @@ export type ResolversTypes = {
   AnswerEventType: AnswerEventType;
   AnswerEvent: ResolverTypeWrapper<AnswerEventModel>;
   AnswerUsage: ResolverTypeWrapper<AnswerUsage>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   AnswerError: ResolverTypeWrapper<AnswerError>;
   Tenant: ResolverTypeWrapper<Omit<Tenant, 'conversations'> & { conversations?: Maybe<Array<ResolversTypes['Conversation']>> }>;
   User: ResolverTypeWrapper<Omit<User, 'tenant'> & { tenant: ResolversTypes['Tenant'] }>;
@@ -359,13 +437,19 @@ export type ResolversParentTypes = {
   CreateConversationInput: CreateConversationInput;
   String: Scalars['String']['output'];
   AskInput: AskInput;
+  CompletionInput: CompletionInput;
+  CompletionMessageInput: CompletionMessageInput;
+  CompletionToolCallInput: CompletionToolCallInput;
+  CompletionToolInput: CompletionToolInput;
+  Completion: Completion;
+  Float: Scalars['Float']['output'];
+  CompletionToolCall: CompletionToolCall;
   AskPayload: Omit<AskPayload, 'conversation' | 'question' | 'answer'> & { conversation: ResolversParentTypes['Conversation'], question: ResolversParentTypes['Message'], answer: ResolversParentTypes['Message'] };
   Conversation: ConversationModel;
   Message: MessageModel;
   Citation: StoredCitationModel;
   AnswerEvent: AnswerEventModel;
   AnswerUsage: AnswerUsage;
-  Float: Scalars['Float']['output'];
   AnswerError: AnswerError;
   Tenant: Omit<Tenant, 'conversations'> & { conversations?: Maybe<Array<ResolversParentTypes['Conversation']>> } | FederationReferenceTypes['Tenant'];
   User: Omit<User, 'tenant'> & { tenant: ResolversParentTypes['Tenant'] };
@@ -382,10 +466,26 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 export type MutationResolvers<ContextType = ChatContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   createConversation?: Resolver<Maybe<ResolversTypes['Conversation']>, ParentType, ContextType, RequireFields<MutationCreateConversationArgs, 'input'>>;
   ask?: Resolver<Maybe<ResolversTypes['AskPayload']>, ParentType, ContextType, RequireFields<MutationAskArgs, 'input'>>;
+  complete?: Resolver<ResolversTypes['Completion'], ParentType, ContextType, RequireFields<MutationCompleteArgs, 'input'>>;
 };
 
 export type SubscriptionResolvers<ContextType = ChatContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   answerStream?: SubscriptionResolver<ResolversTypes['AnswerEvent'], "answerStream", ParentType, ContextType, RequireFields<SubscriptionAnswerStreamArgs, 'messageId' | 'afterSeq'>>;
+};
+
+export type CompletionResolvers<ContextType = ChatContext, ParentType extends ResolversParentTypes['Completion'] = ResolversParentTypes['Completion']> = {
+  content?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  toolCalls?: Resolver<Array<ResolversTypes['CompletionToolCall']>, ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  promptTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completionTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type CompletionToolCallResolvers<ContextType = ChatContext, ParentType extends ResolversParentTypes['CompletionToolCall'] = ResolversParentTypes['CompletionToolCall']> = {
+  id?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  arguments?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type AskPayloadResolvers<ContextType = ChatContext, ParentType extends ResolversParentTypes['AskPayload'] = ResolversParentTypes['AskPayload']> = {
@@ -478,6 +578,8 @@ export type Resolvers<ContextType = ChatContext> = {
   DateTime?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  Completion?: CompletionResolvers<ContextType>;
+  CompletionToolCall?: CompletionToolCallResolvers<ContextType>;
   AskPayload?: AskPayloadResolvers<ContextType>;
   Conversation?: ConversationResolvers<ContextType>;
   Message?: MessageResolvers<ContextType>;

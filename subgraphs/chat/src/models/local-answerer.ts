@@ -14,11 +14,18 @@
  * It streams real text, one word with its trailing space per token, and reports usage: prompt tokens are
  * the request's `promptTokens` (the messages' estimate, tokens.ts), completion tokens the number of token
  * chunks streamed.
+ *
+ * `complete` (a conversation, perhaps offering tools) follows the deterministic rule of local-tools.ts: a tool
+ * call chosen by shared words, then text quoting the tool results, and without tools the same extractive
+ * answer, to the last user message from the conversation's other messages. Its usage is counted with the
+ * tokenizer: the request's `promptTokens`, and the reply's text and tool calls (tokens.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { definedOnly } from '@jarvis/platform/options';
 import { analyze } from '@jarvis/platform/text';
-import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest, type ContextPassage } from './port.ts';
+import { conversationPassages, localToolReply } from './local-tools.ts';
+import { abortReason, type ChatModel, type Completion, type CompletionChunk, type CompletionRequest, type ContextPassage, type ToolCompletionRequest } from './port.ts';
+import { countToolCallTokens, countTokens } from './tokens.ts';
 
 export const NOT_FOUND_ANSWER = 'I could not find this in the knowledge base.';
 
@@ -69,6 +76,26 @@ export class LocalAnswerer implements ChatModel {
     }
     yield { kind: 'usage', promptTokens, completionTokens };
   }
+
+  async complete(request: ToolCompletionRequest): Promise<Completion> {
+    if (request.signal.aborted) throw abortReason(request.signal);
+    const reply = localToolReply(request.messages, request.tools) ?? this.extractive(request);
+    const content = reply.content === null ? null : capWords(reply.content, request.maxTokens);
+    const completionTokens = countTokens(content ?? '') + countToolCallTokens(reply.toolCalls);
+    return { content, toolCalls: reply.toolCalls, promptTokens: request.promptTokens, completionTokens };
+  }
+
+  /** The answer `stream` would give to the last user message, from the conversation's other messages. */
+  private extractive(request: ToolCompletionRequest) {
+    const { question, passages } = conversationPassages(request.messages);
+    return { content: answerText(answerSentences(question, passages, this.settings)), toolCalls: [] };
+  }
+}
+
+/** At most `max` words, as `stream` stops after `maxTokens` word tokens. */
+function capWords(text: string, max: number): string {
+  const words = text.match(/\S+\s*/g) ?? [];
+  return words.length <= max ? text : words.slice(0, Math.max(0, max)).join('').trimEnd();
 }
 
 /** The answer's text as the answerer streams it: each sentence followed by ` [n]`, or `NOT_FOUND_ANSWER`. */

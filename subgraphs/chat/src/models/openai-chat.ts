@@ -7,11 +7,30 @@
  * closed and the server sees the client leave). The SDK does not retry (maxRetries 0): trying another model
  * is the router's job. A stream that ends without a finish reason was cut short and is an error, not a
  * short answer.
+ *
+ * `complete` makes one non-streaming call for a conversation with tools: the tools go as `tools` (type
+ * `function`: name, description, parameters), the conversation's assistant tool calls as `tool_calls` and the
+ * answers to them as `tool` messages with their `tool_call_id`; the reply's text and function tool calls come
+ * back, with the usage the server reports (estimated with the tokenizer when it reports none).
  */
 import { describeOpenAIError, endpointLabel, openAIClient, redactKey } from '@jarvis/platform/openai';
 import { APIUserAbortError, type OpenAI } from 'openai';
-import { abortReason, type ChatModel, type CompletionChunk, type CompletionRequest } from './port.ts';
-import { countTokens } from './tokens.ts';
+import {
+  abortReason,
+  type ChatMessage,
+  type ChatModel,
+  type Completion,
+  type CompletionChunk,
+  type CompletionRequest,
+  type ConversationMessage,
+  type ToolCall,
+  type ToolCompletionRequest,
+  type ToolDefinition,
+} from './port.ts';
+import { countToolCallTokens, countTokens } from './tokens.ts';
+
+type ChatCompletionMessageParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+type ChatCompletionTool = OpenAI.Chat.Completions.ChatCompletionTool;
 
 export interface OpenAIChatModelOptions {
   /** The name the registry and router know the model by. */
@@ -103,6 +122,38 @@ export class OpenAIChatModel implements ChatModel {
     yield { kind: 'usage', ...(usage ?? { promptTokens: request.promptTokens, completionTokens: countTokens(text) }) };
   }
 
+  async complete(request: ToolCompletionRequest): Promise<Completion> {
+    const { signal } = request;
+    if (signal.aborted) throw abortReason(signal);
+    const maxTokensField = this.options.maxTokensField ?? OPENAI_CHAT_DEFAULTS.maxTokensField;
+    let response;
+    try {
+      response = await this.client.chat.completions.create(
+        {
+          model: this.options.model,
+          messages: openAIMessages(request.messages),
+          ...(request.tools.length > 0 ? { tools: request.tools.map(openAITool) } : {}),
+          [maxTokensField]: request.maxTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        },
+        { signal },
+      );
+    } catch (error) {
+      throw this.wrapped(error, signal);
+    }
+    if (signal.aborted) throw abortReason(signal);
+    const message = response.choices?.find((choice) => choice.index === 0)?.message ?? response.choices?.[0]?.message;
+    if (!message) throw this.failure('the response has no choice');
+    const toolCalls: ToolCall[] = (message.tool_calls ?? []).flatMap((call) =>
+      call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
+    );
+    const content = message.content ?? null;
+    const usage = response.usage
+      ? { promptTokens: response.usage.prompt_tokens, completionTokens: response.usage.completion_tokens }
+      : { promptTokens: request.promptTokens, completionTokens: countTokens(content ?? '') + countToolCallTokens(toolCalls) };
+    return { content, toolCalls, ...usage };
+  }
+
   private wrapped(error: unknown, signal: AbortSignal): Error {
     if (signal.aborted) return abortReason(signal);
     if (error instanceof APIUserAbortError) return abortReason(signal);
@@ -114,4 +165,32 @@ export class OpenAIChatModel implements ChatModel {
     const message = `chat completions request to ${this.endpoint} (model ${this.options.model}) failed: ${reason}`;
     return new ModelProviderError(redactKey(message, this.options.apiKey), status, cause ? { cause } : undefined);
   }
+}
+
+/** The conversation as the chat completions API takes it. */
+export function openAIMessages(messages: readonly (ChatMessage | ConversationMessage)[]): ChatCompletionMessageParam[] {
+  return messages.map((message): ChatCompletionMessageParam => {
+    switch (message.role) {
+      case 'tool':
+        return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
+      case 'assistant': {
+        const calls = 'toolCalls' in message ? (message.toolCalls ?? []) : [];
+        if (calls.length === 0) return { role: 'assistant', content: message.content ?? '' };
+        return {
+          role: 'assistant',
+          content: message.content,
+          tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+        };
+      }
+      default:
+        return { role: message.role, content: message.content };
+    }
+  });
+}
+
+function openAITool(tool: ToolDefinition): ChatCompletionTool {
+  return {
+    type: 'function',
+    function: { name: tool.name, ...(tool.description ? { description: tool.description } : {}), parameters: tool.parameters },
+  };
 }

@@ -17,15 +17,22 @@
  * - The stream yields `{ kind: 'model', name }` first (the model that answers), then that model's chunks.
  *   When every candidate fails before its first chunk, `AllModelsFailedError` lists why each one did.
  * - Aborting the request's signal cancels the model call in progress and throws the signal's reason.
+ * - `complete` routes one non-streaming call (a conversation with tools) the same way: the same order,
+ *   context-window check, circuits and fallback; a model that fails, or has not answered within
+ *   `completionTimeoutMs`, is aborted and the next candidate tried. A whole answer's time is no time to first
+ *   token, so it does not feed LATENCY's moving average.
  */
 import { ROUTING_STRATEGIES } from '@jarvis/platform/config';
 import { definedOnly } from '@jarvis/platform/options';
-import { abortReason, type CompletionChunk, type CompletionRequest } from './port.ts';
+import { abortReason, type Completion, type CompletionChunk, type CompletionRequest, type ToolCompletionRequest } from './port.ts';
 import { cost, type ModelRegistry, type ModelSpec, type RegisteredModel } from './registry.ts';
 
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
 
 export type RoutedChunk = { kind: 'model'; name: string } | CompletionChunk;
+
+/** A completion and the model that produced it. */
+export type RoutedCompletion = Completion & { model: string };
 
 export interface ModelRouterOptions {
   /** For requests that name none; default COST. */
@@ -38,6 +45,8 @@ export interface ModelRouterOptions {
   cooldownMs?: number;
   /** Weight of the newest sample in the time-to-first-token moving average, in (0, 1]; default 0.3. */
   latencySmoothing?: number;
+  /** How long a model may take over a whole `complete` call before the next one is tried; default 60 s. */
+  completionTimeoutMs?: number;
 }
 
 export const ROUTER_DEFAULTS = {
@@ -46,6 +55,7 @@ export const ROUTER_DEFAULTS = {
   failureThreshold: 3,
   cooldownMs: 30_000,
   latencySmoothing: 0.3,
+  completionTimeoutMs: 60_000,
 } as const satisfies Required<ModelRouterOptions>;
 
 export interface RouteOptions {
@@ -101,6 +111,14 @@ export class FirstTokenTimeoutError extends Error {
 
   constructor(readonly timeoutMs: number) {
     super(`no first token within ${timeoutMs} ms`);
+  }
+}
+
+export class CompletionTimeoutError extends Error {
+  override name = 'CompletionTimeoutError';
+
+  constructor(readonly timeoutMs: number) {
+    super(`no completion within ${timeoutMs} ms`);
   }
 }
 
@@ -185,8 +203,9 @@ export class ModelRouter {
   constructor(registry: ModelRegistry | readonly RegisteredModel[], options: ModelRouterOptions = {}) {
     this.models = 'models' in registry ? registry.models : registry;
     this.settings = { ...ROUTER_DEFAULTS, ...definedOnly(options) };
-    const { firstTokenTimeoutMs, failureThreshold, cooldownMs, latencySmoothing } = this.settings;
+    const { firstTokenTimeoutMs, failureThreshold, cooldownMs, latencySmoothing, completionTimeoutMs } = this.settings;
     if (!(firstTokenTimeoutMs > 0)) throw new RangeError('firstTokenTimeoutMs must be positive');
+    if (!(completionTimeoutMs > 0)) throw new RangeError('completionTimeoutMs must be positive');
     if (!Number.isInteger(failureThreshold) || failureThreshold < 1) throw new RangeError('failureThreshold must be a positive integer');
     if (!(cooldownMs >= 0)) throw new RangeError('cooldownMs must not be negative');
     if (!(latencySmoothing > 0 && latencySmoothing <= 1)) throw new RangeError('latencySmoothing must be in (0, 1]');
@@ -211,24 +230,15 @@ export class ModelRouter {
 
   async *stream(request: CompletionRequest, options: RouteOptions = {}): AsyncGenerator<RoutedChunk, void, undefined> {
     const { signal } = request;
-    const strategy = options.strategy ?? this.settings.defaultStrategy;
-    if (!ROUTING_STRATEGIES.includes(strategy)) throw new RangeError(`unknown routing strategy ${String(strategy)}`);
+    const strategy = this.strategyOf(options);
     const { promptTokens } = request;
     const needed = promptTokens + request.maxTokens;
     const failures: ModelFailure[] = [];
 
     for (const { spec, model } of this.ordered(strategy, promptTokens, request.maxTokens, options.models)) {
       if (signal.aborted) throw abortReason(signal);
-      if (needed > spec.contextWindow) {
-        failures.push({ model: spec.name, error: new ContextWindowError(spec.contextWindow, needed) });
-        continue;
-      }
-      const circuit = this.circuits.get(spec.name)!;
-      const ticket = circuit.acquire(performance.now());
-      if (!ticket) {
-        failures.push({ model: spec.name, error: new CircuitOpenError(circuit.retryInMs(performance.now())) });
-        continue;
-      }
+      const ticket = this.admit(spec, needed, failures);
+      if (!ticket) continue;
 
       // The model gets a signal of its own, so a timeout can cancel it without cancelling the request.
       const attempt = new AbortController();
@@ -279,6 +289,62 @@ export class ModelRouter {
     throw new AllModelsFailedError(failures);
   }
 
+  /** One non-streaming call, routed as `stream` routes (see the module's comment); `AllModelsFailedError` when no candidate answered. */
+  async complete(request: ToolCompletionRequest, options: RouteOptions = {}): Promise<RoutedCompletion> {
+    const { signal } = request;
+    const strategy = this.strategyOf(options);
+    const needed = request.promptTokens + request.maxTokens;
+    const failures: ModelFailure[] = [];
+
+    for (const { spec, model } of this.ordered(strategy, request.promptTokens, request.maxTokens, options.models)) {
+      if (signal.aborted) throw abortReason(signal);
+      const ticket = this.admit(spec, needed, failures);
+      if (!ticket) continue;
+      // As in `stream`: the model's own signal, so a timeout cancels its call without cancelling the request.
+      const attempt = new AbortController();
+      const forwardAbort = () => attempt.abort(signal.reason);
+      signal.addEventListener('abort', forwardAbort, { once: true });
+      try {
+        const timeoutMs = this.settings.completionTimeoutMs;
+        const completion = await withinDeadline(model.complete({ ...request, signal: attempt.signal }), attempt, timeoutMs, () => new CompletionTimeoutError(timeoutMs));
+        ticket.succeed();
+        return { ...completion, model: spec.name };
+      } catch (error) {
+        if (signal.aborted) {
+          ticket.release();
+          throw abortReason(signal);
+        }
+        ticket.fail();
+        failures.push({ model: spec.name, error: asError(error) });
+      } finally {
+        signal.removeEventListener('abort', forwardAbort);
+        if (!attempt.signal.aborted) attempt.abort(new DOMException('The model call is over.', 'AbortError'));
+      }
+    }
+    throw new AllModelsFailedError(failures);
+  }
+
+  private strategyOf(options: RouteOptions): RoutingStrategy {
+    const strategy = options.strategy ?? this.settings.defaultStrategy;
+    if (!ROUTING_STRATEGIES.includes(strategy)) throw new RangeError(`unknown routing strategy ${String(strategy)}`);
+    return strategy;
+  }
+
+  /**
+   * A ticket on the model's circuit when the model may be tried for a request of `needed` tokens; otherwise
+   * why not, added to `failures`.
+   */
+  private admit(spec: ModelSpec, needed: number, failures: ModelFailure[]): Ticket | undefined {
+    if (needed > spec.contextWindow) {
+      failures.push({ model: spec.name, error: new ContextWindowError(spec.contextWindow, needed) });
+      return undefined;
+    }
+    const circuit = this.circuits.get(spec.name)!;
+    const ticket = circuit.acquire(performance.now());
+    if (!ticket) failures.push({ model: spec.name, error: new CircuitOpenError(circuit.retryInMs(performance.now())) });
+    return ticket;
+  }
+
   private ordered(strategy: RoutingStrategy, promptTokens: number, maxTokens: number, only: readonly string[] | undefined): RegisteredModel[] {
     let models = [...this.models];
     if (only) {
@@ -314,18 +380,25 @@ export class ModelRouter {
  * The iterator's first result, or a rejection: its own failure, the attempt's abort, or the timeout (which
  * aborts the attempt). A model that ignores its signal cannot hold the request beyond the timeout.
  */
-async function firstChunk(
+function firstChunk(
   iterator: AsyncIterator<CompletionChunk>,
   attempt: AbortController,
   timeoutMs: number,
 ): Promise<IteratorResult<CompletionChunk>> {
-  const next = iterator.next();
-  next.catch(() => undefined);
+  return withinDeadline(iterator.next(), attempt, timeoutMs, () => new FirstTokenTimeoutError(timeoutMs));
+}
+
+/**
+ * What `work` settles with, or a rejection: the attempt's abort, or the timeout's error (which aborts the
+ * attempt). Work that ignores its signal cannot hold the caller beyond the timeout.
+ */
+async function withinDeadline<T>(work: Promise<T>, attempt: AbortController, timeoutMs: number, timedOut: () => Error): Promise<T> {
+  work.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new FirstTokenTimeoutError(timeoutMs);
+      const error = timedOut();
       attempt.abort(error);
       reject(error);
     }, timeoutMs);
@@ -335,7 +408,7 @@ async function firstChunk(
   });
   stopped.catch(() => undefined);
   try {
-    return await Promise.race([next, stopped]);
+    return await Promise.race([work, stopped]);
   } finally {
     clearTimeout(timer);
     attempt.signal.removeEventListener('abort', onAbort!);

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Encoding from 'gpt-tokenizer/encoding/cl100k_base';
-import type { ChatMessage, ContextPassage } from './port.ts';
+import type { ChatMessage, ContextPassage, ConversationMessage, ToolCall, ToolDefinition } from './port.ts';
 
 type Tokenizer = typeof Encoding;
 
@@ -39,6 +39,26 @@ const TOKENS_PER_REPLY = 3;
 /** The prompt tokens of a chat request: its messages' contents and their framing. */
 export function countMessageTokens(messages: readonly ChatMessage[]): number {
   return messages.reduce((sum, message) => sum + TOKENS_PER_MESSAGE + countTokens(message.content), TOKENS_PER_REPLY);
+}
+
+/**
+ * The prompt tokens of a conversation with tools: each message's content and framing as above, each tool call
+ * it carries (its id, name and arguments) and each tool answer's call id, plus the tools on offer as the JSON
+ * they are sent as. An estimate, as every count here is: a provider's own count replaces it when it reports one.
+ */
+export function countConversationTokens(messages: readonly ConversationMessage[], tools: readonly ToolDefinition[] = []): number {
+  const ofMessages = messages.reduce((sum, message) => {
+    let tokens = TOKENS_PER_MESSAGE + countTokens(message.content ?? '');
+    if (message.role === 'assistant') tokens += countToolCallTokens(message.toolCalls ?? []);
+    if (message.role === 'tool') tokens += countTokens(message.toolCallId);
+    return sum + tokens;
+  }, TOKENS_PER_REPLY);
+  return ofMessages + tools.reduce((sum, tool) => sum + countTokens(JSON.stringify({ type: 'function', function: tool })), 0);
+}
+
+/** The tokens of tool calls as a model writes them: each one's id, name and arguments. */
+export function countToolCallTokens(calls: readonly ToolCall[]): number {
+  return calls.reduce((sum, call) => sum + TOKENS_PER_MESSAGE + countTokens(call.id) + countTokens(call.name) + countTokens(call.arguments), 0);
 }
 
 /** How a passage appears in the system prompt: its number, the one an answer cites, its title and text. */

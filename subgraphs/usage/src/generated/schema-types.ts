@@ -24,8 +24,8 @@ export type Scalars = {
 export type Mutation = {
   __typename?: 'Mutation';
   /**
-   * Records usage of one of the tenant's own meters (what Jarvis measures itself, requests, tokens and storage,
-   * it records on its own and cannot be written here). Idempotent: a repeated idempotencyKey returns the first
+   * Records usage of one of the tenant's own meters (what Jarvis measures itself, every UsageMetric, it records
+   * on its own: no meter may be named after one). Idempotent: a repeated idempotencyKey returns the first
    * record and counts once; the same key with other content is a CONFLICT. For services: needs an API key with
    * the usage:write scope.
    */
@@ -77,10 +77,18 @@ export type RecordUsageInput = {
 
 /** What Jarvis measures itself, from its own events. */
 export type UsageMetric =
+  /** Requests served by the gateway. */
   | 'REQUESTS'
+  /** Model tokens of prompts. */
   | 'PROMPT_TOKENS'
+  /** Model tokens of completions. */
   | 'COMPLETION_TOKENS'
-  | 'STORAGE_BYTES';
+  /** Bytes of documents stored (less those deleted). */
+  | 'STORAGE_BYTES'
+  /** Calls workflow and agent runs made to tools: HTTP, MCP, search and the like. */
+  | 'TOOL_CALLS'
+  /** Workflow and agent runs started. */
+  | 'RUNS';
 
 /** One recording of a tenant's own meter. */
 export type UsageRecord = {
@@ -181,6 +189,11 @@ export type QuotaLimits = {
   tokensPerMonth: Scalars['Float']['output'];
   storageBytes: Scalars['Float']['output'];
   concurrentStreams: Scalars['Int']['output'];
+  /**
+   * Workflow and agent runs under way at once (RUNNING; a run waiting for an approval holds nothing and does not
+   * count). The plan's figure: setQuota does not lower it.
+   */
+  concurrentRuns: Scalars['Int']['output'];
 };
 
 export type MemberAllowance = {
@@ -424,6 +437,7 @@ export type QuotaLimitsResolvers<ContextType = UsageContext, ParentType extends 
   tokensPerMonth?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   storageBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   concurrentStreams?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  concurrentRuns?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type MemberAllowanceResolvers<ContextType = UsageContext, ParentType extends ResolversParentTypes['MemberAllowance'] = ResolversParentTypes['MemberAllowance']> = {
