@@ -9,6 +9,7 @@ import type { ApprovalDecision, Recorder, StepRecord, Usage } from './engine/por
 import { appendEvent, recordStepEnd, recordStepStart, setRunStatus, setStepStatus, type RunError, type RunEventType, type RunStatus } from './store.ts';
 
 export const RUN_EVENTS_CHANNEL = 'agents_run_events';
+const CHANNEL = { channel: RUN_EVENTS_CHANNEL };
 
 export interface RunRef {
   runId: string;
@@ -29,27 +30,17 @@ export class RunRecorder implements Recorder {
   }
 
   async stepStarted(step: StepRecord): Promise<number> {
-    const number = await this.write(async (tx) => {
-      const recorded = await recordStepStart(tx, { ...step, tenantId: this.run.tenantId, runId: this.run.runId });
-      if (recorded.created) await this.event(tx, `${step.key}:started`, 'STEP_STARTED', { step: recorded.step.number, name: step.name });
-      return recorded.step.number;
-    });
+    const number = await this.write((tx) => recordStepStart(tx, { ...step, tenantId: this.run.tenantId, runId: this.run.runId }, CHANNEL));
     this.steps.set(step.key, { step: number, name: step.name });
     return number;
   }
 
   async stepFinished(key: string, output: unknown, usage?: Usage): Promise<void> {
-    await this.write(async (tx) => {
-      const ended = await recordStepEnd(tx, this.run.runId, key, { status: 'DONE', output, ...usage });
-      if (ended) await this.event(tx, `${key}:finished`, 'STEP_FINISHED', { ...this.steps.get(key), output });
-    });
+    await this.write((tx) => recordStepEnd(tx, this.run, key, { status: 'DONE', output, ...usage }, CHANNEL));
   }
 
   async stepFailed(key: string, error: RunError): Promise<void> {
-    await this.write(async (tx) => {
-      const ended = await recordStepEnd(tx, this.run.runId, key, { status: 'ERROR', error });
-      if (ended) await this.event(tx, `${key}:failed`, 'STEP_FAILED', { ...this.steps.get(key), error });
-    });
+    await this.write((tx) => recordStepEnd(tx, this.run, key, { status: 'ERROR', error }, CHANNEL));
   }
 
   async waiting(key: string, approval: { topic: string; expiresAt: string | null }): Promise<void> {

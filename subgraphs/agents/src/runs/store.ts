@@ -163,28 +163,40 @@ export async function setRunStatus(
   return row;
 }
 
-/** Adds a step unless one with its key exists; either way returns the step as recorded. */
+/** Where each written event is announced (pg_notify), for the run's followers on every replica. */
+export interface EventChannel {
+  channel: string;
+}
+
+/**
+ * Adds a step unless one with its key exists, with its STEP_STARTED event, announced on `channel` — one statement;
+ * returns the step's number, new or as recorded before (a replay).
+ */
 export async function recordStepStart(
   tx: Transaction,
-  step: Pick<RunStep, 'tenantId' | 'runId' | 'key' | 'name' | 'path' | 'kind' | 'input'> & { status?: RunStatus },
-): Promise<{ step: RunStep; created: boolean }> {
-  const [created] = await tx.query<RunStep>(
-    `WITH numbered AS (UPDATE runs SET last_step = last_step + 1 WHERE id = $2
-       AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $2 AND key = $3) RETURNING last_step)
-     INSERT INTO run_steps (tenant_id, run_id, number, key, name, path, kind, status, input)
-     SELECT $1, $2, last_step, $3, $4, $5, $6, $7, $8::jsonb FROM numbered RETURNING ${STEP}`,
-    [step.tenantId, step.runId, step.key, step.name, step.path, step.kind, step.status ?? 'RUNNING', json(step.input)],
+  step: Pick<RunStep, 'tenantId' | 'runId' | 'key' | 'name' | 'path' | 'kind' | 'input'>,
+  { channel }: EventChannel,
+): Promise<number> {
+  const [created] = await tx.query<{ number: number }>(
+    `WITH numbered AS (UPDATE runs SET last_step = last_step + 1, last_seq = last_seq + 1 WHERE id = $2
+       AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $2 AND key = $3) RETURNING last_step, last_seq),
+     step AS (INSERT INTO run_steps (tenant_id, run_id, number, key, name, path, kind, status, input)
+       SELECT $1, $2, last_step, $3, $4, $5, $6, 'RUNNING', $7::jsonb FROM numbered RETURNING number),
+     event AS (INSERT INTO run_events (tenant_id, run_id, seq, key, type, step, name)
+       SELECT $1, $2, last_seq, $3 || ':started', 'STEP_STARTED', last_step, $4 FROM numbered RETURNING seq),
+     notified AS (SELECT pg_notify($8, json_build_object('runId', $2::text, 'seq', seq)::text) FROM event)
+     SELECT step.number, (SELECT count(*) FROM notified) AS notified FROM step`,
+    [step.tenantId, step.runId, step.key, step.name, step.path, step.kind, json(step.input), channel],
   );
-  if (created) return { step: created, created: true };
-  const [existing] = await tx.query<RunStep>(`SELECT ${STEP} FROM run_steps WHERE run_id = $1 AND key = $2`, [step.runId, step.key]);
-  return { step: existing!, created: false };
+  if (created) return created.number;
+  const [existing] = await tx.query<{ number: number }>(`SELECT number FROM run_steps WHERE run_id = $1 AND key = $2`, [step.runId, step.key]);
+  return existing!.number;
 }
 
 export interface StepEnd {
-  status: RunStatus;
+  status: 'DONE' | 'ERROR';
   output?: unknown;
   error?: RunError | null;
-  attempts?: number;
   model?: string | null;
   promptTokens?: number;
   completionTokens?: number;
@@ -192,32 +204,42 @@ export interface StepEnd {
 }
 
 /**
- * Ends a step that has not ended and adds what it used to its run's totals; returns false when it had ended
- * already (a replay), so nothing is counted twice.
+ * Ends a step that has not ended, adds what it used to its run's totals and writes its STEP_FINISHED or STEP_FAILED
+ * event, announced on `channel` — one statement. A step ended already (a replay) is left as it is, so nothing is
+ * counted twice.
  */
-export async function recordStepEnd(tx: Transaction, runId: string, key: string, end: StepEnd): Promise<boolean> {
-  const rows = await tx.query(
+export async function recordStepEnd(tx: Transaction, run: { tenantId: string; runId: string }, key: string, end: StepEnd, { channel }: EventChannel): Promise<void> {
+  const finished = end.status === 'DONE';
+  await tx.query(
     `WITH ended AS (
-       UPDATE run_steps SET status = $3, output = $4::jsonb, error = $5::jsonb, attempts = COALESCE($6, attempts), model = $7,
-         prompt_tokens = $8, completion_tokens = $9, cost = $10, ended_at = now()
-       WHERE run_id = $1 AND key = $2 AND status IN ('RUNNING', 'WAITING') RETURNING run_id, kind)
-     UPDATE runs SET prompt_tokens = prompt_tokens + $8, completion_tokens = completion_tokens + $9, cost = cost + $10,
-       tool_calls = tool_calls + (SELECT count(*)::int FROM ended WHERE kind LIKE 'call:%' OR kind LIKE 'tool:%')
-     FROM ended WHERE runs.id = ended.run_id RETURNING runs.id`,
+       UPDATE run_steps SET status = $3, output = $4::jsonb, error = $5::jsonb, model = $6,
+         prompt_tokens = $7, completion_tokens = $8, cost = $9, ended_at = now()
+       WHERE run_id = $2 AND key = $10 AND status IN ('RUNNING', 'WAITING') RETURNING run_id, kind, number, name),
+     totals AS (
+       UPDATE runs SET prompt_tokens = prompt_tokens + $7, completion_tokens = completion_tokens + $8, cost = cost + $9,
+         tool_calls = tool_calls + (SELECT count(*)::int FROM ended WHERE kind LIKE 'call:%' OR kind LIKE 'tool:%'),
+         last_seq = last_seq + 1
+       FROM ended WHERE runs.id = ended.run_id RETURNING runs.last_seq),
+     event AS (INSERT INTO run_events (tenant_id, run_id, seq, key, type, step, name, output, error)
+       SELECT $1, $2, totals.last_seq, $10 || $11, $12, ended.number, ended.name, $4::jsonb, $5::jsonb FROM totals, ended RETURNING seq),
+     notified AS (SELECT pg_notify($13, json_build_object('runId', $2::text, 'seq', seq)::text) FROM event)
+     SELECT count(*) FROM notified`,
     [
-      runId,
-      key,
+      run.tenantId,
+      run.runId,
       end.status,
-      json(end.output),
+      json(finished ? end.output : null),
       json(end.error ?? null),
-      end.attempts ?? null,
       end.model ?? null,
       end.promptTokens ?? 0,
       end.completionTokens ?? 0,
       end.cost ?? 0,
+      key,
+      finished ? ':finished' : ':failed',
+      finished ? 'STEP_FINISHED' : 'STEP_FAILED',
+      channel,
     ],
   );
-  return rows.length > 0;
 }
 
 export async function setStepStatus(tx: Transaction, runId: string, key: string, status: RunStatus): Promise<void> {
