@@ -206,6 +206,48 @@ do:
       assert.equal(slow.error!.path, '/do/0/hang');
     });
 
+    test("a run that outlives its workflow's timeout ends in ERROR (RUN_TIMEOUT); an approval that times out is APPROVAL_TIMEOUT", async () => {
+      await published(
+        owner,
+        'bounded',
+        `document: { dsl: '1.0.0', namespace: e2e, name: bounded, version: '1.0.0' }
+timeout:
+  after: { milliseconds: 400 }
+do:
+  - linger:
+      wait: { seconds: 30 }
+  - never:
+      set: { reached: true }
+`,
+      );
+      const started = Date.now();
+      const bounded = (await ended(owner, (await start(owner, 'bounded', {})).id))!;
+      assert.equal(bounded.status, 'ERROR');
+      assert.equal(bounded.error!.code, 'RUN_TIMEOUT');
+      assert.ok(Date.now() - started < 20_000, 'the wait was cut short by the timeout');
+      assert.ok(!bounded.steps.some((step) => step.name === 'never'));
+
+      await published(
+        owner,
+        'unanswered',
+        `document: { dsl: '1.0.0', namespace: e2e, name: unanswered, version: '1.0.0' }
+do:
+  - approval:
+      listen:
+        to:
+          one:
+            with:
+              type: jarvis.approval
+      timeout:
+        after: { milliseconds: 300 }
+`,
+      );
+      const unanswered = (await ended(owner, (await start(owner, 'unanswered', {})).id))!;
+      assert.equal(unanswered.status, 'ERROR');
+      assert.equal(unanswered.error!.code, 'APPROVAL_TIMEOUT');
+      assert.equal(unanswered.error!.path, '/do/0/approval');
+    });
+
     test('a rejected approval ends the run in ERROR (APPROVAL_REJECTED); a cancelled one is CANCELLED', async () => {
       const rejected = await start(owner, DEMO_WORKFLOW_NAME, { topics: ['one', 'two'] });
       await waiting(owner, rejected.id);
