@@ -91,6 +91,22 @@ describe('tracing and metrics through the stack', () => {
     assert.ok(all.some((s) => s.name.startsWith('db ') && lineage(s, all).includes(job)), 'the job writes through database spans of its own');
   });
 
+  test('a workflow run is a span in the trace of the request that started it, each step a span under it', async () => {
+    const source = `document: { dsl: '1.0.0', namespace: traced, name: traced-run, version: '1.0.0' }\ndo:\n  - ask:\n      call: jarvis.model\n      with: { prompt: Hello }\n`;
+    const { createDefinition } = await as<{ createDefinition: { id: string } }>(stack, owner, `mutation($input: CreateDefinitionInput!) { createDefinition(input: $input) { id } }`, {
+      input: { name: 'traced-run', kind: 'WORKFLOW', source },
+    });
+    exporter.reset();
+    await as(stack, owner, `mutation StartTraced($id: ID!) { startRun(input: { definitionId: $id, version: 1 }) { id } }`, { id: createDefinition.id });
+    const all = await waitFor(spans, 'the run span to end', { until: (finished) => finished.some((s) => s.name === 'agents.run'), timeoutMs: 30_000 });
+    const root = all.find((s) => s.name === 'graphql StartTraced' && parentId(s) === undefined)!;
+    const run = all.find((s) => s.name === 'agents.run')!;
+    assert.equal(traceOf(run), traceOf(root), `the run is in the trace of startRun: ${describeSpans(all)}`);
+    assert.ok(lineage(run, all).includes(root), 'run → … → the gateway operation');
+    const step = all.find((s) => s.name === 'agents.step call:jarvis.model');
+    assert.ok(step && lineage(step, all).includes(run), `the model call's step is under the run: ${describeSpans(all)}`);
+  });
+
   test('log lines written in a span carry its trace and span ids', async () => {
     const lines: string[] = [];
     const log = createLogger('observed', 'info', new Writable({ write: (chunk, _encoding, done) => void (lines.push(String(chunk)), done()) }));
