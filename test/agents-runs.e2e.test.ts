@@ -248,6 +248,34 @@ do:
       assert.equal(unanswered.error!.path, '/do/0/approval');
     });
 
+    test('fork with compete takes the first branch to finish; the slower one is cancelled', async () => {
+      await published(
+        owner,
+        'racing',
+        `document: { dsl: '1.0.0', namespace: e2e, name: racing, version: '1.0.0' }
+do:
+  - race:
+      fork:
+        compete: true
+        branches:
+          - slow:
+              do:
+                - pause:
+                    wait: { seconds: 20 }
+                - late:
+                    set: { winner: slow }
+          - fast:
+              set: { winner: fast }
+`,
+      );
+      const started = Date.now();
+      const run = (await ended(owner, (await start(owner, 'racing', {})).id))!;
+      assert.equal(run.status, 'DONE', JSON.stringify(run.error));
+      assert.deepEqual(run.output, { winner: 'fast' });
+      assert.ok(Date.now() - started < 15_000, 'it did not wait for the slow branch');
+      assert.ok(!run.steps.some((step) => step.name === 'late'), 'the slow branch never got further');
+    });
+
     test('a rejected approval ends the run in ERROR (APPROVAL_REJECTED); a cancelled one is CANCELLED', async () => {
       const rejected = await start(owner, DEMO_WORKFLOW_NAME, { topics: ['one', 'two'] });
       await waiting(owner, rejected.id);

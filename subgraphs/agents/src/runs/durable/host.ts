@@ -3,14 +3,14 @@
  * (durable across restarts, holding no connection), fork branches child workflows with ids derived from the
  * run's, so a replay finds the same children again.
  */
-import { DBOS, Error as DBOSErrors } from '@dbos-inc/dbos-sdk';
+import { DBOS, Error as DBOSErrors, type WorkflowHandle } from '@dbos-inc/dbos-sdk';
 import { timeoutError } from '../engine/errors.ts';
 import type { Branch, DurableHost } from '../engine/ports.ts';
 
 /** What DBOS waits at most when a workflow waits with no timeout of its own (an approval with none): ten years. */
 const FOR_EVER_SECONDS = 10 * 365 * 86_400;
 
-export type StartBranch = (workflowId: string, branch: Branch) => Promise<{ workflowId: string; getResult(): Promise<unknown> }>;
+export type StartBranch = (workflowId: string, branch: Branch) => Promise<{ workflowId: string; handle: WorkflowHandle<unknown>; getResult(): Promise<unknown> }>;
 
 export function dbosHost(startBranch: StartBranch): DurableHost {
   return {
@@ -30,13 +30,11 @@ export function dbosHost(startBranch: StartBranch): DurableHost {
       const handles: Awaited<ReturnType<StartBranch>>[] = [];
       for (const [index, branch] of branches.entries()) handles.push(await startBranch(`${parent}|${key}|${index}`, branch));
       if (!compete) return Promise.all(handles.map((handle) => handle.getResult()));
-      // Which branch finished first is a fact of this execution: checkpointed, so a replay takes the same winner.
-      const winner = await DBOS.runStep(
-        () => Promise.race(handles.map((handle) => DBOS.retrieveWorkflow(handle.workflowId).getResult().then((output) => ({ output })))),
-        { name: `${key}/first` },
-      );
-      await DBOS.cancelWorkflows(handles.map((handle) => handle.workflowId));
-      return winner.output;
+      // DBOS records which finished first, so a replay takes the same winner.
+      const first = await DBOS.waitFirst(handles.map((handle) => handle.handle), { pollingIntervalMs: 100 });
+      const winner = handles.find((handle) => handle.workflowId === first.workflowID)!;
+      await DBOS.cancelWorkflows(handles.filter((handle) => handle !== winner).map((handle) => handle.workflowId));
+      return winner.getResult();
     },
   };
 }

@@ -47,7 +47,7 @@ const engine = (): RunExecutor => {
 const hostFor = (spec: RunSpec): DurableHost =>
   dbosHost(async (workflowId, branch) => {
     const handle = await DBOS.startWorkflow(branchWorkflow, { workflowID: workflowId })(spec, branch);
-    return { workflowId, getResult: () => handle.getResult() };
+    return { workflowId, handle, getResult: () => handle.getResult() };
   });
 
 const runWorkflow = DBOS.registerWorkflow((spec: RunSpec) => engine().execute(spec, hostFor(spec)), { name: 'jarvis.run' });
