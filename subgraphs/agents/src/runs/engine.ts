@@ -26,6 +26,7 @@ import { Interpreter, nestedWorkflow, type InterpreterDeps } from './engine/inte
 import type { Branch, DurableHost, Recorder } from './engine/ports.ts';
 import { createExpressionEvaluator, type ExpressionEvaluator } from './expressions.ts';
 import { RunRecorder } from './recorder.ts';
+import { runsByIds } from './store.ts';
 import { loadDefinition } from './versions.ts';
 import type { RunMetrics } from './metrics.ts';
 
@@ -144,7 +145,7 @@ class Executor {
     try {
       const output =
         spec.kind === 'AGENT'
-          ? (await runAgent(spec.document as AgentDeclaration, spec.input, { key: '', path: '' }, this.agentDeps(spec, host, recorder))).output
+          ? (await runAgent(spec.document as AgentDeclaration, spec.input, { key: '', path: '' }, this.agentDeps(spec, host, recorder, this.calls(spec)))).output
           : await this.interpreter(spec, host, recorder).run(spec.input);
       await recorder.ended('DONE', { output });
       done('DONE');
@@ -176,7 +177,7 @@ class Executor {
     const agents = {
       run: async (args: Record<string, unknown>, at: { key: string; path: string }) => {
         const loaded = await host.step(`${at.key}/load`, () => calls.loadAgent(String(args.agent), args.label as string | undefined));
-        return runAgent(loaded, args.input ?? null, at, this.agentDeps(spec, host, recorder));
+        return runAgent(loaded, args.input ?? null, at, this.agentDeps(spec, host, recorder, calls));
       },
     };
     return new Interpreter(spec.document, { ...this.interpreterDeps(spec, host, recorder, calls), agents }, context);
@@ -186,8 +187,7 @@ class Executor {
     return { host, calls, recorder, expressions: this.deps.expressions, runId: spec.runId, maxSteps: this.deps.maxSteps, deadline: spec.deadline };
   }
 
-  private agentDeps(spec: RunSpec, host: DurableHost, recorder: RunRecorder) {
-    const calls = this.calls(spec);
+  private agentDeps(spec: RunSpec, host: DurableHost, recorder: RunRecorder, calls: RunCalls) {
     return {
       host,
       calls,
@@ -223,12 +223,12 @@ class Executor {
   private async recordUsage(spec: RunSpec): Promise<void> {
     const db = this.scoped(spec);
     await db.withTenant(spec.tenantId, async (tx) => {
-      const [run] = await tx.query<{ toolCalls: number; startedBy: string | null }>(`SELECT tool_calls AS "toolCalls", started_by AS "startedBy" FROM runs WHERE id = $1`, [spec.runId]);
+      const [run] = await runsByIds(tx, [spec.runId]);
       if (!run) return;
       const isolation = spec.principal.isolation;
-      await writeEvent(tx, USAGE_TOPIC, usageEvent(spec.tenantId, { metric: 'RUNS', quantity: 1, userId: run.startedBy, isolation }, uuidOf(`run:${spec.runId}:runs`)));
+      await writeEvent(tx, USAGE_TOPIC, usageEvent(spec.tenantId, { metric: 'RUNS', quantity: 1, userId: run.startedById, isolation }, uuidOf(`run:${spec.runId}:runs`)));
       if (run.toolCalls > 0) {
-        await writeEvent(tx, USAGE_TOPIC, usageEvent(spec.tenantId, { metric: 'TOOL_CALLS', quantity: run.toolCalls, userId: run.startedBy, isolation }, uuidOf(`run:${spec.runId}:tool-calls`)));
+        await writeEvent(tx, USAGE_TOPIC, usageEvent(spec.tenantId, { metric: 'TOOL_CALLS', quantity: run.toolCalls, userId: run.startedById, isolation }, uuidOf(`run:${spec.runId}:tool-calls`)));
       }
     });
     this.deps.outbox.notify();

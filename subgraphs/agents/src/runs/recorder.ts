@@ -6,7 +6,7 @@
 import type { Database, Transaction } from '@jarvis/platform/db';
 import { notifyJson } from '@jarvis/platform/notifications';
 import type { ApprovalDecision, Recorder, StepRecord, Usage } from './engine/ports.ts';
-import { appendEvent, recordStepEnd, recordStepStart, setRunStatus, setStepStatus, type RunError, type RunEventType, type RunStatus } from './store.ts';
+import { appendEvent, cancelOpenSteps, recordStepEnd, recordStepStart, setRunStatus, setStepStatus, type RunError, type RunEventType, type RunStatus } from './store.ts';
 
 export const RUN_EVENTS_CHANNEL = 'agents_run_events';
 const CHANNEL = { channel: RUN_EVENTS_CHANNEL };
@@ -65,7 +65,7 @@ export class RunRecorder implements Recorder {
 
   async ended(status: Extract<RunStatus, 'DONE' | 'ERROR' | 'CANCELLED'>, result: { output?: unknown; error?: RunError }): Promise<void> {
     await this.write(async (tx) => {
-      await tx.query(`UPDATE run_steps SET status = 'CANCELLED', ended_at = now() WHERE run_id = $1 AND status IN ('RUNNING', 'WAITING')`, [this.run.runId]);
+      await cancelOpenSteps(tx, this.run.runId);
       const changed = await setRunStatus(tx, this.run.runId, { status, output: result.output ?? null, error: result.error ?? null });
       if (changed) await this.event(tx, 'ended', status, { output: result.output, error: result.error });
     });

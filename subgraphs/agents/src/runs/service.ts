@@ -163,14 +163,14 @@ export class RunService {
       if (!run) throw notFound(`no run ${given.runId}`);
       const approval = run.pendingApproval;
       if (run.status !== 'WAITING' || !approval || approval.decided) throw conflict('the run is not waiting for an approval');
-      await tx.query(`UPDATE runs SET pending_approval = pending_approval || '{"decided": true}'::jsonb WHERE id = $1`, [run.id]);
+      await store.markApprovalDecided(tx, run.id, true);
       return { run, topic: approval.topic };
     });
     const decision: ApprovalDecision = { approved, comment, by: this.principal.userId ?? null, at: new Date().toISOString() };
     try {
       await this.deps.engine.send(pending.run.id, pending.topic, decision, `${pending.run.id}:${pending.topic}`);
     } catch (error) {
-      await this.db.withTenant(tenantId, (tx) => tx.query(`UPDATE runs SET pending_approval = pending_approval - 'decided' WHERE id = $1`, [pending.run.id]));
+      await this.db.withTenant(tenantId, (tx) => store.markApprovalDecided(tx, pending.run.id, false));
       throw error;
     }
     return pending.run;

@@ -242,6 +242,21 @@ export async function recordStepEnd(tx: Transaction, run: { tenantId: string; ru
   );
 }
 
+/** Ends the run's steps still under way (or waiting) as CANCELLED: the run itself has ended. */
+export async function cancelOpenSteps(tx: Transaction, runId: string): Promise<void> {
+  await tx.query(`UPDATE run_steps SET status = 'CANCELLED', ended_at = now() WHERE run_id = $1 AND status IN ('RUNNING', 'WAITING')`, [runId]);
+}
+
+/** Marks (or unmarks) the approval a run waits for as answered, so it is answered once. */
+export async function markApprovalDecided(tx: Transaction, runId: string, decided: boolean): Promise<void> {
+  await tx.query(
+    decided
+      ? `UPDATE runs SET pending_approval = pending_approval || '{"decided": true}'::jsonb WHERE id = $1`
+      : `UPDATE runs SET pending_approval = pending_approval - 'decided' WHERE id = $1`,
+    [runId],
+  );
+}
+
 export async function setStepStatus(tx: Transaction, runId: string, key: string, status: RunStatus): Promise<void> {
   await tx.query(`UPDATE run_steps SET status = $3 WHERE run_id = $1 AND key = $2 AND status IN ('RUNNING', 'WAITING')`, [runId, key, status]);
 }
